@@ -1,0 +1,68 @@
+"""The caching app's options, read from ``settings.CACHE_LAYER``.
+
+Keys (all optional):
+
+- ``ENABLED`` (``True``): ``False`` sends every read to the database and answers ``BYPASS``.
+- ``KEY_PREFIX`` (``""``): first segment of every physical key, so several deployments or test
+  runs can share one Redis.
+- ``DEFAULT_TTL`` (``600``): seconds, for namespaces without an entry in ``TTLS``.
+- ``TTLS`` (``{}``): seconds per namespace.
+- ``LEASE_MS`` (``5000``): how long a reader that missed may take to load and store a value.
+- ``LEASE_WAIT_MS`` (``1000``): how long a reader that finds another's lease waits for the value
+  before it reads the database itself (and stores nothing).
+"""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+_DEFAULTS = {
+    "ENABLED": True,
+    "KEY_PREFIX": "",
+    "DEFAULT_TTL": 600,
+    "TTLS": {},
+    "LEASE_MS": 5000,
+    "LEASE_WAIT_MS": 1000,
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    enabled: bool
+    key_prefix: str
+    default_ttl: int
+    ttls: dict[str, int] = field(default_factory=dict)
+    lease_ms: int = 5000
+    lease_wait_ms: int = 1000
+
+    def ttl(self, namespace: str) -> int:
+        return self.ttls.get(namespace, self.default_ttl)
+
+
+_options: Options | None = None
+
+
+def options() -> Options:
+    """The current options; rebuilt when a test changes ``CACHE_LAYER``."""
+    global _options
+    if _options is None:
+        raw = {**_DEFAULTS, **getattr(settings, "CACHE_LAYER", {})}
+        _options = Options(
+            enabled=bool(raw["ENABLED"]),
+            key_prefix=str(raw["KEY_PREFIX"]),
+            default_ttl=int(raw["DEFAULT_TTL"]),
+            ttls={str(k): int(v) for k, v in raw["TTLS"].items()},
+            lease_ms=int(raw["LEASE_MS"]),
+            lease_wait_ms=int(raw["LEASE_WAIT_MS"]),
+        )
+    return _options
+
+
+def _reset(*, setting: str, **kwargs) -> None:
+    global _options
+    if setting == "CACHE_LAYER":
+        _options = None
+
+
+setting_changed.connect(_reset, dispatch_uid="caching.conf.reset")

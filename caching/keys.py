@@ -1,0 +1,87 @@
+"""Every cache key string is built here, and nowhere else.
+
+Logical keys (SPEC section 6) name what is cached: ``post:12``, ``posts:page:2``,
+``posts:author:5:category:django:page:1``. The namespace is the first segment. Physical keys add
+the deployment prefix and django-redis's version segment (``<prefix>:1:<logical>``); keys of a
+generational namespace (the lists) end in ``:g<generation>``, appended in Redis by the read script
+so that reading the generation and the value is one round trip.
+
+Request values become key segments only through ``segment()``: anything outside
+``[A-Za-z0-9_-]`` is replaced by a hash, so ``*``, ``?``, ``[`` or ``:`` in a slug can neither
+widen a SCAN pattern nor forge another key.
+"""
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from caching.conf import options
+
+VERSION = 1
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+NAMESPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    namespace: str
+    logical: str
+
+    def __str__(self) -> str:
+        return self.logical
+
+
+def segment(value: object) -> str:
+    """A key segment for ``value``: itself when safe, else ``~`` and a hash of it."""
+    text = str(value)
+    if _SAFE_SEGMENT.fullmatch(text):
+        return text
+    return "~" + hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def detail(namespace: str, pk: int) -> CacheKey:
+    """``<namespace>:<pk>``, e.g. ``post:12``."""
+    return CacheKey(namespace, f"{namespace}:{int(pk)}")
+
+
+def page(namespace: str, number: int, filters: Mapping[str, object] | None = None) -> CacheKey:
+    """``<namespace>[:<filter>:<value>...]:page:<n>``, filters in alphabetical (canonical) order."""
+    parts = [namespace]
+    for name in sorted(filters or {}):
+        value = filters[name]
+        if value is not None:
+            parts += [segment(name), segment(value)]
+    parts += ["page", str(int(number))]
+    return CacheKey(namespace, ":".join(parts))
+
+
+def _base() -> str:
+    return f"{options().key_prefix}:{VERSION}:"
+
+
+def physical(key: CacheKey) -> str:
+    """The Redis key of ``key`` (without the generation suffix of list namespaces)."""
+    return _base() + key.logical
+
+
+def generation(namespace: str) -> str:
+    """The counter whose value suffixes every key of a generational namespace."""
+    return f"{_base()}_gen:{namespace}"
+
+
+def stats() -> str:
+    """The hash holding ``<namespace>:hits`` and ``<namespace>:misses`` counters."""
+    return f"{_base()}_stats"
+
+
+def glob_escape(text: str) -> str:
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def namespace_pattern(namespace: str) -> str:
+    """SCAN pattern matching every key of ``namespace``, and nothing else."""
+    if not NAMESPACE_NAME.fullmatch(namespace):
+        raise ValueError(f"not a namespace name: {namespace!r}")
+    return glob_escape(_base()) + namespace + ":*"

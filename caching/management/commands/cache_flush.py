@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from caching import registry, service
+from caching.client import CacheUnavailable
+
+
+class Command(BaseCommand):
+    help = "Delete every key of the given cache namespaces (SCAN + UNLINK in batches; never KEYS)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("namespaces", nargs="*", metavar="NAMESPACE")
+        parser.add_argument("--all", action="store_true", help="every registered namespace")
+        parser.add_argument("--dry-run", action="store_true", help="count the keys, delete nothing")
+
+    def handle(self, *args, namespaces, all, dry_run, **options):
+        if all == bool(namespaces):
+            raise CommandError("name one or more namespaces, or pass --all (not both)")
+        known = registry.namespaces()
+        unknown = [name for name in namespaces if name not in known]
+        if unknown:
+            raise CommandError(
+                f"unknown namespace(s): {', '.join(map(repr, unknown))}; known: {', '.join(known)} "
+                "(globs are not accepted); nothing was removed"
+            )
+        verb = "would remove" if dry_run else "removed"
+        try:
+            for name in known if all else namespaces:
+                count = service.clear_namespace(name, dry_run=dry_run)
+                self.stdout.write(f"{name}: {verb} {count} keys")
+        except CacheUnavailable as error:
+            raise CommandError(f"Redis is unavailable: {error}") from error

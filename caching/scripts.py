@@ -1,0 +1,69 @@
+"""Lua scripts: each runs atomically in Redis, so a read, its counter and its lease, or a
+lease check and its store, cannot interleave with an invalidation."""
+
+# A lease is a placeholder stored under the value's own key: a reader that misses claims the
+# key with it, loads from the database, and may store only while the key still holds its lease.
+# Invalidation deletes the key, which revokes the lease (SPEC 8.3). JSON values never start
+# with a NUL byte, so a lease cannot be mistaken for a value.
+LEASE_MARK = "\0lease:"
+
+# KEYS[1] stats hash, KEYS[2] value key (no generation), KEYS[3] generation counter (optional).
+# ARGV[1] namespace, ARGV[2] lease to claim on a miss, ARGV[3] lease lifetime in ms.
+# Returns {1, value} on a hit, {2, key} when this caller now holds the lease on key,
+# {3, key} when another caller holds it.
+READ = """
+local key = KEYS[2]
+if KEYS[3] then
+  local gen = redis.call('GET', KEYS[3])
+  if not gen then
+    local t = redis.call('TIME')
+    gen = string.format('%d', t[1] * 1000000 + t[2])
+    redis.call('SET', KEYS[3], gen, 'NX')
+    gen = redis.call('GET', KEYS[3])
+  end
+  key = key .. ':g' .. gen
+end
+local value = redis.call('GET', key)
+if value and string.sub(value, 1, 1) ~= '\\0' then
+  redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':hits', 1)
+  return {1, value}
+end
+redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':misses', 1)
+if value then
+  return {3, key}
+end
+redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
+return {2, key}
+"""
+
+# KEYS[1] value key; ARGV[1] the caller's lease, ARGV[2] value, ARGV[3] TTL in seconds.
+# Stores only if the caller's lease is still in place; returns 1 if stored.
+STORE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] value key; ARGV[1] the caller's lease. Gives the lease up (the load found nothing).
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: generation counters to advance. A missing counter restarts from the server clock in
+# microseconds rather than from 1, so an evicted counter never returns to a generation whose
+# keys may still be stored.
+BUMP = """
+local t = redis.call('TIME')
+local floor = t[1] * 1000000 + t[2]
+for i, key in ipairs(KEYS) do
+  local gen = tonumber(redis.call('GET', key) or '0')
+  if gen < floor then gen = floor else gen = gen + 1 end
+  redis.call('SET', key, string.format('%d', gen))
+end
+return #KEYS
+"""

@@ -1,0 +1,238 @@
+"""The cache service: cache-aside reads with leases, write-through, invalidation, clears, stats.
+
+Views call ``get_or_load`` around a selector; writes reach ``deliver`` through the signal
+adapters and queryset methods, after the transaction commits.
+"""
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from caching import keys, registry
+from caching.client import CacheUnavailable, call, script
+from caching.conf import options
+from caching.keys import CacheKey
+from caching.scripts import LEASE_MARK
+
+log = logging.getLogger("caching")
+
+HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
+_GRANTED, _WAIT = 2, 3
+SCAN_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A read's value (``None``: the loader found nothing) and how it was served."""
+
+    value: Any
+    status: str
+
+
+def encode(value: Any) -> bytes:
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def _namespace(key: CacheKey) -> registry.Namespace:
+    found = registry.namespace(key.namespace)
+    if found is None:
+        raise LookupError(f"namespace {key.namespace!r} is not registered")
+    return found
+
+
+def _new_lease() -> str:
+    return LEASE_MARK + secrets.token_hex(8)
+
+
+def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
+    """Cache-aside read of ``key``: a hit is one Redis round trip (value and counter together).
+
+    On a miss this caller holds a lease on the key, loads, and stores only if no invalidation
+    revoked the lease meanwhile. Callers that find another's lease wait up to ``LEASE_WAIT_MS``
+    for its value, then load from the database without storing. A loader result of ``None``
+    (nothing found) is not cached.
+    """
+    opts = options()
+    if not opts.enabled:
+        return Result(loader(), BYPASS)
+    namespace = _namespace(key)
+    lease = _new_lease()
+    read_keys = [keys.stats(), keys.physical(key)]
+    if namespace.generational:
+        read_keys.append(keys.generation(namespace.name))
+    try:
+        code, payload = call(
+            lambda r: script("READ")(keys=read_keys, args=[key.namespace, lease, opts.lease_ms], client=r)
+        )
+    except CacheUnavailable:
+        return Result(loader(), BYPASS)
+    if code == 1:
+        return Result(json.loads(payload), HIT)
+    physical = payload.decode()
+    if code == _WAIT:
+        waited = _wait_for(physical, opts.lease_wait_ms / 1000)
+        return Result(waited if waited is not None else loader(), MISS)
+    return Result(_load_and_store(physical, lease, loader, opts.ttl(key.namespace)), MISS)
+
+
+def _load_and_store(physical: str, lease: str, loader: Callable[[], Any], ttl: int) -> Any:
+    try:
+        value = loader()
+    except BaseException:
+        _release(physical, lease)
+        raise
+    if value is None:
+        _release(physical, lease)
+        return None
+    data = encode(value)
+    try:
+        call(lambda r: script("STORE")(keys=[physical], args=[lease, data, ttl], client=r))
+    except CacheUnavailable:
+        pass  # the value is served from the database; the lease expires by itself
+    return json.loads(data)
+
+
+def _release(physical: str, lease: str) -> None:
+    try:
+        call(lambda r: script("RELEASE")(keys=[physical], args=[lease], client=r))
+    except CacheUnavailable:
+        pass  # the lease expires by itself after LEASE_MS
+
+
+def _wait_for(physical: str, seconds: float) -> Any:
+    """Poll for the value another caller is loading; ``None`` if it does not come in time."""
+    deadline = time.monotonic() + seconds
+    delay = 0.002
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        try:
+            raw = call(lambda r: r.get(physical))
+        except CacheUnavailable:
+            return None
+        if raw is None:
+            return None  # the lease was given up or revoked: read the database, store nothing
+        if not raw.startswith(LEASE_MARK.encode()):
+            return json.loads(raw)
+    return None
+
+
+def prime(key: CacheKey, loader: Callable[[], Any]) -> bool:
+    """Write-through: fill ``key`` now, under a lease, from a fresh load. ``True`` if stored.
+
+    The load happens after the lease is taken, so an invalidation that commits in between
+    revokes the lease and the (possibly older) value is not stored.
+    """
+    opts = options()
+    if not opts.enabled or _namespace(key).generational:
+        return False
+    physical, lease = keys.physical(key), _new_lease()
+    try:
+        claimed = call(lambda r: r.set(physical, lease, nx=True, px=opts.lease_ms))
+    except CacheUnavailable:
+        return False
+    if not claimed:
+        return False
+    return _load_and_store(physical, lease, loader, opts.ttl(key.namespace)) is not None
+
+
+def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def deliver(changes: registry.Changes) -> None:
+    """Carry out ``changes``: delete keys, advance list generations, then write through.
+
+    Costs one round trip plus one per ``SCAN_BATCH`` keys, whatever else Redis holds.
+    """
+    if not options().enabled or not changes:
+        return
+    targets = set(changes.keys)
+    for query in changes.deferred:
+        targets.update(query())
+    physical = sorted(keys.physical(k) for k in targets if not _namespace(k).generational)
+    generations = sorted(keys.generation(ns) for ns in changes.namespaces)
+
+    def run(r):
+        pipe = r.pipeline(transaction=False)
+        for batch in _batches(physical, SCAN_BATCH):
+            pipe.unlink(*batch)
+        if generations:
+            script("BUMP")(keys=generations, args=[], client=pipe)
+        pipe.execute()
+
+    try:
+        call(run)
+    except CacheUnavailable:
+        log.error("invalidation not delivered: %d keys, namespaces %s", len(physical), generations)
+        return
+    for key, loader in changes.primes.items():
+        prime(key, loader)
+
+
+def invalidate_namespaces(*names: str) -> None:
+    """Advance the generation of list namespaces (O(1) each)."""
+    deliver(registry.Changes(namespaces=set(names)))
+
+
+def clear_namespace(name: str, *, dry_run: bool = False) -> int:
+    """Delete every key of namespace ``name``; returns how many.
+
+    Heavy: SCAN visits the whole key space (in batches of ``SCAN_BATCH``, so Redis never blocks
+    long) and UNLINK frees memory off the main thread. Use for operator flushes, not on writes.
+    """
+    pattern = keys.namespace_pattern(name)
+
+    def run(r) -> int:
+        removed = 0
+        for batch in _batches(r.scan_iter(match=pattern, count=SCAN_BATCH), SCAN_BATCH):
+            removed += len(batch) if dry_run else r.unlink(*batch)
+        return removed
+
+    return call(run)
+
+
+def count_keys(name: str) -> int:
+    """How many keys namespace ``name`` holds. Heavy: a SCAN of the whole key space."""
+    return call(lambda r: sum(1 for _ in r.scan_iter(match=keys.namespace_pattern(name), count=SCAN_BATCH)))
+
+
+def stats(*, with_keys: bool = True) -> dict[str, Any]:
+    """Hits, misses, hit rate (and key counts) per registered namespace, plus totals."""
+    raw = call(lambda r: r.hgetall(keys.stats()))
+    counters = {k.decode(): int(v) for k, v in raw.items()}
+    result: dict[str, Any] = {"namespaces": {}, "total": {}}
+    total_hits = total_misses = 0
+    for name in registry.namespaces():
+        hits, misses = counters.get(f"{name}:hits", 0), counters.get(f"{name}:misses", 0)
+        total_hits, total_misses = total_hits + hits, total_misses + misses
+        row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses)}
+        if with_keys:
+            row["keys"] = count_keys(name)
+        result["namespaces"][name] = row
+    result["total"] = {"hits": total_hits, "misses": total_misses, "hit_rate": _rate(total_hits, total_misses)}
+    return result
+
+
+def _rate(hits: int, misses: int) -> float:
+    return round(hits / (hits + misses), 4) if hits + misses else 0.0
+
+
+def reset_stats() -> None:
+    call(lambda r: r.delete(keys.stats()))
+
+
+def ping() -> bool:
+    try:
+        return bool(call(lambda r: r.ping()))
+    except CacheUnavailable:
+        return False

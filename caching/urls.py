@@ -1,0 +1,9 @@
+from django.urls import path
+
+from caching import views
+
+urlpatterns = [
+    path("stats/", views.StatsView.as_view(), name="cache-stats"),
+    path("stats/reset/", views.StatsResetView.as_view(), name="cache-stats-reset"),
+    path("namespaces/<str:namespace>/", views.NamespaceView.as_view(), name="cache-namespace"),
+]

@@ -1,0 +1,50 @@
+"""Cache administration over HTTP (staff only): stats, reset, namespace clear."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from caching import registry, service
+from caching.client import CacheUnavailable
+
+
+class CacheDown(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Redis is unavailable; cache administration needs it."
+    default_code = "cache_unavailable"
+
+
+class CacheAdminView(APIView):
+    permission_classes = [IsAdminUser]
+
+    def handle_exception(self, exc):
+        return super().handle_exception(CacheDown() if isinstance(exc, CacheUnavailable) else exc)
+
+
+def known_namespace(name: str) -> str:
+    if registry.namespace(name) is None:
+        raise NotFound(f"Unknown cache namespace {name!r}; known: {', '.join(registry.namespaces())}.")
+    return name
+
+
+class StatsView(CacheAdminView):
+    @extend_schema(responses=inline_serializer("CacheStats", {"namespaces": serializers.DictField(), "total": serializers.DictField()}))
+    def get(self, request):
+        return Response(service.stats())
+
+
+class StatsResetView(CacheAdminView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        service.reset_stats()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NamespaceView(CacheAdminView):
+    @extend_schema(responses=inline_serializer("NamespaceCleared", {"namespace": serializers.CharField(), "deleted": serializers.IntegerField()}))
+    def delete(self, request, namespace: str):
+        name = known_namespace(namespace)
+        return Response({"namespace": name, "deleted": service.clear_namespace(name)})

@@ -1,0 +1,79 @@
+import random
+import secrets
+
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from tqdm import tqdm
+
+from caching import service
+from posts.cache import POSTS
+from posts.models import Post
+from users.cache import USERS
+from users.models import User
+
+CATEGORIES = ["django", "python", "redis", "postgres", "caching", "devops", "testing", "news"]
+DEMO_PASSWORD = "demo-password"
+BATCH = 2000
+
+
+class Command(BaseCommand):
+    help = (
+        f"Create demo users (password {DEMO_PASSWORD!r}) and posts with bulk inserts, and a staff "
+        "user 'admin' (password 'admin-password') if there is none."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--users", type=int, default=50)
+        parser.add_argument("--posts", type=int, default=500)
+        parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable data")
+
+    def handle(self, *args, users: int, posts: int, seed: int | None, **options):
+        if users < 1 or posts < 0:
+            raise CommandError("--users must be at least 1 and --posts at least 0")
+        rng = random.Random(seed)
+        tag = secrets.token_hex(3)
+        password = make_password(DEMO_PASSWORD)  # hashed once: hashing per user would dominate
+        with transaction.atomic():
+            if not User.objects.filter(username="admin").exists():
+                User.objects.create_superuser("admin", "admin@example.com", "admin-password", display_name="Admin")
+            created_users = self._bulk(
+                User,
+                (
+                    User(username=f"demo-{tag}-{i}", email=f"demo-{tag}-{i}@example.com", password=password,
+                         display_name=f"Demo {i}", bio=f"Demo user {i}.")
+                    for i in range(users)
+                ),
+                users,
+                "users",
+            )
+            author_ids = [user.pk for user in created_users]
+            self._bulk(
+                Post,
+                (
+                    Post(author_id=rng.choice(author_ids), title=f"Demo post {i}", body=f"Body of demo post {i}.",
+                         category=rng.choice(CATEGORIES),
+                         status=Post.Status.PUBLISHED if rng.random() < 0.8 else Post.Status.DRAFT)
+                    for i in range(posts)
+                ),
+                posts,
+                "posts",
+            )
+            # bulk_create sends no signals: the new rows change every list and post_count.
+            transaction.on_commit(lambda: service.invalidate_namespaces(USERS, POSTS))
+        self.stdout.write(self.style.SUCCESS(f"created {users} users and {posts} posts"))
+
+    def _bulk(self, model, objects, total: int, label: str) -> list:
+        created = []
+        batch = []
+        with tqdm(total=total, desc=label, unit=label, disable=total == 0, file=self.stderr) as bar:
+            for obj in objects:
+                batch.append(obj)
+                if len(batch) == BATCH:
+                    created += model.objects.bulk_create(batch)
+                    bar.update(len(batch))
+                    batch = []
+            if batch:
+                created += model.objects.bulk_create(batch)
+                bar.update(len(batch))
+        return created

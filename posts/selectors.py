@@ -1,0 +1,26 @@
+"""Reads of posts from the database, shaped as the cached representations."""
+
+from django.db.models import QuerySet
+
+from config.pagination import page_of
+from posts.models import Post
+from posts.serializers import PostSerializer
+
+
+def posts() -> QuerySet[Post]:
+    return Post.objects.select_related("author")
+
+
+def post_detail(pk: int) -> dict | None:
+    """Any post, drafts included: the view decides who may see it."""
+    post = posts().filter(pk=pk).first()
+    return PostSerializer(post).data if post else None
+
+
+def post_page(number: int, *, author: int | None = None, category: str | None = None) -> dict | None:
+    queryset = posts().filter(status=Post.Status.PUBLISHED).order_by("-created_at", "-id")
+    if author is not None:
+        queryset = queryset.filter(author_id=author)
+    if category is not None:
+        queryset = queryset.filter(category=category)
+    return page_of(queryset, number, PostSerializer)
