@@ -20,7 +20,7 @@ class PostViewSet(viewsets.ModelViewSet):
 
     @extend_schema(parameters=[PostListQuery])
     def list(self, request, *args, **kwargs):
-        query = PostListQuery(data=request.query_params)
+        query = PostListQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         number = query.validated_data["page"]
         filters = {name: query.validated_data.get(name) for name in ("author", "category")}

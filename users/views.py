@@ -32,7 +32,7 @@ class UserViewSet(viewsets.ModelViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("page", int)])
     def list(self, request, *args, **kwargs):
-        query = PageQuery(data=request.query_params)
+        query = PageQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         number = query.validated_data["page"]
         result = get_or_load(users_page_key(number), lambda: selectors.user_page(number))

@@ -1,0 +1,69 @@
+"""Real PostgreSQL (pytest-django's test database) and real Redis, isolated per test by a key
+prefix of its own; a test's keys are removed (SCAN of its prefix) when it ends."""
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from caching import client as redis_client
+from caching import keys
+from tests.factories import make_user
+
+RUN = uuid.uuid4().hex[:8]
+
+
+def delete_prefix(prefix: str) -> None:
+    conn = redis_client.connection()
+    pattern = keys.glob_escape(prefix) + "*"
+    batch = []
+    for key in conn.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            conn.unlink(*batch)
+            batch = []
+    if batch:
+        conn.unlink(*batch)
+
+
+@pytest.fixture(autouse=True)
+def cache_prefix(settings, request):
+    """Every test gets its own key prefix, so tests never see each other's keys."""
+    prefix = f"t{RUN}-{uuid.uuid4().hex[:8]}"
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": prefix, "ENABLED": True}
+    yield prefix
+    delete_prefix(prefix)
+
+
+@pytest.fixture
+def redis():
+    return redis_client.connection()
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    return make_user()
+
+
+@pytest.fixture
+def staff(db):
+    return make_user(is_staff=True)
+
+
+@pytest.fixture
+def as_user():
+    """An API client authenticated as ``user`` (by token, as API clients do)."""
+    from rest_framework.authtoken.models import Token
+
+    def build(user):
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return build

@@ -1,0 +1,88 @@
+"""Management commands: cache_flush, cache_stats, seed_demo, and their errors."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from caching import keys
+from posts.cache import post_key
+from posts.models import Post
+from tests.factories import make_post
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cached_post(api, user, redis):
+    post = make_post(user)
+    api.get(f"/api/posts/{post.pk}/")
+    api.get("/api/posts/")
+    assert redis.exists(keys.physical(post_key(post.pk)))
+    return post
+
+
+def test_flush_one_namespace(cached_post, redis, capsys, api):
+    call_command("cache_flush", "post")
+    assert "post: removed 1 keys" in capsys.readouterr().out
+    assert not redis.exists(keys.physical(post_key(cached_post.pk)))
+    assert api.get("/api/posts/")["X-Cache"] == "HIT"
+
+
+def test_flush_dry_run_removes_nothing(cached_post, redis, capsys):
+    call_command("cache_flush", "post", "--dry-run")
+    assert "post: would remove 1 keys" in capsys.readouterr().out
+    assert redis.exists(keys.physical(post_key(cached_post.pk)))
+
+
+def test_flush_all(cached_post, capsys, api):
+    call_command("cache_flush", "--all")
+    out = capsys.readouterr().out
+    assert "post: removed 1 keys" in out and "posts: removed 1 keys" in out and "user: removed" in out
+    assert api.get("/api/posts/")["X-Cache"] == "MISS"
+
+
+@pytest.mark.parametrize("args", [["nope"], ["post", "nope"], ["post*"], ["*"], ["po?t"], []])
+def test_flush_refuses_unknown_names_globs_and_no_names_removing_nothing(cached_post, redis, args):
+    with pytest.raises(CommandError):
+        call_command("cache_flush", *args)
+    assert redis.exists(keys.physical(post_key(cached_post.pk)))
+
+
+def test_flush_refuses_all_with_names(cached_post, redis):
+    with pytest.raises(CommandError, match="not both"):
+        call_command("cache_flush", "post", "--all")
+    assert redis.exists(keys.physical(post_key(cached_post.pk)))
+
+
+def test_unknown_namespace_exits_non_zero_from_the_shell(cached_post):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "manage.py", "cache_flush", "nope"], capture_output=True, text=True)
+    assert done.returncode != 0 and "unknown namespace" in done.stderr
+
+
+def test_stats_table_json_and_reset(cached_post, api, capsys):
+    api.get(f"/api/posts/{cached_post.pk}/")
+    call_command("cache_stats", "--json")
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["namespaces"]["post"] == {"hits": 1, "misses": 1, "hit_rate": 0.5, "keys": 1}
+    call_command("cache_stats", "--reset")
+    out = capsys.readouterr().out
+    assert "post" in out and "50.00%" in out and "counters reset" in out
+    call_command("cache_stats", "--json")
+    assert json.loads(capsys.readouterr().out)["total"]["hits"] == 0
+
+
+def test_seed_demo_creates_users_and_posts(db):
+    call_command("seed_demo", "--users", "30", "--posts", "300", "--seed", "1")
+    assert User.objects.filter(username__startswith="demo-").count() == 30
+    assert Post.objects.count() == 300
+    assert User.objects.filter(username="admin", is_staff=True).exists()
+
+
+def test_seed_demo_rejects_bad_sizes(db):
+    with pytest.raises(CommandError):
+        call_command("seed_demo", "--users", "0")
