@@ -67,3 +67,20 @@ def as_user():
         return client
 
     return build
+
+
+@pytest.fixture
+def live(transactional_db, cache_prefix):
+    """Start gunicorn (2 sync workers) for this test; yields a factory for extra settings."""
+    from tests.live import LiveServer
+
+    servers = []
+
+    def start(**kwargs):
+        server = LiveServer(prefix=cache_prefix, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
