@@ -4,8 +4,6 @@ source "$(dirname "$0")/setup.sh"
 createdb -h 127.0.0.1 -U postgres postsapi 2>/dev/null || true
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v0
-if [ "$(python manage.py shell -c 'from posts.models import Post; print(Post.objects.exists())')" = "False" ]; then
-  python manage.py seed_demo --users "${DEMO_USERS:-50}" --posts "${DEMO_POSTS:-1000}"
-fi
+python manage.py seed_demo --if-empty --users "${DEMO_USERS:-50}" --posts "${DEMO_POSTS:-1000}"
 echo "API on http://127.0.0.1:8000/api/  docs /api/docs/  admin /admin/ (admin / admin-password)"
 exec gunicorn config.wsgi:application --bind 127.0.0.1:8000 --workers "${WEB_WORKERS:-2}" --access-logfile -

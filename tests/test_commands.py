@@ -86,3 +86,9 @@ def test_seed_demo_creates_users_and_posts(db):
 def test_seed_demo_rejects_bad_sizes(db):
     with pytest.raises(CommandError):
         call_command("seed_demo", "--users", "0")
+
+
+def test_seed_demo_if_empty_seeds_once(db):
+    call_command("seed_demo", "--users", "2", "--posts", "5", "--if-empty")
+    call_command("seed_demo", "--users", "2", "--posts", "5", "--if-empty")
+    assert Post.objects.count() == 5

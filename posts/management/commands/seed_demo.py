@@ -27,10 +27,14 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=50)
         parser.add_argument("--posts", type=int, default=500)
         parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable data")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing if there are posts already")
 
-    def handle(self, *args, users: int, posts: int, seed: int | None, **options):
+    def handle(self, *args, users: int, posts: int, seed: int | None, if_empty: bool, **options):
         if users < 1 or posts < 0:
             raise CommandError("--users must be at least 1 and --posts at least 0")
+        if if_empty and Post.objects.exists():
+            self.stdout.write("posts exist already: nothing seeded")
+            return
         rng = random.Random(seed)
         tag = secrets.token_hex(3)
         password = make_password(DEMO_PASSWORD)  # hashed once: hashing per user would dominate
