@@ -1,10 +1,11 @@
 """From a model write to scheduled cache work: snapshots of tracked fields, row changes, and
 delivery after the transaction commits (SPEC 8.2)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import models, transaction
+from django.db import DEFAULT_DB_ALIAS, models, transaction
 
 from caching import registry, service
 
@@ -59,12 +60,58 @@ def deleted(instance: models.Model, using: str) -> None:
     schedule(type(instance), [registry.RowChange("delete", instance.pk, before, None)], using)
 
 
-def schedule(model: type[models.Model], rows: Iterable[registry.RowChange], using: str) -> None:
+def schedule(model: type[models.Model], rows: Iterable[registry.RowChange], using: str, *, write_through: bool = True) -> None:
     """Compute the cache work of ``rows`` now and carry it out once the transaction commits.
 
     Outside a transaction it runs at once; in a rolled-back one, never.
     """
     changes = registry.changes_for(model, rows)
+    if not write_through:
+        changes.primes.clear()
     if changes:
         transaction.on_commit(lambda: service.deliver(changes), using=using, robust=True)
 
+
+
+def _tracked_rows(model, pks: list, tracked: tuple[str, ...], using: str, *, lock: bool) -> dict:
+    rows = model._base_manager.using(using).filter(pk__in=pks)
+    if lock:
+        rows = rows.select_for_update()
+    return {row.pop("pk"): row for row in rows.values("pk", *tracked)}
+
+
+def _kind(before, after) -> registry.Kind | None:
+    if before is None:
+        return "create" if after is not None else None
+    return "update" if after is not None else "delete"
+
+
+@contextmanager
+def invalidating(model: type[models.Model], pks: Iterable, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Invalidate what a write the ORM cannot see (raw SQL) does to rows ``pks`` of ``model``.
+
+    ::
+
+        with caching.invalidating(Post, ids):
+            cursor.execute("UPDATE posts_post SET status = 'draft' WHERE id = ANY(%s)", [ids])
+
+    Runs the block in a transaction; locks and reads the rows' tracked fields before it and
+    reads them again after it, so the cache work is exact (old and new authors, statuses), and
+    delivers it after commit. Rows inserted by the block are created; rows it removes, deleted.
+    Bulk writes do not write through: new rows are cached by their first read.
+    """
+    entry = registry.entry(model)
+    pks = list(pks)
+    if entry is None or not pks:
+        yield
+        return
+    with transaction.atomic(using=using):
+        before = _tracked_rows(model, pks, entry.tracked, using, lock=True)
+        yield
+        after = _tracked_rows(model, pks, entry.tracked, using, lock=False)
+    rows = []
+    for pk in pks:
+        kind = _kind(before.get(pk), after.get(pk))
+        if kind is not None:
+            rows.append(registry.RowChange(kind, pk, before.get(pk), after.get(pk)))
+    schedule(model, rows, using, write_through=False)

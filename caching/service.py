@@ -20,6 +20,7 @@ from caching.client import CacheUnavailable, call, script
 from caching.conf import options
 from caching.keys import CacheKey
 from caching.scripts import LEASE_MARK
+from caching.transaction import in_transaction
 
 log = logging.getLogger("caching")
 
@@ -60,7 +61,7 @@ def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
     (nothing found) is not cached.
     """
     opts = options()
-    if not opts.enabled:
+    if not opts.enabled or in_transaction():
         return Result(loader(), BYPASS)
     namespace = _namespace(key)
     lease = _new_lease()

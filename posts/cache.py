@@ -30,8 +30,8 @@ def post_changes(row: RowChange) -> Changes:
     ``post_count`` of every author whose count of published posts it moves."""
     from posts.selectors import post_detail
 
-    changes = Changes(keys={post_key(row.pk)})
-    if row.kind == "create":
+    changes = Changes(keys={post_key(row.pk)} if row.pk is not None else set())
+    if row.kind == "create" and row.pk is not None:
         changes.primes[post_key(row.pk)] = lambda: post_detail(row.pk)
     unknown = row.kind == "update" and row.before is None
     if unknown:

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.validators import MinLengthValidator
 from django.db import models
 
+from caching.querysets import InvalidatingQuerySet
+
 
 class Post(models.Model):
     class Status(models.TextChoices):
@@ -15,6 +17,8 @@ class Post(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = InvalidatingQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -19,8 +19,8 @@ def user_changes(row: RowChange) -> Changes:
     """Any write changes the user's detail and the user lists; a new user is cached at once."""
     from users.selectors import user_detail
 
-    changes = Changes(keys={user_key(row.pk)}, namespaces={USERS})
-    if row.kind == "create":
+    changes = Changes(keys={user_key(row.pk)} if row.pk is not None else set(), namespaces={USERS})
+    if row.kind == "create" and row.pk is not None:
         changes.primes[user_key(row.pk)] = lambda: user_detail(row.pk)
     return changes
 
