@@ -79,32 +79,53 @@ def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
     physical = payload.decode()
     if code == _WAIT:
         waited = _wait_for(physical, opts.lease_wait_ms / 1000)
-        return Result(waited if waited is not None else loader(), MISS)
-    return Result(_load_and_store(physical, lease, loader, opts.ttl(key.namespace)), MISS)
+        if waited is not None:
+            return Result(waited, MISS)
+        return Result(_load(key.namespace, loader), MISS)
+    return Result(_load_and_store(key.namespace, physical, lease, loader, opts.ttl(key.namespace)), MISS)
 
 
-def _load_and_store(physical: str, lease: str, loader: Callable[[], Any], ttl: int) -> Any:
+def _count_load(r, namespace: str) -> None:
+    r.hincrby(keys.stats(), f"{namespace}:loads", 1)
+
+
+def _load(namespace: str, loader: Callable[[], Any]) -> Any:
+    """A database load that will not be stored (the lease holder took too long)."""
+    value = loader()
+    try:
+        call(lambda r: _count_load(r, namespace))
+    except CacheUnavailable:
+        pass  # a lost count, not a lost value
+    return value
+
+
+def _load_and_store(namespace: str, physical: str, lease: str, loader: Callable[[], Any], ttl: int) -> Any:
+    """Load under ``lease``; store the value if the lease survived, else give the lease up.
+    One round trip after the load, counting the load too."""
     try:
         value = loader()
     except BaseException:
-        _release(physical, lease)
+        _finish(namespace, physical, lease, None, ttl)
         raise
-    if value is None:
-        _release(physical, lease)
-        return None
-    data = encode(value)
-    try:
-        call(lambda r: script("STORE")(keys=[physical], args=[lease, data, ttl], client=r))
-    except CacheUnavailable:
-        pass  # the value is served from the database; the lease expires by itself
-    return json.loads(data)
+    data = None if value is None else encode(value)
+    _finish(namespace, physical, lease, data, ttl)
+    return None if data is None else json.loads(data)
 
 
-def _release(physical: str, lease: str) -> None:
+def _finish(namespace: str, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
+    def run(r):
+        pipe = r.pipeline(transaction=False)
+        if data is None:
+            script("RELEASE")(keys=[physical], args=[lease], client=pipe)
+        else:
+            script("STORE")(keys=[physical], args=[lease, data, ttl], client=pipe)
+        _count_load(pipe, namespace)
+        pipe.execute()
+
     try:
-        call(lambda r: script("RELEASE")(keys=[physical], args=[lease], client=r))
+        call(run)
     except CacheUnavailable:
-        pass  # the lease expires by itself after LEASE_MS
+        pass  # served from the database; the lease expires by itself after LEASE_MS
 
 
 def _wait_for(physical: str, seconds: float) -> Any:
@@ -141,7 +162,7 @@ def prime(key: CacheKey, loader: Callable[[], Any]) -> bool:
         return False
     if not claimed:
         return False
-    return _load_and_store(physical, lease, loader, opts.ttl(key.namespace)) is not None
+    return _load_and_store(key.namespace, physical, lease, loader, opts.ttl(key.namespace)) is not None
 
 
 def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
@@ -208,7 +229,9 @@ def count_keys(name: str) -> int:
 
 
 def stats(*, with_keys: bool = True) -> dict[str, Any]:
-    """Hits, misses, hit rate (and key counts) per registered namespace, plus totals."""
+    """Hits, misses, hit rate, database loads (and key counts) per registered namespace, plus
+    totals. ``loads`` counts the loader calls that misses caused: with leases, one per key per
+    fill, however many requests missed together."""
     raw = call(lambda r: r.hgetall(keys.stats()))
     counters = {k.decode(): int(v) for k, v in raw.items()}
     result: dict[str, Any] = {"namespaces": {}, "total": {}}
@@ -216,7 +239,7 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
     for name in registry.namespaces():
         hits, misses = counters.get(f"{name}:hits", 0), counters.get(f"{name}:misses", 0)
         total_hits, total_misses = total_hits + hits, total_misses + misses
-        row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses)}
+        row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses), "loads": counters.get(f"{name}:loads", 0)}
         if with_keys:
             row["keys"] = count_keys(name)
         result["namespaces"][name] = row

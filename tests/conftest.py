@@ -35,6 +35,19 @@ def cache_prefix(settings, request):
     delete_prefix(prefix)
 
 
+def closing_connections(fn):
+    """Wrap ``fn`` for a worker thread: its database connection is closed when it returns."""
+    from django.db import connections
+
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return run
+
+
 @pytest.fixture
 def redis():
     return redis_client.connection()

@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, *, prefix: str, workers: int = 2, env: dict | None = None):
+    def __init__(self, *, prefix: str, workers: int = 2, env: dict | None = None, extra_args: list[str] = ()):
         db = connection.settings_dict
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -34,6 +34,7 @@ class LiveServer:
             **(env or {}),
         }
         self.workers = workers
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen | None = None
         self.log = ROOT / ".run" / f"gunicorn-{self.port}.log"
 
@@ -41,7 +42,7 @@ class LiveServer:
         self.log.parent.mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "--worker-class", "sync", "--timeout", "30", "--log-level", "warning"],
+             "--workers", str(self.workers), "--timeout", "30", "--log-level", "warning", *self.extra_args],
             cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30

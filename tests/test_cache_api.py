@@ -17,9 +17,9 @@ def test_stats_count_hits_and_misses_per_namespace(api, as_user, staff, user):
         api.get(f"/api/posts/{post.pk}/")
     api.get("/api/posts/")
     body = as_user(staff).get("/api/cache/stats/").json()
-    assert body["namespaces"]["post"] == {"hits": 2, "misses": 1, "hit_rate": 0.6667, "keys": 1}
+    assert body["namespaces"]["post"] == {"hits": 2, "misses": 1, "hit_rate": 0.6667, "loads": 1, "keys": 1}
     assert body["namespaces"]["posts"]["misses"] == 1 and body["namespaces"]["posts"]["keys"] == 1
-    assert body["namespaces"]["user"] == {"hits": 0, "misses": 0, "hit_rate": 0.0, "keys": 0}
+    assert body["namespaces"]["user"] == {"hits": 0, "misses": 0, "hit_rate": 0.0, "loads": 0, "keys": 0}
     assert body["total"] == {"hits": 2, "misses": 2, "hit_rate": 0.5}
 
 

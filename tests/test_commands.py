@@ -68,7 +68,7 @@ def test_stats_table_json_and_reset(cached_post, api, capsys):
     api.get(f"/api/posts/{cached_post.pk}/")
     call_command("cache_stats", "--json")
     stats = json.loads(capsys.readouterr().out)
-    assert stats["namespaces"]["post"] == {"hits": 1, "misses": 1, "hit_rate": 0.5, "keys": 1}
+    assert stats["namespaces"]["post"] == {"hits": 1, "misses": 1, "hit_rate": 0.5, "loads": 1, "keys": 1}
     call_command("cache_stats", "--reset")
     out = capsys.readouterr().out
     assert "post" in out and "50.00%" in out and "counters reset" in out

@@ -1,0 +1,127 @@
+"""Leases against stale sets (SPEC 8.3) and stampedes (SPEC 8.4), on the real Redis, with the
+concurrent write or the concurrent readers happening for real during a load."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from caching import keys, service
+from caching.service import get_or_load
+from posts.cache import post_key, posts_page_key
+from posts.models import Post
+from posts.selectors import post_detail, post_page
+from tests.conftest import closing_connections
+from tests.factories import make_post, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def post(db):
+    return make_post(make_user(), title="v1", category="redis")
+
+
+def test_a_load_that_raced_a_committed_write_is_not_stored(post):
+    """The reader loads v1, then a write commits v2 and invalidates, then the reader stores."""
+    service.clear_namespace("post")
+
+    def load_then_lose_the_race():
+        old = post_detail(post.pk)
+        Post.objects.filter(pk=post.pk).update(title="v2")  # commits and invalidates now
+        return old
+
+    first = get_or_load(post_key(post.pk), load_then_lose_the_race)
+    assert first.status == "MISS" and first.value["title"] == "v1"  # began before the write
+    after = get_or_load(post_key(post.pk), lambda: post_detail(post.pk))
+    assert after.status == "MISS" and after.value["title"] == "v2"
+
+
+def test_a_list_load_that_raced_a_committed_write_is_not_served(post):
+    key = posts_page_key(1, category="redis")
+
+    def load_then_lose_the_race():
+        old = post_page(1, category="redis")
+        Post.objects.filter(pk=post.pk).update(title="v2")
+        return old
+
+    assert get_or_load(key, load_then_lose_the_race).value["results"][0]["title"] == "v1"
+    after = get_or_load(key, lambda: post_page(1, category="redis"))
+    assert after.status == "MISS" and after.value["results"][0]["title"] == "v2"
+
+
+def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 100, "LEASE_WAIT_MS": 0}
+    service.clear_namespace("post")
+    key = post_key(post.pk)
+    started = threading.Event()
+
+    def slow_old():
+        started.set()
+        time.sleep(0.3)  # outlives its 100 ms lease
+        return {"title": "slow"}
+
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(closing_connections(get_or_load), key, slow_old)
+        started.wait(5)
+        wait_until(lambda: redis.get(keys.physical(key)) is None)  # the slow reader's lease expired
+        fresh = get_or_load(key, lambda: post_detail(post.pk))
+        assert slow.result().value == {"title": "slow"}
+    assert fresh.status == "MISS"
+    assert get_or_load(key, lambda: {"title": "unexpected"}).value["title"] == "v1"
+
+
+def test_fifty_concurrent_cold_misses_cause_one_load(post):
+    service.clear_namespace("post")
+    service.reset_stats()
+    calls = []
+    barrier = threading.Barrier(50)
+
+    def loader():
+        calls.append(1)
+        time.sleep(0.2)  # a slow query, so every other reader arrives during it
+        return post_detail(post.pk)
+
+    @closing_connections
+    def read(_):
+        barrier.wait()
+        return get_or_load(post_key(post.pk), loader)
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(read, range(50)))
+    assert len(calls) == 1
+    assert {r.value["title"] for r in results} == {"v1"}
+    stats = service.stats(with_keys=False)["namespaces"]["post"]
+    assert stats["loads"] == 1 and stats["misses"] + stats["hits"] == 50
+
+
+def test_waiters_fall_back_to_the_database_after_the_bounded_wait_and_store_nothing(post, settings):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_WAIT_MS": 100}
+    service.clear_namespace("post")
+    service.reset_stats()
+    holder_started = threading.Event()
+
+    def stuck_loader():
+        holder_started.set()
+        time.sleep(0.6)
+        return post_detail(post.pk)
+
+    with ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(closing_connections(get_or_load), post_key(post.pk), stuck_loader)
+        holder_started.wait(5)
+        began = time.monotonic()
+        waiter = get_or_load(post_key(post.pk), lambda: {"title": "from the database"})
+        waited = time.monotonic() - began
+        assert waiter.value == {"title": "from the database"} and waiter.status == "MISS"
+        assert 0.1 <= waited < 0.5
+        assert holder.result().value["title"] == "v1"
+    assert get_or_load(post_key(post.pk), lambda: None).value["title"] == "v1"  # the holder's value
+    assert service.stats(with_keys=False)["namespaces"]["post"]["loads"] == 2
