@@ -25,8 +25,10 @@ from caching.transaction import in_transaction
 log = logging.getLogger("caching")
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
-_GRANTED, _WAIT = 2, 3
+_WAIT = 3
+_CLAIMED = object()
 SCAN_BATCH = 1000
+LEASE_MARK_BYTES = LEASE_MARK.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,10 @@ def _namespace(key: CacheKey) -> registry.Namespace:
     if found is None:
         raise LookupError(f"namespace {key.namespace!r} is not registered")
     return found
+
+
+def is_lease(raw: bytes) -> bool:
+    return raw.startswith(LEASE_MARK_BYTES)
 
 
 def _new_lease() -> str:
@@ -77,12 +83,15 @@ def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
     if code == 1:
         return Result(json.loads(payload), HIT)
     physical = payload.decode()
+    ttl = opts.ttl(key.namespace)
     if code == _WAIT:
-        waited = _wait_for(physical, opts.lease_wait_ms / 1000)
+        waited = _wait_for(physical, lease, opts)
+        if waited is _CLAIMED:
+            return Result(_load_and_store(key.namespace, physical, lease, loader, ttl), MISS)
         if waited is not None:
             return Result(waited, MISS)
         return Result(_load(key.namespace, loader), MISS)
-    return Result(_load_and_store(key.namespace, physical, lease, loader, opts.ttl(key.namespace)), MISS)
+    return Result(_load_and_store(key.namespace, physical, lease, loader, ttl), MISS)
 
 
 def _count_load(r, namespace: str) -> None:
@@ -128,20 +137,25 @@ def _finish(namespace: str, physical: str, lease: str, data: bytes | None, ttl: 
         pass  # served from the database; the lease expires by itself after LEASE_MS
 
 
-def _wait_for(physical: str, seconds: float) -> Any:
-    """Poll for the value another caller is loading; ``None`` if it does not come in time."""
-    deadline = time.monotonic() + seconds
+def _wait_for(physical: str, lease: str, opts) -> Any:
+    """Wait for the value another caller is loading, up to ``LEASE_WAIT_MS``.
+
+    Returns the value; ``_CLAIMED`` if the other lease went away (given up, revoked by an
+    invalidation, or expired) and this caller took the key's lease in its place, so one
+    caller, not all of them, reloads; ``None`` if the time ran out (load, store nothing).
+    """
+    deadline = time.monotonic() + opts.lease_wait_ms / 1000
     delay = 0.002
     while time.monotonic() < deadline:
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
         try:
-            raw = call(lambda r: r.get(physical))
+            raw = call(lambda r: r.get(physical) or r.set(physical, lease, nx=True, px=opts.lease_ms) and _CLAIMED)
         except CacheUnavailable:
             return None
-        if raw is None:
-            return None  # the lease was given up or revoked: read the database, store nothing
-        if not raw.startswith(LEASE_MARK.encode()):
+        if raw is _CLAIMED:
+            return _CLAIMED
+        if raw and not is_lease(raw):
             return json.loads(raw)
     return None
 

@@ -1,4 +1,4 @@
-"""Races against a live multi-process server (gunicorn, 2 workers x 8 threads): read-your-writes
+"""Races against a live multi-process server (gunicorn, 2 workers x 32 threads): read-your-writes
 under a torture of concurrent readers and writers (SPEC 8.1, 8.3), and stampedes (SPEC 8.4)."""
 
 import os
@@ -17,7 +17,7 @@ from tests.factories import make_post, make_user
 
 pytestmark = pytest.mark.live
 
-GUNICORN_THREADS = ["--worker-class", "gthread", "--threads", "8"]
+GUNICORN_THREADS = ["--worker-class", "gthread", "--threads", "32"]
 WRITES = int(os.environ.get("TORTURE_WRITES", "40"))  # per post; raise it for a longer run
 POSTS, READERS = 4, 8
 
