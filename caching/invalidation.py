@@ -23,33 +23,41 @@ def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any] | 
     return values
 
 
-def remember(instance: models.Model) -> None:
-    """Keep the tracked values as loaded, to know later what a save moved away from."""
+def _locked_row(instance: models.Model, tracked: tuple[str, ...], using: str) -> dict[str, Any] | None:
+    """The row's tracked values as stored now, locked until the transaction ends so that no
+    concurrent write can slip between this read and the write that follows it."""
+    rows = type(instance)._base_manager.using(using).filter(pk=instance.pk)
+    if transaction.get_connection(using).in_atomic_block:
+        rows = rows.select_for_update()
+    return rows.values(*tracked).first()
+
+
+def before_write(instance: models.Model, using: str) -> None:
+    """Before a save or delete: read what the row holds (one query by primary key).
+
+    The instance's own values may be older than the row (loaded before a concurrent write), so
+    they cannot tell what this write moves away from; the locked row can.
+    """
     entry = registry.entry(type(instance))
     if entry is not None:
-        setattr(instance, _SNAPSHOT, snapshot(instance, entry.tracked))
+        before = None if instance.pk is None else _locked_row(instance, entry.tracked, using)
+        setattr(instance, _SNAPSHOT, before)
 
 
-def before_save(instance: models.Model, using: str) -> None:
-    """For an instance not loaded from the database but saved over an existing row, read the
-    row's tracked values first (one query; the common paths need none)."""
-    entry = registry.entry(type(instance))
-    if entry is None or instance.pk is None:
-        return
-    if instance._state.adding or getattr(instance, _SNAPSHOT, None) is None:
-        row = type(instance)._base_manager.using(using).filter(pk=instance.pk).values(*entry.tracked).first()
-        setattr(instance, _SNAPSHOT, row)
-
-
-def saved(instance: models.Model, created: bool, using: str) -> None:
+def saved(instance: models.Model, created: bool, update_fields, using: str) -> None:
     entry = registry.entry(type(instance))
     if entry is None:
         return
     before = None if created else getattr(instance, _SNAPSHOT, None)
     after = snapshot(instance, entry.tracked)
-    kind = "create" if created else "update"
-    schedule(type(instance), [registry.RowChange(kind, instance.pk, before, after)], using)
-    setattr(instance, _SNAPSHOT, after)
+    if before is not None and (after is None or update_fields is not None):
+        # Only the saved fields changed; the others keep the row's values.
+        meta = instance._meta
+        saved_attnames = {meta.get_field(name).attname for name in update_fields or ()}
+        after = {name: instance.__dict__[name] if name in saved_attnames else value for name, value in before.items()}
+    fields = None if update_fields is None else frozenset(update_fields)
+    kind = "update" if before is not None else "create"
+    schedule(type(instance), [registry.RowChange(kind, instance.pk, before, after, fields)], using)
 
 
 def deleted(instance: models.Model, using: str) -> None:

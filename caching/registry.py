@@ -21,12 +21,14 @@ Loader = Callable[[], Any]
 @dataclass(frozen=True)
 class RowChange:
     """One row written. ``before``/``after`` hold the tracked fields; ``before`` is ``None`` for
-    a create or when the old values are unknown, ``after`` is ``None`` for a delete."""
+    a create or when the old values are unknown, ``after`` is ``None`` for a delete.
+    ``fields`` names the fields a ``save(update_fields=...)`` wrote (``None``: all of them)."""
 
     kind: Kind
     pk: Any
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
+    fields: frozenset[str] | None = None
 
 
 @dataclass

@@ -2,10 +2,11 @@ from django.conf import settings
 from django.core.validators import MinLengthValidator
 from django.db import models
 
+from caching.models import InvalidatingModel
 from caching.querysets import InvalidatingQuerySet
 
 
-class Post(models.Model):
+class Post(InvalidatingModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         PUBLISHED = "published", "Published"

@@ -193,3 +193,39 @@ def test_user_created_through_api_is_written_through(api, as_user, world):
     detail = api.get(f"/api/users/{created.json()['id']}/")
     assert detail["X-Cache"] == "HIT" and detail.json()["username"] == "newbie"
     assert "newbie" in [u["username"] for u in api.get("/api/users/").json()["results"]]
+
+
+def test_saving_an_out_of_date_instance_invalidates_what_the_row_held(api, world):
+    """A loads the draft; B publishes it (lists and count now show it); A saves an edit that
+    writes status=draft back. What A's save moved away from is the row's published state."""
+    author, _, _, _ = world
+    draft = make_post(author, title="draft", category="redis", status="draft")
+    stale_copy = Post.objects.get(pk=draft.pk)
+    Post.objects.filter(pk=draft.pk).update(status="published")
+    warm(api, ["/api/posts/?category=redis", f"/api/users/{author.pk}/"])
+    assert "draft" in titles(api, "/api/posts/?category=redis")
+    stale_copy.title = "edited"
+    stale_copy.save()
+    assert "edited" not in titles(api, "/api/posts/?category=redis")
+    assert "draft" not in titles(api, "/api/posts/?category=redis")
+    assert api.get(f"/api/users/{author.pk}/").json()["post_count"] == 1
+
+
+def test_save_with_update_fields_keeps_the_unsaved_fields(api, world):
+    author, other, _, post = world
+    warm(api, [f"/api/users/{author.pk}/", f"/api/users/{other.pk}/"])
+    obj = Post.objects.get(pk=post.pk)
+    obj.author, obj.title = other, "renamed"
+    obj.save(update_fields=["title"])  # the author change is not saved
+    assert api.get(f"/api/posts/{post.pk}/").json()["title"] == "renamed"
+    assert api.get(f"/api/users/{author.pk}/")["X-Cache"] == "HIT"
+
+
+def test_a_login_invalidates_nothing(api, world, client):
+    author, _, staff, _ = world
+    warm(api, [f"/api/users/{staff.pk}/", "/api/users/"])
+    from tests.factories import PASSWORD
+
+    assert client.login(username=staff.username, password=PASSWORD)  # saves last_login
+    assert api.get(f"/api/users/{staff.pk}/")["X-Cache"] == "HIT"
+    assert api.get("/api/users/")["X-Cache"] == "HIT"

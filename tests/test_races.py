@@ -84,7 +84,9 @@ def test_no_read_older_than_the_last_returned_write(live):
 
 def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
     post = make_post(make_user(), title="hot", category="race")
-    server = live(workers=2, extra_args=GUNICORN_THREADS)
+    # 64 threads per worker: however the fifty connections spread over the two workers, each
+    # gets a thread of its own, so all of them reach the cache together.
+    server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "64"])
     service.clear_namespace("post")
     service.reset_stats()
     # Hold the load back: while this lock is held every query on the posts table waits, so all

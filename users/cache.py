@@ -5,6 +5,8 @@ from caching.registry import Changes, RowChange
 from users.models import User
 
 USER, USERS = "user", "users"
+# Saved but never shown: a login's save(update_fields=["last_login"]) invalidates nothing.
+NOT_SHOWN = frozenset({"last_login", "password"})
 
 
 def user_key(pk: int) -> keys.CacheKey:
@@ -18,6 +20,9 @@ def users_page_key(number: int) -> keys.CacheKey:
 def user_changes(row: RowChange) -> Changes:
     """Any write changes the user's detail and the user lists; a new user is cached at once."""
     from users.selectors import user_detail
+
+    if row.fields is not None and row.fields <= NOT_SHOWN:
+        return Changes()
 
     changes = Changes(keys={user_key(row.pk)} if row.pk is not None else set(), namespaces={USERS})
     if row.kind == "create" and row.pk is not None:
