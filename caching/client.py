@@ -52,14 +52,16 @@ def _set_health(healthy: bool, error: Exception | None = None) -> None:
         log.error("cache degraded: Redis unavailable (%s); serving from the database", error)
 
 
-def call(operation: Callable[[redis.Redis], T]) -> T:
-    """Run ``operation`` on the client; connection and timeout errors become CacheUnavailable.
+# Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only), or out of
+# memory under a noeviction policy. Other errors (a wrong type, a script error) are bugs.
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError)
 
-    Other Redis errors (a wrong type, a script error) are bugs and propagate unchanged.
-    """
+
+def call(operation: Callable[[redis.Redis], T]) -> T:
+    """Run ``operation`` on the client; an ``UNAVAILABLE`` error becomes CacheUnavailable."""
     try:
         result = operation(connection())
-    except (redis.ConnectionError, redis.TimeoutError) as error:
+    except UNAVAILABLE as error:
         _set_health(False, error)
         raise CacheUnavailable(str(error)) from error
     _set_health(True)

@@ -3,11 +3,13 @@ delivery after the transaction commits (SPEC 8.2)."""
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 
 from caching import registry, service
+from caching.transaction import MARK
 
 _SNAPSHOT = "_caching_before"
 
@@ -77,7 +79,9 @@ def schedule(model: type[models.Model], rows: Iterable[registry.RowChange], usin
     if not write_through:
         changes.primes.clear()
     if changes:
-        transaction.on_commit(lambda: service.deliver(changes), using=using, robust=True)
+        work = partial(service.deliver, changes)
+        setattr(work, MARK, True)
+        transaction.on_commit(work, using=using, robust=True)
 
 
 

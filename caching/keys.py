@@ -71,13 +71,36 @@ def generation(namespace: str) -> str:
     return f"{_base()}_gen:{namespace}"
 
 
+GENERATION_SEPARATOR = ":g"  # list keys end in ``:g<generation>`` (appended by the READ script)
+
+
+def in_generation(key: CacheKey, generation: int | str) -> str:
+    """The physical key of list ``key`` in ``generation``."""
+    return f"{physical(key)}{GENERATION_SEPARATOR}{generation}"
+
+
 def stats() -> str:
-    """The hash holding ``<namespace>:hits`` and ``<namespace>:misses`` counters."""
+    """The hash of per-namespace counters (fields from ``stats_field``)."""
     return f"{_base()}_stats"
+
+
+def stats_field(namespace: str, counter: str) -> str:
+    """``<namespace>:hits``, ``:misses`` or ``:loads`` in the ``stats()`` hash."""
+    return f"{namespace}:{counter}"
 
 
 def glob_escape(text: str) -> str:
     return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def prefix_pattern() -> str:
+    """SCAN pattern matching every key of this deployment's prefix."""
+    return glob_escape(_base()) + "*"
+
+
+def namespace_of(physical_key: str) -> str:
+    """The namespace segment of a physical key (bookkeeping keys give ``_gen``, ``_stats``)."""
+    return physical_key[len(_base()):].partition(":")[0]
 
 
 def namespace_pattern(namespace: str) -> str:

@@ -92,8 +92,15 @@ def register_model(
     signals.connect(model)
 
 
-def namespace(name: str) -> Namespace | None:
-    return _namespaces.get(name)
+class UnknownNamespace(LookupError):
+    """A name that no app registered (globs and other patterns included)."""
+
+
+def require(name: str) -> Namespace:
+    found = _namespaces.get(name)
+    if found is None:
+        raise UnknownNamespace(f"unknown cache namespace {name!r}; known: {', '.join(namespaces())}")
+    return found
 
 
 def namespaces() -> list[str]:

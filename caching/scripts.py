@@ -8,7 +8,8 @@ lease check and its store, cannot interleave with an invalidation."""
 LEASE_MARK = "\0lease:"
 
 # KEYS[1] stats hash, KEYS[2] value key (no generation), KEYS[3] generation counter (optional).
-# ARGV[1] namespace, ARGV[2] lease to claim on a miss, ARGV[3] lease lifetime in ms.
+# ARGV[1] hits field, ARGV[2] misses field, ARGV[3] lease to claim on a miss, ARGV[4] lease
+# lifetime in ms, ARGV[5] generation separator (keys.GENERATION_SEPARATOR).
 # Returns {1, value} on a hit, {2, key} when this caller now holds the lease on key,
 # {3, key} when another caller holds it.
 READ = """
@@ -21,18 +22,18 @@ if KEYS[3] then
     redis.call('SET', KEYS[3], gen, 'NX')
     gen = redis.call('GET', KEYS[3])
   end
-  key = key .. ':g' .. gen
+  key = key .. ARGV[5] .. gen
 end
 local value = redis.call('GET', key)
 if value and string.sub(value, 1, 1) ~= '\\0' then
-  redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':hits', 1)
+  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
   return {1, value}
 end
-redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':misses', 1)
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 if value then
   return {3, key}
 end
-redis.call('SET', key, ARGV[2], 'PX', ARGV[3])
+redis.call('SET', key, ARGV[3], 'PX', ARGV[4])
 return {2, key}
 """
 

@@ -20,7 +20,7 @@ from caching.client import CacheUnavailable, call, script
 from caching.conf import options
 from caching.keys import CacheKey
 from caching.scripts import LEASE_MARK
-from caching.transaction import in_transaction
+from caching.transaction import has_pending_work
 
 log = logging.getLogger("caching")
 
@@ -43,13 +43,6 @@ def encode(value: Any) -> bytes:
     return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
-def _namespace(key: CacheKey) -> registry.Namespace:
-    found = registry.namespace(key.namespace)
-    if found is None:
-        raise LookupError(f"namespace {key.namespace!r} is not registered")
-    return found
-
-
 def is_lease(raw: bytes) -> bool:
     return raw.startswith(LEASE_MARK_BYTES)
 
@@ -67,16 +60,16 @@ def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
     (nothing found) is not cached.
     """
     opts = options()
-    if not opts.enabled or in_transaction():
+    if not opts.enabled or has_pending_work():
         return Result(loader(), BYPASS)
-    namespace = _namespace(key)
+    namespace = registry.require(key.namespace)
     lease = _new_lease()
     read_keys = [keys.stats(), keys.physical(key)]
     if namespace.generational:
         read_keys.append(keys.generation(namespace.name))
     try:
         code, payload = call(
-            lambda r: script("READ")(keys=read_keys, args=[key.namespace, lease, opts.lease_ms], client=r)
+            lambda r: script("READ")(keys=read_keys, args=[*_counters(key.namespace), lease, opts.lease_ms, keys.GENERATION_SEPARATOR], client=r)
         )
     except CacheUnavailable:
         return Result(loader(), BYPASS)
@@ -94,8 +87,12 @@ def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
     return Result(_load_and_store(key.namespace, physical, lease, loader, ttl), MISS)
 
 
+def _counters(namespace: str) -> tuple[str, str]:
+    return keys.stats_field(namespace, "hits"), keys.stats_field(namespace, "misses")
+
+
 def _count_load(r, namespace: str) -> None:
-    r.hincrby(keys.stats(), f"{namespace}:loads", 1)
+    r.hincrby(keys.stats(), keys.stats_field(namespace, "loads"), 1)
 
 
 def _load(namespace: str, loader: Callable[[], Any]) -> Any:
@@ -167,7 +164,7 @@ def prime(key: CacheKey, loader: Callable[[], Any]) -> bool:
     revokes the lease and the (possibly older) value is not stored.
     """
     opts = options()
-    if not opts.enabled or _namespace(key).generational:
+    if not opts.enabled or registry.require(key.namespace).generational:
         return False
     physical, lease = keys.physical(key), _new_lease()
     try:
@@ -195,7 +192,7 @@ def deliver(changes: registry.Changes) -> None:
     targets = set(changes.keys)
     for query in changes.deferred:
         targets.update(query())
-    physical = sorted(keys.physical(k) for k in targets if not _namespace(k).generational)
+    physical = sorted(keys.physical(k) for k in targets if not registry.require(k.namespace).generational)
     generations = sorted(keys.generation(ns) for ns in changes.namespaces)
 
     def run(r):
@@ -215,18 +212,13 @@ def deliver(changes: registry.Changes) -> None:
         prime(key, loader)
 
 
-def invalidate_namespaces(*names: str) -> None:
-    """Advance the generation of list namespaces (O(1) each)."""
-    deliver(registry.Changes(namespaces=set(names)))
-
-
 def clear_namespace(name: str, *, dry_run: bool = False) -> int:
     """Delete every key of namespace ``name``; returns how many.
 
     Heavy: SCAN visits the whole key space (in batches of ``SCAN_BATCH``, so Redis never blocks
     long) and UNLINK frees memory off the main thread. Use for operator flushes, not on writes.
     """
-    pattern = keys.namespace_pattern(name)
+    pattern = keys.namespace_pattern(registry.require(name).name)
 
     def run(r) -> int:
         removed = 0
@@ -237,9 +229,18 @@ def clear_namespace(name: str, *, dry_run: bool = False) -> int:
     return call(run)
 
 
-def count_keys(name: str) -> int:
-    """How many keys namespace ``name`` holds. Heavy: a SCAN of the whole key space."""
-    return call(lambda r: sum(1 for _ in r.scan_iter(match=keys.namespace_pattern(name), count=SCAN_BATCH)))
+def count_keys() -> dict[str, int]:
+    """Keys per registered namespace. Heavy: one SCAN of the whole key space."""
+    counts = dict.fromkeys(registry.namespaces(), 0)
+
+    def run(r) -> None:
+        for raw in r.scan_iter(match=keys.prefix_pattern(), count=SCAN_BATCH):
+            name = keys.namespace_of(raw.decode())
+            if name in counts:
+                counts[name] += 1
+
+    call(run)
+    return counts
 
 
 def stats(*, with_keys: bool = True) -> dict[str, Any]:
@@ -248,14 +249,15 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
     fill, however many requests missed together."""
     raw = call(lambda r: r.hgetall(keys.stats()))
     counters = {k.decode(): int(v) for k, v in raw.items()}
-    result: dict[str, Any] = {"namespaces": {}, "total": {}}
+    key_counts = count_keys() if with_keys else {}
+    result: dict[str, Any] = {"namespaces": {}}
     total_hits = total_misses = 0
     for name in registry.namespaces():
-        hits, misses = counters.get(f"{name}:hits", 0), counters.get(f"{name}:misses", 0)
+        hits, misses, loads = (counters.get(keys.stats_field(name, c), 0) for c in ("hits", "misses", "loads"))
         total_hits, total_misses = total_hits + hits, total_misses + misses
-        row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses), "loads": counters.get(f"{name}:loads", 0)}
+        row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses), "loads": loads}
         if with_keys:
-            row["keys"] = count_keys(name)
+            row["keys"] = key_counts[name]
         result["namespaces"][name] = row
     result["total"] = {"hits": total_hits, "misses": total_misses, "hit_rate": _rate(total_hits, total_misses)}
     return result

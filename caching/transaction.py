@@ -2,13 +2,19 @@
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
+# Set on the callbacks that caching.invalidation.schedule registers with on_commit.
+MARK = "caching_work"
 
-def in_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
-    """True inside an ``atomic`` block opened by application code.
 
-    Such a block may hold uncommitted writes whose invalidation waits for the commit, so reads
-    inside it bypass the cache: they see the transaction's own writes, and never store data
-    that a rollback could take back. The blocks a test case wraps around each test don't count.
+def has_pending_work(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """True inside an application transaction that has written cached rows not yet committed.
+
+    Reads there bypass the cache: the cache does not know those writes yet (their invalidation
+    waits for the commit), and a value loaded inside the transaction may be rolled back. Reads
+    in a transaction that has written nothing cached use the cache as usual. The blocks a test
+    case wraps around each test are not application transactions.
     """
     connection = connections[using]
-    return any(not block._from_testcase for block in connection.atomic_blocks)
+    if not any(not block._from_testcase for block in connection.atomic_blocks):
+        return False
+    return any(getattr(callback, MARK, False) for _, callback, _ in connection.run_on_commit)

@@ -24,12 +24,6 @@ class CacheAdminView(APIView):
         return super().handle_exception(CacheDown() if isinstance(exc, CacheUnavailable) else exc)
 
 
-def known_namespace(name: str) -> str:
-    if registry.namespace(name) is None:
-        raise NotFound(f"Unknown cache namespace {name!r}; known: {', '.join(registry.namespaces())}.")
-    return name
-
-
 class StatsView(CacheAdminView):
     @extend_schema(responses=inline_serializer("CacheStats", {"namespaces": serializers.DictField(), "total": serializers.DictField()}))
     def get(self, request):
@@ -46,5 +40,8 @@ class StatsResetView(CacheAdminView):
 class NamespaceView(CacheAdminView):
     @extend_schema(responses=inline_serializer("NamespaceCleared", {"namespace": serializers.CharField(), "deleted": serializers.IntegerField()}))
     def delete(self, request, namespace: str):
-        name = known_namespace(namespace)
-        return Response({"namespace": name, "deleted": service.clear_namespace(name)})
+        try:
+            deleted = service.clear_namespace(namespace)
+        except registry.UnknownNamespace as error:
+            raise NotFound(str(error)) from None
+        return Response({"namespace": namespace, "deleted": deleted})

@@ -1,5 +1,7 @@
 from rest_framework import permissions
 
+from posts.models import Post
+
 
 class IsAuthorOrStaff(permissions.BasePermission):
     """Anyone reads; authenticated users create; the author or staff change and delete."""
@@ -17,6 +19,6 @@ class IsAuthorOrStaff(permissions.BasePermission):
 
 def may_see(post: dict, reader) -> bool:
     """A draft is visible only to its author and to staff (SPEC 5)."""
-    if post["status"] != "draft":
+    if post["status"] != Post.Status.DRAFT:
         return True
     return reader.is_authenticated and (reader.is_staff or post["author"]["id"] == reader.pk)

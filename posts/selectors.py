@@ -1,6 +1,6 @@
 """Reads of posts from the database, shaped as the cached representations."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from config.pagination import page_of
 from posts.models import Post
@@ -9,6 +9,13 @@ from posts.serializers import PostSerializer
 
 def posts() -> QuerySet[Post]:
     return Post.objects.select_related("author")
+
+
+def writable_by(user) -> QuerySet[Post]:
+    """The posts ``user`` may see to change: all for staff; else published ones and their own."""
+    if user.is_staff:
+        return posts()
+    return posts().filter(Q(status=Post.Status.PUBLISHED) | Q(author_id=user.pk))
 
 
 def post_detail(pk: int) -> dict | None:

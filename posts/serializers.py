@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from config.api import MAX_PK, PageQuery
 from posts.models import Post
 from users.models import User
 
@@ -21,9 +22,8 @@ class PostSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author", "created_at", "updated_at"]
 
 
-class PostListQuery(serializers.Serializer):
+class PostListQuery(PageQuery):
     """The list's query parameters; anything malformed is a 400 naming the parameter."""
 
-    page = serializers.IntegerField(min_value=1, max_value=10**6, default=1)
-    author = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    author = serializers.IntegerField(min_value=1, max_value=MAX_PK, required=False)
     category = serializers.SlugField(min_length=1, max_length=50, required=False)

@@ -6,7 +6,6 @@ from caching.service import get_or_load
 from config.api import cached_response, page_response, parse_pk
 from posts import selectors
 from posts.cache import post_key, posts_page_key
-from posts.models import Post
 from posts.permissions import IsAuthorOrStaff, may_see
 from posts.serializers import PostListQuery, PostSerializer
 
@@ -14,9 +13,12 @@ from posts.serializers import PostListQuery, PostSerializer
 class PostViewSet(viewsets.ModelViewSet):
     """Posts. Reads go through the cache service; writes invalidate through model signals."""
 
-    queryset = Post.objects.select_related("author")
     serializer_class = PostSerializer
     permission_classes = [IsAuthorOrStaff]
+
+    def get_queryset(self):
+        """Writes look posts up here: others' drafts do not exist for a non-staff caller (404)."""
+        return selectors.writable_by(self.request.user)
 
     @extend_schema(parameters=[PostListQuery])
     def list(self, request, *args, **kwargs):

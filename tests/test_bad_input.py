@@ -126,3 +126,9 @@ def test_schema_and_docs_are_served(api, db):
     assert schema.status_code == 200 and b"/api/posts/{id}/" in schema.content
     docs = api.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_put_of_a_user_needs_no_password(as_user, user):
+    body = {"username": user.username, "email": user.email, "display_name": "New", "bio": "b"}
+    response = as_user(user).put(f"/api/users/{user.pk}/", body, format="json")
+    assert response.status_code == 200 and response.json()["display_name"] == "New"

@@ -61,7 +61,7 @@ def test_unknown_namespace_exits_non_zero_from_the_shell(cached_post):
     import sys
 
     done = subprocess.run([sys.executable, "manage.py", "cache_flush", "nope"], capture_output=True, text=True)
-    assert done.returncode != 0 and "unknown namespace" in done.stderr
+    assert done.returncode != 0 and "unknown cache namespace" in done.stderr
 
 
 def test_stats_table_json_and_reset(cached_post, api, capsys):

@@ -60,3 +60,11 @@ def test_a_user_sees_their_own_email_in_the_list_but_not_others(as_user, people)
     emails = {u["id"]: u.get("email") for u in body}
     assert emails[people["stranger"].pk] == people["stranger"].email
     assert emails[people["author"].pk] is None and emails[people["staff"].pk] is None
+
+
+def test_changing_someone_elses_draft_is_404_not_403(as_user, people):
+    draft = make_post(people["author"], status="draft", title="secret plan")
+    stranger = as_user(people["stranger"])
+    assert stranger.patch(f"/api/posts/{draft.pk}/", {"title": "x"}, format="json").status_code == 404
+    assert stranger.delete(f"/api/posts/{draft.pk}/").status_code == 404
+    assert as_user(people["staff"]).patch(f"/api/posts/{draft.pk}/", {"title": "ok"}, format="json").status_code == 200

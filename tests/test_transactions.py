@@ -90,3 +90,9 @@ def test_writes_outside_a_transaction_invalidate_at_once(api, post):
     warm(api, post)
     Post.objects.filter(pk=post.pk).update(title="v2")
     assert api.get(f"/api/posts/{post.pk}/").json()["title"] == "v2"
+
+
+def test_reads_in_a_transaction_that_wrote_nothing_cached_use_the_cache(api, post):
+    warm(api, post)
+    with transaction.atomic():
+        assert get_or_load(post_key(post.pk), lambda: post_detail(post.pk)).status == "HIT"

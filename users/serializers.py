@@ -20,10 +20,15 @@ class UserSerializer(serializers.ModelSerializer):
 class UserWriteSerializer(UserSerializer):
     """Create and update: the writable fields plus a write-only ``password``."""
 
-    password = serializers.CharField(write_only=True, min_length=8, max_length=128, trim_whitespace=False)
+    password = serializers.CharField(write_only=True, required=False, min_length=8, max_length=128, trim_whitespace=False)
 
     class Meta(UserSerializer.Meta):
         fields = UserSerializer.Meta.fields + ["password"]
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is None and "password" not in attrs:
+            raise serializers.ValidationError({"password": ["This field is required."]})
+        return attrs
 
     def validate_password(self, value: str) -> str:
         validate_password(value)

@@ -15,16 +15,13 @@ class Command(BaseCommand):
     def handle(self, *args, namespaces, all, dry_run, **options):
         if all == bool(namespaces):
             raise CommandError("name one or more namespaces, or pass --all (not both)")
-        known = registry.namespaces()
-        unknown = [name for name in namespaces if name not in known]
-        if unknown:
-            raise CommandError(
-                f"unknown namespace(s): {', '.join(map(repr, unknown))}; known: {', '.join(known)} "
-                "(globs are not accepted); nothing was removed"
-            )
+        try:  # every name is checked before anything is removed
+            names = [registry.require(name).name for name in namespaces] if namespaces else registry.namespaces()
+        except registry.UnknownNamespace as error:
+            raise CommandError(f"{error} (globs are not accepted); nothing was removed") from None
         verb = "would remove" if dry_run else "removed"
         try:
-            for name in known if all else namespaces:
+            for name in names:
                 count = service.clear_namespace(name, dry_run=dry_run)
                 self.stdout.write(f"{name}: {verb} {count} keys")
         except CacheUnavailable as error:

@@ -6,10 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
-from caching import service
-from posts.cache import POSTS
 from posts.models import Post
-from users.cache import USERS
 from users.models import User
 
 CATEGORIES = ["django", "python", "redis", "postgres", "caching", "devops", "testing", "news"]
@@ -63,8 +60,6 @@ class Command(BaseCommand):
                 posts,
                 "posts",
             )
-            # bulk_create sends no signals: the new rows change every list and post_count.
-            transaction.on_commit(lambda: service.invalidate_namespaces(USERS, POSTS))
         self.stdout.write(self.style.SUCCESS(f"created {users} users and {posts} posts"))
 
     def _bulk(self, model, objects, total: int, label: str) -> list:
