@@ -5,7 +5,7 @@
 Uses the configured DATABASE_URL and REDIS_URL, a key prefix of its own (deleted at the end) and
 one post of its own. Each round measures both sizes (small, then big), and the medians of the
 rounds are reported: the full write (ORM save: row lock, UPDATE, commit, invalidation) and the
-cache work alone (``service.deliver`` of the write's changes).
+cache work alone (``service.apply`` of the write's invalidation).
 """
 
 import argparse
@@ -61,7 +61,7 @@ def time_writes(post: Post, n: int) -> tuple[float, float]:
         full.append(time.perf_counter() - began)
         changes = registry.changes_for(Post, [registry.RowChange("update", post.pk, {"author_id": post.author_id, "status": "published"}, {"author_id": post.author_id, "status": "published"})])
         began = time.perf_counter()
-        service.deliver(changes)
+        service.apply(changes)
         cache_only.append(time.perf_counter() - began)
     return statistics.median(full), statistics.median(cache_only)
 

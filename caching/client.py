@@ -1,31 +1,84 @@
-"""The Redis boundary: the only module that holds a Redis client.
+"""The Redis boundary: the only module that holds a Redis client, and the one failure policy.
 
-django-redis owns the connection pool (``CACHES['default']``); this module adds the Lua scripts
-and the failure policy. Every call from the service goes through ``call()``, which turns a Redis
-connection or timeout error into ``CacheUnavailable`` and logs each change of state once.
+django-redis owns the connection pool (``CACHES['default']``, short connect and socket
+timeouts, no retries). Every call from the service goes through ``call()``:
+
+- an ``UNAVAILABLE`` error becomes ``CacheUnavailable``, which callers turn into a database
+  read (``X-Cache: BYPASS``) or an outbox entry; other Redis errors are bugs and propagate;
+- a circuit breaker: after ``BREAKER_FAILURES`` failures in a row it opens and calls fail at
+  once, without touching Redis, for ``BREAKER_COOLDOWN_MS``; then one call probes (half-open):
+  success closes it, failure opens it again;
+- each degradation and each recovery is logged once per process, not per request.
 """
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import redis
+from django.core.signals import setting_changed
 from django_redis import get_redis_connection
 
 from caching import scripts
+from caching.conf import options
 
 log = logging.getLogger("caching")
 T = TypeVar("T")
 
+# Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only), or out of
+# memory under a noeviction policy. Other errors (a wrong type, a script error) are bugs.
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError)
+
 
 class CacheUnavailable(Exception):
-    """Redis could not be reached in time; the caller serves without the cache."""
+    """Redis could not be reached in time, or the breaker is open; serve without the cache."""
 
 
+class Breaker:
+    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.state = self.CLOSED
+        self.failures = 0
+        self.opened_at = 0.0
+        self.last_success = 0.0
+        self.last_failure = 0.0
+
+    def allow(self) -> bool:
+        """Whether a call may go to Redis now (in half-open state: only the one probe)."""
+        if self.state == self.CLOSED:
+            return True
+        with self._lock:
+            if self.state == self.OPEN and time.monotonic() - self.opened_at >= options().breaker_cooldown_ms / 1000:
+                self.state = self.HALF_OPEN
+                return True
+            return False
+
+    def succeeded(self) -> None:
+        self.last_success = time.monotonic()
+        if self.state == self.CLOSED and not self.failures:
+            return
+        with self._lock:
+            if self.state != self.CLOSED:
+                log.warning("cache recovered: Redis answers again; breaker closed")
+            self.state, self.failures = self.CLOSED, 0
+
+    def failed(self, error: Exception) -> None:
+        with self._lock:
+            self.last_failure = time.monotonic()
+            self.failures += 1
+            if self.state == self.HALF_OPEN or self.failures >= options().breaker_failures:
+                if self.state == self.CLOSED:
+                    log.error("cache degraded: Redis unavailable (%s); breaker open, serving from the database", error)
+                self.state, self.opened_at = self.OPEN, time.monotonic()
+
+
+breaker = Breaker()
 _lock = threading.Lock()
 _scripts: dict[str, redis.commands.core.Script] = {}
-_healthy = True
 
 
 def connection() -> redis.Redis:
@@ -41,28 +94,32 @@ def script(name: str) -> redis.commands.core.Script:
     return found
 
 
-def _set_health(healthy: bool, error: Exception | None = None) -> None:
-    global _healthy
-    if healthy == _healthy:
-        return
-    _healthy = healthy
-    if healthy:
-        log.warning("cache recovered: Redis answers again")
-    else:
-        log.error("cache degraded: Redis unavailable (%s); serving from the database", error)
-
-
-# Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only), or out of
-# memory under a noeviction policy. Other errors (a wrong type, a script error) are bugs.
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError)
-
-
 def call(operation: Callable[[redis.Redis], T]) -> T:
-    """Run ``operation`` on the client; an ``UNAVAILABLE`` error becomes CacheUnavailable."""
+    """Run ``operation`` on the client under the failure policy above."""
+    if not breaker.allow():
+        raise CacheUnavailable("circuit breaker open")
     try:
         result = operation(connection())
     except UNAVAILABLE as error:
-        _set_health(False, error)
+        breaker.failed(error)
         raise CacheUnavailable(str(error)) from error
-    _set_health(True)
+    breaker.succeeded()
     return result
+
+
+def last_success() -> float:
+    return breaker.last_success
+
+
+def last_failure() -> float:
+    return breaker.last_failure
+
+
+def _reset(*, setting: str, **kwargs) -> None:
+    """A test that points the cache elsewhere starts with a fresh breaker."""
+    global breaker
+    if setting in ("CACHES", "CACHE_LAYER"):
+        breaker = Breaker()
+
+
+setting_changed.connect(_reset, dispatch_uid="caching.client.reset")

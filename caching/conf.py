@@ -10,6 +10,10 @@ Keys (all optional):
 - ``LEASE_MS`` (``5000``): how long a reader that missed may take to load and store a value.
 - ``LEASE_WAIT_MS`` (``1000``): how long a reader that finds another's lease waits for the value
   before it reads the database itself (and stores nothing).
+- ``BREAKER_FAILURES`` (``3``): Redis failures in a row that open the circuit breaker.
+- ``BREAKER_COOLDOWN_MS`` (``2000``): how long the breaker stays open before one probe.
+- ``OUTBOX_CHECK_AFTER_MS`` (``1000``): a process that has not reached Redis for this long checks
+  the outbox (one query) before it trusts the cache again.
 """
 
 from dataclasses import dataclass, field
@@ -24,6 +28,9 @@ _DEFAULTS = {
     "TTLS": {},
     "LEASE_MS": 5000,
     "LEASE_WAIT_MS": 1000,
+    "BREAKER_FAILURES": 3,
+    "BREAKER_COOLDOWN_MS": 2000,
+    "OUTBOX_CHECK_AFTER_MS": 1000,
 }
 
 
@@ -35,6 +42,9 @@ class Options:
     ttls: dict[str, int] = field(default_factory=dict)
     lease_ms: int = 5000
     lease_wait_ms: int = 1000
+    breaker_failures: int = 3
+    breaker_cooldown_ms: int = 2000
+    outbox_check_after_ms: int = 1000
 
     def ttl(self, namespace: str) -> int:
         return self.ttls.get(namespace, self.default_ttl)
@@ -55,6 +65,9 @@ def options() -> Options:
             ttls={str(k): int(v) for k, v in raw["TTLS"].items()},
             lease_ms=int(raw["LEASE_MS"]),
             lease_wait_ms=int(raw["LEASE_WAIT_MS"]),
+            breaker_failures=int(raw["BREAKER_FAILURES"]),
+            breaker_cooldown_ms=int(raw["BREAKER_COOLDOWN_MS"]),
+            outbox_check_after_ms=int(raw["OUTBOX_CHECK_AFTER_MS"]),
         )
     return _options
 

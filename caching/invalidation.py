@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 
-from caching import registry, service
+from caching import outbox, registry
 from caching.transaction import MARK
 
 _SNAPSHOT = "_caching_before"
@@ -71,15 +71,16 @@ def deleted(instance: models.Model, using: str) -> None:
 
 
 def schedule(model: type[models.Model], rows: Iterable[registry.RowChange], using: str, *, write_through: bool = True) -> None:
-    """Compute the cache work of ``rows`` now and carry it out once the transaction commits.
+    """Compute the cache work of ``rows`` now, record it in the outbox in the same transaction,
+    and deliver it once the transaction commits (in a rolled-back one: never, and no record).
 
-    Outside a transaction it runs at once; in a rolled-back one, never.
+    Call it inside the write's transaction: outside one the record commits on its own.
     """
     changes = registry.changes_for(model, rows)
     if not write_through:
         changes.primes.clear()
     if changes:
-        work = partial(service.deliver, changes)
+        work = partial(outbox.deliver, outbox.record(changes), changes)
         setattr(work, MARK, True)
         transaction.on_commit(work, using=using, robust=True)
 
@@ -121,9 +122,9 @@ def invalidating(model: type[models.Model], pks: Iterable, *, using: str = DEFAU
         before = _tracked_rows(model, pks, entry.tracked, using, lock=True)
         yield
         after = _tracked_rows(model, pks, entry.tracked, using, lock=False)
-    rows = []
-    for pk in pks:
-        kind = _kind(before.get(pk), after.get(pk))
-        if kind is not None:
-            rows.append(registry.RowChange(kind, pk, before.get(pk), after.get(pk)))
-    schedule(model, rows, using, write_through=False)
+        rows = []
+        for pk in pks:
+            kind = _kind(before.get(pk), after.get(pk))
+            if kind is not None:
+                rows.append(registry.RowChange(kind, pk, before.get(pk), after.get(pk)))
+        schedule(model, rows, using, write_through=False)

@@ -16,3 +16,21 @@ class InvalidatingModel(models.Model):
             super().save(*args, **kwargs)
 
     save.alters_data = True
+
+
+class OutboxEntry(models.Model):
+    """An invalidation not yet delivered to Redis.
+
+    Written in the same transaction as the data change it belongs to, deleted once Redis has
+    taken it; what is left after an outage is replayed (``caching.outbox``).
+    """
+
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "undelivered invalidation"
+
+    def __str__(self) -> str:
+        return f"invalidation #{self.pk}"

@@ -5,7 +5,7 @@ Models use it as their default manager, so ordinary ORM code needs no extra step
 fast-delete path for these models and sends ``post_delete`` for every row, cascades included.
 """
 
-from django.db import models
+from django.db import models, transaction
 
 from caching import registry
 from caching.invalidation import invalidating, schedule, snapshot
@@ -33,9 +33,11 @@ class InvalidatingQuerySet(models.QuerySet):
         """Insert; new rows change lists and counts. Upserts (``update_conflicts``) are treated
         as updates whose old values are unknown; ``ignore_conflicts`` rows have no pk and only
         their list and count effects are invalidated."""
-        created = super().bulk_create(objs, *args, **kwargs)
         entry = registry.entry(self.model)
-        if entry is not None:
+        if entry is None:
+            return super().bulk_create(objs, *args, **kwargs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
             kind = "update" if kwargs.get("update_conflicts") else "create"
             rows = [registry.RowChange(kind, obj.pk, None, snapshot(obj, entry.tracked)) for obj in created]
             schedule(self.model, rows, self.db, write_through=False)

@@ -3,7 +3,7 @@
 ``caching`` imports no app. Each app registers its namespaces and, for each model, the fields
 whose old values decide what a write touches (``tracked``) and a function that turns one row's
 change into the cache work it needs (``Changes``). The signal adapters and the queryset methods
-build ``RowChange`` objects; ``caching.service.deliver`` carries out the merged ``Changes``.
+build ``RowChange`` objects; ``caching.outbox`` records and delivers the merged ``Changes``.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -33,23 +33,30 @@ class RowChange:
 
 @dataclass
 class Changes:
-    """Cache work for one or more writes: keys to drop, generational namespaces to advance,
-    keys to fill at once (write-through), and key queries to run after commit."""
+    """Cache work for one or more writes: keys to drop and generational namespaces to advance
+    (plain data, kept in the outbox until delivered), and keys to fill at once (write-through,
+    best effort, in memory only)."""
 
     keys: set[CacheKey] = field(default_factory=set)
     namespaces: set[str] = field(default_factory=set)
     primes: dict[CacheKey, Loader] = field(default_factory=dict)
-    deferred: list[Callable[[], Iterable[CacheKey]]] = field(default_factory=list)
 
     def merge(self, other: "Changes") -> "Changes":
         self.keys |= other.keys
         self.namespaces |= other.namespaces
         self.primes.update(other.primes)
-        self.deferred += other.deferred
         return self
 
     def __bool__(self) -> bool:
-        return bool(self.keys or self.namespaces or self.primes or self.deferred)
+        return bool(self.keys or self.namespaces or self.primes)
+
+    def payload(self) -> dict:
+        """The invalidation as JSON-ready data (write-through is not part of it)."""
+        return {"keys": sorted([k.namespace, k.logical] for k in self.keys), "namespaces": sorted(self.namespaces)}
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "Changes":
+        return cls(keys={CacheKey(ns, logical) for ns, logical in payload["keys"]}, namespaces=set(payload["namespaces"]))
 
 
 @dataclass(frozen=True)

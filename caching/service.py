@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from caching import keys, registry
+from caching import keys, outbox, registry
 from caching.client import CacheUnavailable, call, script
 from caching.conf import options
 from caching.keys import CacheKey
@@ -60,7 +60,7 @@ def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
     (nothing found) is not cached.
     """
     opts = options()
-    if not opts.enabled or has_pending_work():
+    if not opts.enabled or has_pending_work() or not outbox.cache_is_trusted():
         return Result(loader(), BYPASS)
     namespace = registry.require(key.namespace)
     lease = _new_lease()
@@ -182,18 +182,17 @@ def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
         yield batch
 
 
-def deliver(changes: registry.Changes) -> None:
-    """Carry out ``changes``: delete keys, advance list generations, then write through.
+def apply(changes: registry.Changes) -> None:
+    """The Redis side of an invalidation: delete keys, advance list generations.
 
-    Costs one round trip plus one per ``SCAN_BATCH`` keys, whatever else Redis holds.
+    One round trip (plus one per ``SCAN_BATCH`` keys), whatever else Redis holds; raises
+    CacheUnavailable. Runs even with ``ENABLED`` false, so entries cached before the layer was
+    switched off are not served stale when it is switched on again.
     """
-    if not options().enabled or not changes:
-        return
-    targets = set(changes.keys)
-    for query in changes.deferred:
-        targets.update(query())
-    physical = sorted(keys.physical(k) for k in targets if not registry.require(k.namespace).generational)
+    physical = sorted(keys.physical(k) for k in changes.keys if not registry.require(k.namespace).generational)
     generations = sorted(keys.generation(ns) for ns in changes.namespaces)
+    if not physical and not generations:
+        return
 
     def run(r):
         pipe = r.pipeline(transaction=False)
@@ -203,13 +202,7 @@ def deliver(changes: registry.Changes) -> None:
             script("BUMP")(keys=generations, args=[], client=pipe)
         pipe.execute()
 
-    try:
-        call(run)
-    except CacheUnavailable:
-        log.error("invalidation not delivered: %d keys, namespaces %s", len(physical), generations)
-        return
-    for key, loader in changes.primes.items():
-        prime(key, loader)
+    call(run)
 
 
 def clear_namespace(name: str, *, dry_run: bool = False) -> int:

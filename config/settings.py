@@ -94,8 +94,9 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 0.5,
-            "SOCKET_TIMEOUT": 0.5,
+            # A frozen Redis costs a request at most this (no retries), then the breaker opens.
+            "SOCKET_CONNECT_TIMEOUT": env_int("CACHE_REDIS_TIMEOUT_MS", 250) / 1000,
+            "SOCKET_TIMEOUT": env_int("CACHE_REDIS_TIMEOUT_MS", 250) / 1000,
         },
     }
 }
@@ -106,6 +107,8 @@ CACHE_LAYER = {
     "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", ""),
     "DEFAULT_TTL": env_int("CACHE_DEFAULT_TTL", 600),
     "TTLS": {"user": 3600, "post": 1800, "users": 600, "posts": 600},
+    "BREAKER_FAILURES": env_int("CACHE_BREAKER_FAILURES", 3),
+    "BREAKER_COOLDOWN_MS": env_int("CACHE_BREAKER_COOLDOWN_MS", 2000),
 }
 
 REST_FRAMEWORK = {
