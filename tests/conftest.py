@@ -31,8 +31,10 @@ def cache_prefix(settings, request):
     """Every test gets its own key prefix, so tests never see each other's keys."""
     prefix = f"t{RUN}-{uuid.uuid4().hex[:8]}"
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": prefix, "ENABLED": True}
+    shared = settings.CACHES["default"]["LOCATION"]
     yield prefix
-    delete_prefix(prefix)
+    if settings.CACHES["default"]["LOCATION"] == shared:  # a private server went with its test
+        delete_prefix(prefix)
 
 
 def closing_connections(fn):
@@ -97,3 +99,15 @@ def live(transactional_db, cache_prefix):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def private_redis(settings):
+    """A redis-server of this test's own, used as the cache; stopped by PID at the end."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer().start()
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 300}
+    yield server
+    server.kill()

@@ -1,0 +1,189 @@
+"""Redis slow or down (SPEC 8.6): bounded reads, writes that succeed, no lost invalidation.
+Each test breaks a private redis-server of its own (SIGSTOP, kill), never the shared one."""
+
+import logging
+import statistics
+import time
+
+import pytest
+import requests
+from django.core.management import call_command
+
+from caching import keys
+from caching.models import OutboxEntry
+from posts.cache import post_key
+from posts.models import Post
+from rest_framework.authtoken.models import Token
+from tests.factories import make_post, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def post(db, private_redis):
+    return make_post(make_user(), title="v1", category="redis")
+
+
+def warm(api, urls):
+    for url in urls:
+        api.get(url)
+        assert api.get(url)["X-Cache"] == "HIT", url
+
+
+def timed(call):
+    began = time.monotonic()
+    response = call()
+    return response, time.monotonic() - began
+
+
+def wait_for_hit(api, url, check, timeout=5.0):
+    """Read ``url`` until it is a hit; every read on the way must pass ``check``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.get(url)
+        check(response)
+        if response["X-Cache"] == "HIT":
+            return response
+        assert time.monotonic() < deadline, "the cache did not come back"
+        time.sleep(0.05)
+
+
+def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(api, post, private_redis, caplog):
+    url = f"/api/posts/{post.pk}/"
+    warm(api, [url])
+    private_redis.freeze()
+    try:
+        with caplog.at_level(logging.WARNING, logger="caching"):
+            timings = []
+            for _ in range(10):
+                response, took = timed(lambda: api.get(url))
+                assert response.status_code == 200 and response.json()["title"] == "v1"
+                assert response["X-Cache"] == "BYPASS"
+                timings.append(took)
+            health = api.get("/api/health/")
+        assert all(t < 2.0 for t in timings)
+        assert max(timings[:3]) < 1.0  # one 250 ms timeout each until the breaker opens
+        assert max(timings[3:]) < 0.1  # breaker open: Redis is not called at all
+        assert health.status_code == 200 and health.json() == {"database": "ok", "cache": "unavailable"}
+    finally:
+        private_redis.thaw()
+    with caplog.at_level(logging.WARNING, logger="caching"):
+        wait_for_hit(api, url, lambda r: r.status_code == 200)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cache degraded" in m for m in messages) == 1
+    assert sum("cache recovered" in m for m in messages) == 1
+    assert api.get("/api/health/").json() == {"database": "ok", "cache": "ok"}
+
+
+def test_write_during_a_freeze_is_what_readers_get_after_the_thaw(api, as_user, post, private_redis):
+    urls = [f"/api/posts/{post.pk}/", "/api/posts/?category=redis", f"/api/users/{post.author_id}/"]
+    warm(api, urls)
+    private_redis.freeze()
+    try:
+        response = as_user(post.author).patch(urls[0], {"title": "v2", "status": "draft"}, format="json")
+        assert response.status_code == 200
+        assert OutboxEntry.objects.count() == 1
+        assert api.get(urls[0]).status_code == 404  # from the database: a draft now
+    finally:
+        private_redis.thaw()
+    # From the thaw on, no read may return v1: the stale entries are still in Redis until the
+    # outbox is replayed, and the replay must come before any hit.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        assert api.get(urls[0]).status_code == 404
+        assert api.get(urls[1]).json()["count"] == 0
+        assert api.get(urls[2]).json()["post_count"] == 0
+    assert OutboxEntry.objects.count() == 0
+    assert api.get(urls[1])["X-Cache"] == "HIT"
+
+
+def test_killed_then_restarted_redis(api, as_user, post, private_redis):
+    url = f"/api/posts/{post.pk}/"
+    warm(api, [url])
+    private_redis.kill()
+    assert api.get(url).json()["title"] == "v1"
+    assert as_user(post.author).patch(url, {"title": "v2"}, format="json").status_code == 200
+    assert api.get(url).json()["title"] == "v2"
+    private_redis.start()
+    response = wait_for_hit(api, url, lambda r: r.json()["title"] == "v2")
+    assert response.json()["title"] == "v2"
+    assert OutboxEntry.objects.count() == 0
+
+
+def test_writes_succeed_on_every_path_while_redis_is_down(api, as_user, post, private_redis, client):
+    private_redis.kill()
+    staff = make_user(is_staff=True, is_superuser=True)
+    assert as_user(post.author).post("/api/posts/", {"title": "new", "category": "redis"}, format="json").status_code == 201
+    assert as_user(post.author).patch(f"/api/posts/{post.pk}/", {"title": "api"}, format="json").status_code == 200
+    client.force_login(staff)
+    response = client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        {"author": post.author_id, "title": "admin", "body": "", "category": "redis", "status": "published"},
+    )
+    assert response.status_code == 302
+    Post.objects.filter(pk=post.pk).update(title="orm")
+    assert Post.objects.get(pk=post.pk).title == "orm"
+    assert OutboxEntry.objects.count() >= 4
+    assert api.get(f"/api/posts/{post.pk}/").json()["title"] == "orm"
+
+
+def test_cache_replay_command_delivers_the_backlog(api, post, private_redis, capsys, settings):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 0}  # probe at once
+    url = f"/api/posts/{post.pk}/"
+    warm(api, [url])
+    private_redis.freeze()
+    try:
+        Post.objects.filter(pk=post.pk).update(title="v2")
+        with pytest.raises(Exception, match="unavailable"):
+            call_command("cache_replay")
+    finally:
+        private_redis.thaw()
+    call_command("cache_replay")
+    assert "delivered 1 invalidations; 0 left" in capsys.readouterr().out
+    assert OutboxEntry.objects.count() == 0
+    assert not private_redis.client().exists(keys.physical(post_key(post.pk)))
+    assert api.get(url).json()["title"] == "v2"
+
+
+def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(api, post, private_redis, settings):
+    url = f"/api/posts/{post.pk}/"
+    private_redis.kill()
+    on, off = [], []
+    for _ in range(20):  # interleaved, so machine noise hits both alike
+        on.append(timed(lambda: api.get(url))[1])
+        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": False}
+        response, took = timed(lambda: api.get(url))
+        assert response["X-Cache"] == "BYPASS"
+        off.append(took)
+        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": True}
+    print(f"\nmedian read: Redis refusing {statistics.median(on) * 1000:.2f} ms, cache disabled {statistics.median(off) * 1000:.2f} ms")
+    assert statistics.median(on) <= 2 * statistics.median(off)
+
+
+@pytest.mark.live
+def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_thaw(live, post, private_redis):
+    env = {"REDIS_URL": private_redis.url, "CACHE_BREAKER_COOLDOWN_MS": "300"}
+    server = live(workers=2, env=env)
+    token = Token.objects.create(user=post.author).key
+    urls = [f"/api/posts/{post.pk}/", "/api/posts/?category=redis"]
+    for url in urls:
+        requests.get(server.url + url, timeout=5)
+    assert all(requests.get(server.url + url, timeout=5).headers["X-Cache"] == "HIT" for url in urls)
+    private_redis.freeze()
+    try:
+        began = time.monotonic()
+        response = requests.patch(server.url + urls[0], json={"title": "v2"}, headers={"Authorization": f"Token {token}"}, timeout=5)
+        assert response.status_code == 200 and time.monotonic() - began < 2
+        server.stop()  # every app process goes; the undelivered invalidation is in the outbox
+        server = live(workers=2, env=env)
+        response, took = timed(lambda: requests.get(server.url + urls[0], timeout=5))
+        assert response.status_code == 200 and took < 2 and response.json()["title"] == "v2"
+    finally:
+        private_redis.thaw()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        detail = requests.get(server.url + urls[0], timeout=5)
+        listed = requests.get(server.url + urls[1], timeout=5)
+        assert detail.json()["title"] == "v2" and listed.json()["results"][0]["title"] == "v2"
+    assert detail.headers["X-Cache"] == "HIT" and listed.headers["X-Cache"] == "HIT"
+    assert OutboxEntry.objects.count() == 0
