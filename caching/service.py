@@ -4,7 +4,6 @@ Views call ``get_or_load`` around a selector; writes reach ``deliver`` through t
 adapters and queryset methods, after the transaction commits.
 """
 
-import json
 import logging
 import secrets
 import time
@@ -13,11 +12,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
-
 from caching import keys, outbox, registry
 from caching.client import CacheUnavailable, call, script
 from caching.conf import options
+from caching.entry import Entry
 from caching.keys import CacheKey
 from caching.scripts import LEASE_MARK
 from caching.transaction import has_pending_work
@@ -33,14 +31,10 @@ LEASE_MARK_BYTES = LEASE_MARK.encode()
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """A read's value (``None``: the loader found nothing) and how it was served."""
+    """A read's entry (``None``: the loader found nothing) and how it was served."""
 
-    value: Any
+    value: Entry | None
     status: str
-
-
-def encode(value: Any) -> bytes:
-    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
 def is_lease(raw: bytes) -> bool:
@@ -51,7 +45,7 @@ def _new_lease() -> str:
     return LEASE_MARK + secrets.token_hex(8)
 
 
-def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
+def get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
     """Cache-aside read of ``key``: a hit is one Redis round trip (value and counter together).
 
     On a miss this caller holds a lease on the key, loads, and stores only if no invalidation
@@ -74,7 +68,7 @@ def get_or_load(key: CacheKey, loader: Callable[[], Any]) -> Result:
     except CacheUnavailable:
         return Result(loader(), BYPASS)
     if code == 1:
-        return Result(json.loads(payload), HIT)
+        return Result(Entry.decode(payload), HIT)
     physical = payload.decode()
     ttl = opts.ttl(key.namespace)
     if code == _WAIT:
@@ -95,7 +89,7 @@ def _count_load(r, namespace: str) -> None:
     r.hincrby(keys.stats(), keys.stats_field(namespace, "loads"), 1)
 
 
-def _load(namespace: str, loader: Callable[[], Any]) -> Any:
+def _load(namespace: str, loader: Callable[[], Entry | None]) -> Entry | None:
     """A database load that will not be stored (the lease holder took too long)."""
     value = loader()
     try:
@@ -105,7 +99,7 @@ def _load(namespace: str, loader: Callable[[], Any]) -> Any:
     return value
 
 
-def _load_and_store(namespace: str, physical: str, lease: str, loader: Callable[[], Any], ttl: int) -> Any:
+def _load_and_store(namespace: str, physical: str, lease: str, loader: Callable[[], Entry | None], ttl: int) -> Entry | None:
     """Load under ``lease``; store the value if the lease survived, else give the lease up.
     One round trip after the load, counting the load too."""
     try:
@@ -113,9 +107,9 @@ def _load_and_store(namespace: str, physical: str, lease: str, loader: Callable[
     except BaseException:
         _finish(namespace, physical, lease, None, ttl)
         raise
-    data = None if value is None else encode(value)
+    data = None if value is None else value.encode()
     _finish(namespace, physical, lease, data, ttl)
-    return None if data is None else json.loads(data)
+    return None if data is None else Entry.decode(data)
 
 
 def _finish(namespace: str, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
@@ -153,11 +147,11 @@ def _wait_for(physical: str, lease: str, opts) -> Any:
         if raw is _CLAIMED:
             return _CLAIMED
         if raw and not is_lease(raw):
-            return json.loads(raw)
+            return Entry.decode(raw)
     return None
 
 
-def prime(key: CacheKey, loader: Callable[[], Any]) -> bool:
+def prime(key: CacheKey, loader: Callable[[], Entry | None]) -> bool:
     """Write-through: fill ``key`` now, under a lease, from a fresh load. ``True`` if stored.
 
     The load happens after the lease is taken, so an invalidation that commits in between

@@ -1,7 +1,9 @@
-"""Reads of posts from the database, shaped as the cached representations."""
+"""Reads of posts from the database, shaped as the cached entries (rendered JSON)."""
 
 from django.db.models import Q, QuerySet
 
+from caching.entry import Entry
+from config.api import render
 from config.pagination import page_of
 from posts.models import Post
 from posts.serializers import PostSerializer
@@ -18,16 +20,20 @@ def writable_by(user) -> QuerySet[Post]:
     return posts().filter(Q(status=Post.Status.PUBLISHED) | Q(author_id=user.pk))
 
 
-def post_detail(pk: int) -> dict | None:
-    """Any post, drafts included: the view decides who may see it."""
+def post_detail(pk: int) -> Entry | None:
+    """Any post, drafts included; ``meta["draft_of"]`` lets the view check access on a hit."""
     post = posts().filter(pk=pk).first()
-    return PostSerializer(post).data if post else None
+    if post is None:
+        return None
+    draft_of = post.author_id if post.status == Post.Status.DRAFT else None
+    return Entry((render(PostSerializer(post).data),), {"draft_of": draft_of})
 
 
-def post_page(number: int, *, author: int | None = None, category: str | None = None) -> dict | None:
+def post_page(number: int, *, author: int | None = None, category: str | None = None) -> Entry | None:
     queryset = posts().filter(status=Post.Status.PUBLISHED).order_by("-created_at", "-id")
     if author is not None:
         queryset = queryset.filter(author_id=author)
     if category is not None:
         queryset = queryset.filter(category=category)
-    return page_of(queryset, number, PostSerializer)
+    found = page_of(queryset, number, PostSerializer)
+    return None if found is None else Entry((render(found[1]),), found[0])

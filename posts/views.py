@@ -1,17 +1,17 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
-from rest_framework.exceptions import NotFound
 
 from caching.service import get_or_load
-from config.api import cached_response, page_response, parse_pk
+from config.api import CachedReadsMixin, not_found, page_body, query, send
 from posts import selectors
 from posts.cache import post_key, posts_page_key
-from posts.permissions import IsAuthorOrStaff, may_see
+from posts.permissions import IsAuthorOrStaff
 from posts.serializers import PostListQuery, PostSerializer
 
 
-class PostViewSet(viewsets.ModelViewSet):
-    """Posts. Reads go through the cache service; writes invalidate through model signals."""
+class PostViewSet(CachedReadsMixin, viewsets.ModelViewSet):
+    """Posts. Reads are served from the cache service (``read_*``); writes go through DRF and
+    invalidate through the model signals."""
 
     serializer_class = PostSerializer
     permission_classes = [IsAuthorOrStaff]
@@ -20,23 +20,33 @@ class PostViewSet(viewsets.ModelViewSet):
         """Writes look posts up here: others' drafts do not exist for a non-staff caller (404)."""
         return selectors.writable_by(self.request.user)
 
-    @extend_schema(parameters=[PostListQuery])
-    def list(self, request, *args, **kwargs):
-        query = PostListQuery(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        number = query.validated_data["page"]
-        filters = {name: query.validated_data.get(name) for name in ("author", "category")}
-        key = posts_page_key(number, **filters)
-        result = get_or_load(key, lambda: selectors.post_page(number, **filters))
-        return page_response(request, result, number)
-
-    def retrieve(self, request, pk=None, *args, **kwargs):
-        pk = parse_pk(pk)
-        result = get_or_load(post_key(pk), lambda: selectors.post_detail(pk))
-        # One cache entry serves every reader, so the draft check runs on each read, hit or miss.
-        if result.value is None or not may_see(result.value, request.user):
-            raise NotFound("No post with this id.")
-        return cached_response(result, result.value)
-
     def perform_create(self, serializer):
         serializer.save(author=self.request.user)
+
+    @extend_schema(parameters=[PostListQuery], responses=PostSerializer(many=True))
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses=PostSerializer)
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    def read_list(self, request, reader):
+        params, error = query(PostListQuery, request)
+        if error:
+            return error
+        number = params["page"]
+        filters = {name: params.get(name) for name in ("author", "category")}
+        result = get_or_load(posts_page_key(number, **filters), lambda: selectors.post_page(number, **filters))
+        if result.value is None:
+            return not_found("Invalid page.", result)
+        return send(request, result, page_body(request, result.value, number, result.value.parts[0]), result.value.etags[0])
+
+    def read_detail(self, request, reader, pk):
+        result = get_or_load(post_key(pk), lambda: selectors.post_detail(pk))
+        entry = result.value
+        # One entry serves every reader, so the draft check runs on each read, hit or miss.
+        draft_of = entry.meta["draft_of"] if entry is not None else None
+        if entry is None or (draft_of is not None and not (reader.is_staff or reader.pk == draft_of)):
+            return not_found("No post with this id.", result)
+        return send(request, result, entry.parts[0], entry.etags[0])

@@ -37,6 +37,21 @@ def cache_prefix(settings, request):
         delete_prefix(prefix)
 
 
+def entry(value) -> "Entry":
+    """A cache entry holding ``value`` rendered, as the selectors build them."""
+    from caching.entry import Entry
+    from config.api import render
+
+    return Entry((render(value),))
+
+
+def data(result):
+    """The first part of a read's entry, parsed."""
+    import json
+
+    return json.loads(result.value.parts[0])
+
+
 def closing_connections(fn):
     """Wrap ``fn`` for a worker thread: its database connection is closed when it returns."""
     from django.db import connections

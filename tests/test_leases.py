@@ -12,7 +12,7 @@ from caching.service import get_or_load
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
 from posts.selectors import post_detail, post_page
-from tests.conftest import closing_connections
+from tests.conftest import closing_connections, data, entry
 from tests.factories import make_post, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,9 +40,9 @@ def test_a_load_that_raced_a_committed_write_is_not_stored(post):
         return old
 
     first = get_or_load(post_key(post.pk), load_then_lose_the_race)
-    assert first.status == "MISS" and first.value["title"] == "v1"  # began before the write
+    assert first.status == "MISS" and data(first)["title"] == "v1"  # began before the write
     after = get_or_load(post_key(post.pk), lambda: post_detail(post.pk))
-    assert after.status == "MISS" and after.value["title"] == "v2"
+    assert after.status == "MISS" and data(after)["title"] == "v2"
 
 
 def test_a_list_load_that_raced_a_committed_write_is_not_served(post):
@@ -53,9 +53,9 @@ def test_a_list_load_that_raced_a_committed_write_is_not_served(post):
         Post.objects.filter(pk=post.pk).update(title="v2")
         return old
 
-    assert get_or_load(key, load_then_lose_the_race).value["results"][0]["title"] == "v1"
+    assert data(get_or_load(key, load_then_lose_the_race))[0]["title"] == "v1"
     after = get_or_load(key, lambda: post_page(1, category="redis"))
-    assert after.status == "MISS" and after.value["results"][0]["title"] == "v2"
+    assert after.status == "MISS" and data(after)[0]["title"] == "v2"
 
 
 def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
@@ -67,16 +67,16 @@ def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
     def slow_old():
         started.set()
         time.sleep(0.3)  # outlives its 100 ms lease
-        return {"title": "slow"}
+        return entry({"title": "slow"})
 
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(closing_connections(get_or_load), key, slow_old)
         started.wait(5)
         wait_until(lambda: redis.get(keys.physical(key)) is None)  # the slow reader's lease expired
         fresh = get_or_load(key, lambda: post_detail(post.pk))
-        assert slow.result().value == {"title": "slow"}
+        assert data(slow.result()) == {"title": "slow"}
     assert fresh.status == "MISS"
-    assert get_or_load(key, lambda: {"title": "unexpected"}).value["title"] == "v1"
+    assert data(get_or_load(key, lambda: entry({"title": "unexpected"})))["title"] == "v1"
 
 
 def test_fifty_concurrent_cold_misses_cause_one_load(post):
@@ -98,7 +98,7 @@ def test_fifty_concurrent_cold_misses_cause_one_load(post):
     with ThreadPoolExecutor(50) as pool:
         results = list(pool.map(read, range(50)))
     assert len(calls) == 1
-    assert {r.value["title"] for r in results} == {"v1"}
+    assert {data(r)["title"] for r in results} == {"v1"}
     stats = service.stats(with_keys=False)["namespaces"]["post"]
     assert stats["loads"] == 1 and stats["misses"] + stats["hits"] == 50
 
@@ -118,10 +118,10 @@ def test_waiters_fall_back_to_the_database_after_the_bounded_wait_and_store_noth
         holder = pool.submit(closing_connections(get_or_load), post_key(post.pk), stuck_loader)
         holder_started.wait(5)
         began = time.monotonic()
-        waiter = get_or_load(post_key(post.pk), lambda: {"title": "from the database"})
+        waiter = get_or_load(post_key(post.pk), lambda: entry({"title": "from the database"}))
         waited = time.monotonic() - began
-        assert waiter.value == {"title": "from the database"} and waiter.status == "MISS"
+        assert data(waiter) == {"title": "from the database"} and waiter.status == "MISS"
         assert 0.1 <= waited < 0.5
-        assert holder.result().value["title"] == "v1"
-    assert get_or_load(post_key(post.pk), lambda: None).value["title"] == "v1"  # the holder's value
+        assert data(holder.result())["title"] == "v1"
+    assert data(get_or_load(post_key(post.pk), lambda: None))["title"] == "v1"  # the holder's value
     assert service.stats(with_keys=False)["namespaces"]["post"]["loads"] == 2

@@ -1,27 +1,21 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+import json
+
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
-from rest_framework.exceptions import NotFound
 
 from caching.service import get_or_load
-from config.api import PageQuery, cached_response, page_response, parse_pk
+from config.api import CachedReadsMixin, PageQuery, not_found, page_body, query, render, send
 from users import selectors
 from users.cache import user_key, users_page_key
-from users.models import User
 from users.permissions import IsSelfOrStaff
+from users.selectors import PUBLIC, WITH_EMAIL, without_email
 from users.serializers import UserSerializer, UserWriteSerializer
 
 
-def visible(user, reader) -> dict:
-    """``user`` as ``reader`` may see it: the email only for the user themself and staff."""
-    if reader.is_staff or (reader.is_authenticated and reader.pk == user["id"]):
-        return user
-    return {name: value for name, value in user.items() if name != "email"}
+class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
+    """Users. Reads are served from the cache service (``read_*``); writes go through DRF and
+    invalidate through the model signals. Emails only for the user themself and staff."""
 
-
-class UserViewSet(viewsets.ModelViewSet):
-    """Users. Reads go through the cache service; writes invalidate through model signals."""
-
-    queryset = User.objects.all()
     permission_classes = [IsSelfOrStaff]
 
     def get_serializer_class(self):
@@ -30,20 +24,40 @@ class UserViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return selectors.users_with_counts()
 
-    @extend_schema(parameters=[OpenApiParameter("page", int)])
+    @extend_schema(parameters=[PageQuery], responses=UserSerializer(many=True))
     def list(self, request, *args, **kwargs):
-        query = PageQuery(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        number = query.validated_data["page"]
-        result = get_or_load(users_page_key(number), lambda: selectors.user_page(number))
-        return page_response(request, result, number, lambda item: visible(item, request.user))
+        return super().list(request, *args, **kwargs)
 
-    def retrieve(self, request, pk=None, *args, **kwargs):
-        pk = parse_pk(pk)
+    @extend_schema(responses=UserSerializer)
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    def read_list(self, request, reader):
+        params, error = query(PageQuery, request)
+        if error:
+            return error
+        number = params["page"]
+        result = get_or_load(users_page_key(number), lambda: selectors.user_page(number))
+        entry = result.value
+        if entry is None:
+            return not_found("Invalid page.", result)
+        if reader.is_staff:
+            part = WITH_EMAIL
+        elif reader.is_authenticated and reader.pk in entry.meta["ids"]:
+            # A user on this page sees their own email and no one else's: a per-reader body.
+            rows = [row if row["id"] == reader.pk else without_email(row) for row in json.loads(entry.parts[WITH_EMAIL])]
+            return send(request, result, page_body(request, entry, number, render(rows)), f'{entry.etags[WITH_EMAIL][:-1]}-{reader.pk}"')
+        else:
+            part = PUBLIC
+        return send(request, result, page_body(request, entry, number, entry.parts[part]), entry.etags[part])
+
+    def read_detail(self, request, reader, pk):
         result = get_or_load(user_key(pk), lambda: selectors.user_detail(pk))
-        if result.value is None:
-            raise NotFound("No user with this id.")
-        return cached_response(result, visible(result.value, request.user))
+        entry = result.value
+        if entry is None:
+            return not_found("No user with this id.", result)
+        part = WITH_EMAIL if reader.is_staff or (reader.is_authenticated and reader.pk == pk) else PUBLIC
+        return send(request, result, entry.parts[part], entry.etags[part])
 
     def perform_create(self, serializer):
         self._save_and_reload(serializer)

@@ -1,0 +1,46 @@
+"""What a cache entry holds: rendered JSON bytes, ready to be sent, plus the small metadata
+needed to serve them without the database (access checks, page counts) and an ETag per part.
+
+Layout in Redis: one line of JSON metadata, a newline, then the parts back to back:
+``{"m": meta, "l": [len, ...], "e": [etag, ...]}\\n<part 0><part 1>...``. A hit decodes the
+metadata line only; the parts are sliced out as bytes and never parsed.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def etag(*chunks: bytes) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    for chunk in chunks:
+        digest.update(chunk)
+    return f'"{digest.hexdigest()}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    parts: tuple[bytes, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    etags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.etags:  # a fresh entry: each part's ETag covers the metadata and that part
+            meta = json.dumps(self.meta, separators=(",", ":")).encode()
+            object.__setattr__(self, "etags", tuple(etag(meta, part) for part in self.parts))
+
+    def encode(self) -> bytes:
+        """The stored form."""
+        head = json.dumps({"m": self.meta, "l": [len(p) for p in self.parts], "e": self.etags}, separators=(",", ":"))
+        return head.encode() + b"\n" + b"".join(self.parts)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "Entry":
+        head, _, body = raw.partition(b"\n")
+        info = json.loads(head)
+        parts, at = [], 0
+        for length in info["l"]:
+            parts.append(body[at:at + length])
+            at += length
+        return cls(tuple(parts), info["m"], tuple(info["e"]))
