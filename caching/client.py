@@ -30,6 +30,15 @@ T = TypeVar("T")
 # Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only), or out of
 # memory under a noeviction policy. Other errors (a wrong type, a script error) are bugs.
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError)
+# The same, reported as plain error replies: persistence failing, a script or load running,
+# a replica without its primary, a cluster resharding.
+UNAVAILABLE_REPLIES = ("MISCONF", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+
+
+def _unavailable(error: Exception) -> bool:
+    if isinstance(error, UNAVAILABLE):
+        return True
+    return isinstance(error, redis.ResponseError) and str(error).startswith(UNAVAILABLE_REPLIES)
 
 
 class CacheUnavailable(Exception):
@@ -66,6 +75,15 @@ class Breaker:
                 log.warning("cache recovered: Redis answers again; breaker closed")
             self.state, self.failures = self.CLOSED, 0
 
+    def closed(self) -> bool:
+        return self.state == self.CLOSED
+
+    def abandoned(self) -> None:
+        """A probe ended without telling whether Redis is back: stay open, probe again later."""
+        with self._lock:
+            if self.state == self.HALF_OPEN:
+                self.state, self.opened_at = self.OPEN, time.monotonic()
+
     def failed(self, error: Exception) -> None:
         with self._lock:
             self.last_failure = time.monotonic()
@@ -100,9 +118,15 @@ def call(operation: Callable[[redis.Redis], T]) -> T:
         raise CacheUnavailable("circuit breaker open")
     try:
         result = operation(connection())
-    except UNAVAILABLE as error:
-        breaker.failed(error)
-        raise CacheUnavailable(str(error)) from error
+    except redis.RedisError as error:
+        if _unavailable(error):
+            breaker.failed(error)
+            raise CacheUnavailable(str(error)) from error
+        breaker.succeeded()  # Redis answered; the error is ours
+        raise
+    except BaseException:
+        breaker.abandoned()
+        raise
     breaker.succeeded()
     return result
 

@@ -7,7 +7,8 @@ Keys (all optional):
   runs can share one Redis.
 - ``DEFAULT_TTL`` (``600``): seconds, for namespaces without an entry in ``TTLS``.
 - ``TTLS`` (``{}``): seconds per namespace.
-- ``LEASE_MS`` (``5000``): how long a reader that missed may take to load and store a value.
+- ``LEASE_MS`` (``2000``): how long a reader that missed may take to load and store a value
+  (an orphaned lease, its holder killed, delays that key's readers at most this long).
 - ``LEASE_WAIT_MS`` (``1000``): how long a reader that finds another's lease waits for the value
   before it reads the database itself (and stores nothing).
 - ``BREAKER_FAILURES`` (``3``): Redis failures in a row that open the circuit breaker.
@@ -26,7 +27,7 @@ _DEFAULTS = {
     "KEY_PREFIX": "",
     "DEFAULT_TTL": 600,
     "TTLS": {},
-    "LEASE_MS": 5000,
+    "LEASE_MS": 2000,
     "LEASE_WAIT_MS": 1000,
     "BREAKER_FAILURES": 3,
     "BREAKER_COOLDOWN_MS": 2000,
@@ -40,7 +41,7 @@ class Options:
     key_prefix: str
     default_ttl: int
     ttls: dict[str, int] = field(default_factory=dict)
-    lease_ms: int = 5000
+    lease_ms: int = 2000
     lease_wait_ms: int = 1000
     breaker_failures: int = 3
     breaker_cooldown_ms: int = 2000

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 
 from caching import outbox, registry
-from caching.transaction import MARK
+from caching.transaction import MARK, mark_pending
 
 _SNAPSHOT = "_caching_before"
 
@@ -30,7 +30,9 @@ def _locked_row(instance: models.Model, tracked: tuple[str, ...], using: str) ->
     concurrent write can slip between this read and the write that follows it."""
     rows = type(instance)._base_manager.using(using).filter(pk=instance.pk)
     if transaction.get_connection(using).in_atomic_block:
-        rows = rows.select_for_update()
+        # The lock the UPDATE takes anyway (NO KEY UPDATE): it does not conflict with the
+        # KEY SHARE locks of foreign-key checks, so inserting posts never waits on it.
+        rows = rows.select_for_update(no_key=True)
     return rows.values(*tracked).first()
 
 
@@ -87,9 +89,9 @@ def schedule(model: type[models.Model], rows: Iterable[registry.RowChange], usin
 
 
 def _tracked_rows(model, pks: list, tracked: tuple[str, ...], using: str, *, lock: bool) -> dict:
-    rows = model._base_manager.using(using).filter(pk__in=pks)
+    rows = model._base_manager.using(using).filter(pk__in=pks).order_by("pk")
     if lock:
-        rows = rows.select_for_update()
+        rows = rows.select_for_update(no_key=True)
     return {row.pop("pk"): row for row in rows.values("pk", *tracked)}
 
 
@@ -119,6 +121,7 @@ def invalidating(model: type[models.Model], pks: Iterable, *, using: str = DEFAU
         yield
         return
     with transaction.atomic(using=using):
+        mark_pending(using)  # reads inside the block bypass the cache
         before = _tracked_rows(model, pks, entry.tracked, using, lock=True)
         yield
         after = _tracked_rows(model, pks, entry.tracked, using, lock=False)

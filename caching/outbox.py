@@ -20,6 +20,7 @@ from caching.client import CacheUnavailable
 from caching.conf import options
 from caching.models import OutboxEntry
 from caching.registry import Changes
+from caching.transaction import in_application_transaction
 
 log = logging.getLogger("caching")
 BATCH = 500
@@ -48,14 +49,13 @@ def deliver(entry_id: int, changes: Changes) -> None:
         service.prime(key, loader)
 
 
-def replay() -> int:
-    """Deliver every undelivered entry, oldest first, in batches; returns how many.
-
-    Raises CacheUnavailable if Redis fails midway (what was delivered stays delivered).
-    Concurrent replays skip each other's locked batches.
+def replay(*, batches: int | None = None) -> int:
+    """Deliver undelivered entries, oldest first, in batches (all, or ``batches`` of them);
+    returns how many. Raises CacheUnavailable if Redis fails midway (what was delivered stays
+    delivered). Concurrent replays skip each other's locked batches.
     """
     delivered = 0
-    while True:
+    while batches is None or delivered < batches * BATCH:
         with transaction.atomic():
             batch = list(OutboxEntry.objects.select_for_update(skip_locked=True).order_by("id")[:BATCH])
             if not batch:
@@ -75,21 +75,39 @@ def backlog() -> int:
     return OutboxEntry.objects.count()
 
 
+def _recently_checked() -> bool:
+    return bool(_checked_at) and client.last_failure() < _checked_at and time.monotonic() - _checked_at < options().outbox_check_after_ms / 1000
+
+
 def cache_is_trusted() -> bool:
     """May this process serve from the cache now? Replays the backlog first when in doubt.
 
-    The check costs one query, and only when in doubt; a busy, healthy process never pays it.
+    In doubt means: never checked, Redis failed since the last check, or the last check is
+    older than ``OUTBOX_CHECK_AFTER_MS`` (another process's undelivered invalidation shows up
+    within that window). A check is one query; with a backlog, one batch is replayed per read
+    and the cache is trusted only once none is left. While the breaker is open (until its
+    probe succeeds), while another thread is checking, or inside an application transaction,
+    a doubting read bypasses; a read that finds another thread checking waits for it (at most
+    ``LEASE_WAIT_MS``), so a cold process does not send a burst of reads to the database.
     """
     global _checked_at
-    now = time.monotonic()
-    window = options().outbox_check_after_ms / 1000
-    if _checked_at and client.last_failure() < _checked_at and now - client.last_success() < window:
+    if _recently_checked():
         return True
-    with _lock:
-        try:
-            if OutboxEntry.objects.exists():
-                replay()
-        except CacheUnavailable:
-            return False
+    if in_application_transaction() or not _lock.acquire(timeout=options().lease_wait_ms / 1000):
+        return False
+    try:
+        if _recently_checked():  # by the thread this one waited for
+            return True
+        now = time.monotonic()
+        if not client.breaker.closed():
+            client.call(lambda r: r.ping())  # the probe, once the cooldown is over
+        if OutboxEntry.objects.exists():
+            replay(batches=1)
+            if OutboxEntry.objects.exists():  # more left, or locked by a concurrent replay
+                return False
         _checked_at = now
-    return True
+        return True
+    except CacheUnavailable:
+        return False
+    finally:
+        _lock.release()

@@ -56,7 +56,13 @@ class Changes:
 
     @classmethod
     def from_payload(cls, payload: dict) -> "Changes":
-        return cls(keys={CacheKey(ns, logical) for ns, logical in payload["keys"]}, namespaces=set(payload["namespaces"]))
+        """Back from the outbox; namespaces no longer registered (a deploy removed them) are
+        dropped: their keys are no longer read."""
+        known = set(_namespaces)
+        return cls(
+            keys={CacheKey(ns, logical) for ns, logical in payload.get("keys", ()) if ns in known},
+            namespaces={ns for ns in payload.get("namespaces", ()) if ns in known},
+        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The database transaction as the cache sees it."""
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 # Set on the callbacks that caching.invalidation.schedule registers with on_commit.
 MARK = "caching_work"
@@ -14,7 +14,23 @@ def has_pending_work(using: str = DEFAULT_DB_ALIAS) -> bool:
     in a transaction that has written nothing cached use the cache as usual. The blocks a test
     case wraps around each test are not application transactions.
     """
-    connection = connections[using]
-    if not any(not block._from_testcase for block in connection.atomic_blocks):
+    if not in_application_transaction(using):
         return False
-    return any(getattr(callback, MARK, False) for _, callback, _ in connection.run_on_commit)
+    return any(getattr(callback, MARK, False) for _, callback, _ in connections[using].run_on_commit)
+
+
+def in_application_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Inside an ``atomic`` block opened by application code (not by a test case)."""
+    return any(not block._from_testcase for block in connections[using].atomic_blocks)
+
+
+def mark_pending(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Declare cache work pending in the current transaction before it is scheduled."""
+    transaction.on_commit(_pending, using=using)
+
+
+def _pending() -> None:
+    """Marks a transaction as holding uncommitted cached writes; does nothing on commit."""
+
+
+setattr(_pending, MARK, True)

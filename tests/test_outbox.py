@@ -1,0 +1,80 @@
+"""The outbox and the breaker in detail: another process's undelivered invalidation is found
+within the check window, bad rows do not break reads, the breaker never sticks."""
+
+import time
+
+import pytest
+import redis as redis_lib
+from django.db import connection
+
+from caching import client
+from caching.client import Breaker, CacheUnavailable, _unavailable
+from caching.models import OutboxEntry
+from caching.registry import Changes
+from posts.cache import post_key
+from tests.factories import make_post, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_busy_process_finds_another_process_backlog_within_the_window(api, settings):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 200}
+    post = make_post(make_user(), title="v1")
+    url = f"/api/posts/{post.pk}/"
+    api.get(url)
+    assert api.get(url)["X-Cache"] == "HIT"
+    # Another process committed v2 but could not reach Redis: the row changed, the entry waits.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE posts_post SET title = 'v2' WHERE id = %s", [post.pk])
+    OutboxEntry.objects.create(payload=Changes(keys={post_key(post.pk)}).payload())
+    deadline = time.monotonic() + 0.2 + 0.5
+    while api.get(url).json()["title"] == "v1":  # this process keeps hitting Redis meanwhile
+        assert time.monotonic() < deadline, "the backlog was not replayed within the window"
+    assert OutboxEntry.objects.count() == 0
+
+
+def test_an_entry_for_a_namespace_no_longer_registered_is_dropped_not_fatal(api, settings):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 0}  # check every read
+    post = make_post(make_user())
+    OutboxEntry.objects.create(payload={"keys": [["gone", "gone:1"], ["post", f"post:{post.pk}"]], "namespaces": ["gone"]})
+    assert api.get(f"/api/posts/{post.pk}/").status_code == 200
+    assert OutboxEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize("reply", ["MISCONF no disk", "BUSY script", "LOADING data", "MASTERDOWN link", "CLUSTERDOWN"])
+def test_replies_of_a_redis_that_cannot_serve_count_as_unavailable(reply):
+    assert _unavailable(redis_lib.ResponseError(reply))
+    assert not _unavailable(redis_lib.ResponseError("WRONGTYPE Operation against a key"))
+
+
+def test_a_probe_answered_with_an_error_reply_closes_the_breaker(settings, redis, cache_prefix):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 0}
+    breaker = client.breaker
+    for _ in range(3):
+        breaker.failed(redis_lib.ConnectionError("down"))
+    assert breaker.state == Breaker.OPEN
+    redis.set(f"{cache_prefix}:str", "x")
+    with pytest.raises(redis_lib.ResponseError):  # WRONGTYPE: Redis answered, the bug is ours
+        client.call(lambda r: r.lpush(f"{cache_prefix}:str", "y"))
+    assert breaker.state == Breaker.CLOSED
+    assert client.call(lambda r: r.ping())
+
+
+def test_a_probe_that_dies_leaves_the_breaker_open_for_the_next_probe(settings):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 0}
+    breaker = client.breaker
+    for _ in range(3):
+        breaker.failed(redis_lib.ConnectionError("down"))
+
+    def interrupted(r):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        client.call(interrupted)
+    assert breaker.state == Breaker.OPEN
+    assert client.call(lambda r: r.ping()) and breaker.state == Breaker.CLOSED
+    with pytest.raises(CacheUnavailable):
+        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 60_000}
+        for _ in range(3):
+            client.breaker.failed(redis_lib.ConnectionError("down"))
+        client.call(lambda r: r.ping())
