@@ -99,8 +99,15 @@ _lock = threading.Lock()
 _scripts: dict[str, redis.commands.core.Script] = {}
 
 
+_client: redis.Redis | None = None
+
+
 def connection() -> redis.Redis:
-    return get_redis_connection("default")
+    """The process's client (django-redis's pool for ``CACHES['default']``), looked up once."""
+    global _client
+    if _client is None:
+        _client = get_redis_connection("default")
+    return _client
 
 
 def script(name: str) -> redis.commands.core.Script:
@@ -140,10 +147,13 @@ def last_failure() -> float:
 
 
 def _reset(*, setting: str, **kwargs) -> None:
-    """A test that points the cache elsewhere starts with a fresh breaker."""
-    global breaker
+    """A test that points the cache elsewhere starts with a fresh client and breaker."""
+    global breaker, _client
     if setting in ("CACHES", "CACHE_LAYER"):
         breaker = Breaker()
+    if setting == "CACHES":
+        _client = None
+        _scripts.clear()
 
 
 setting_changed.connect(_reset, dispatch_uid="caching.client.reset")

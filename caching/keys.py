@@ -2,7 +2,7 @@
 
 Logical keys (SPEC section 6) name what is cached: ``post:12``, ``posts:page:2``,
 ``posts:author:5:category:django:page:1``. The namespace is the first segment. Physical keys add
-the deployment prefix and django-redis's version segment (``<prefix>:1:<logical>``); keys of a
+the deployment prefix and a version segment (``<prefix>:2:<logical>``, django-redis's layout); keys of a
 generational namespace (the lists) end in ``:g<generation>``, appended in Redis by the read script
 so that reading the generation and the value is one round trip.
 
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from caching.conf import options
 
-VERSION = 1
+# The version segment of every physical key. Bump it whenever the stored entry format
+# changes: a deploy then reads none of the old entries (they expire by their TTL).
+VERSION = 2  # 2: entries hold rendered JSON parts (caching.entry)
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NAMESPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")

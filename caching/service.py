@@ -4,7 +4,9 @@ Views call ``get_or_load`` around a selector; writes reach ``deliver`` through t
 adapters and queryset methods, after the transaction commits.
 """
 
+import itertools
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -41,8 +43,20 @@ def is_lease(raw: bytes) -> bool:
     return raw.startswith(LEASE_MARK_BYTES)
 
 
+def _reseed_leases() -> None:
+    global _LEASE_BASE
+    _LEASE_BASE = LEASE_MARK + secrets.token_hex(8) + ":"
+
+
+_reseed_leases()
+os.register_at_fork(after_in_child=_reseed_leases)  # gunicorn --preload forks after import
+_lease_numbers = itertools.count()
+
+
 def _new_lease() -> str:
-    return LEASE_MARK + secrets.token_hex(8)
+    """A token no other lease holder has: this process's random base and a counter (no
+    system call on the hit path, which claims a lease only on a miss but needs one ready)."""
+    return f"{_LEASE_BASE}{next(_lease_numbers)}"
 
 
 def get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:

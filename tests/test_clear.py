@@ -25,7 +25,7 @@ def test_clear_one_namespace_among_20000_keys(redis, cache_prefix):
     others = [keys.physical(user_key(i)) for i in range(1, OTHERS // 2 + 1)]
     others += [keys.in_generation(posts_page_key(i), 1) for i in range(1, OTHERS // 2 + 1)]
     # Look-alikes that a sloppy pattern would catch: another prefix, and a key with no prefix.
-    decoys = [f"x{cache_prefix}:1:post:1", "post:1"]
+    decoys = [f"x{cache_prefix}:2:post:1", "post:1"]
     fill(redis, posts + others)
     redis.set(decoys[0], b"{}", ex=600)
     try:

@@ -34,14 +34,14 @@ def test_hashed_segment_cannot_collide_with_a_safe_one():
 
 def test_physical_keys_carry_prefix_and_version(settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": "pfx"}
-    assert keys.physical(post_key(1)) == "pfx:1:post:1"
-    assert keys.namespace_pattern("post") == "pfx:1:post:*"
+    assert keys.physical(post_key(1)) == "pfx:2:post:1"
+    assert keys.namespace_pattern("post") == "pfx:2:post:*"
 
 
 def test_prefix_with_glob_characters_is_escaped(settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": "a*[b]?"}
     pattern = keys.namespace_pattern("post")
-    assert pattern == "a\\*\\[b\\]\\?:1:post:*"
+    assert pattern == "a\\*\\[b\\]\\?:2:post:*"
 
 
 @pytest.mark.parametrize("name", ["post*", "p?st", "[p]ost", "post:1", "Post", "", "a" * 41])

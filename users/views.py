@@ -46,10 +46,10 @@ class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         elif reader.is_authenticated and reader.pk in entry.meta["ids"]:
             # A user on this page sees their own email and no one else's: a per-reader body.
             rows = [row if row["id"] == reader.pk else without_email(row) for row in json.loads(entry.parts[WITH_EMAIL])]
-            return send(request, result, page_body(request, entry, number, render(rows)), f'{entry.etags[WITH_EMAIL][:-1]}-{reader.pk}"')
+            return send(request, result, page_body(request, entry, params, render(rows)), f'{entry.etags[WITH_EMAIL][:-1]}-{reader.pk}"')
         else:
             part = PUBLIC
-        return send(request, result, page_body(request, entry, number, entry.parts[part]), entry.etags[part])
+        return send(request, result, page_body(request, entry, params, entry.parts[part]), entry.etags[part])
 
     def read_detail(self, request, reader, pk):
         result = get_or_load(user_key(pk), lambda: selectors.user_detail(pk))
