@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ["CACHE_KEY_PREFIX"] = f"bench-{uuid.uuid4().hex[:8]}"
+os.environ.setdefault("CACHE_KEY_PREFIX", f"bench-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
@@ -66,6 +66,31 @@ def time_writes(post: Post, n: int) -> tuple[float, float]:
     return statistics.median(full), statistics.median(cache_only)
 
 
+def measure(*, writes: int, rounds: int, small: int, big: int) -> dict:
+    """Median write timings with ``small`` and ``big`` unrelated keys, interleaved by round."""
+    author = User.objects.create(username=f"bench-{uuid.uuid4().hex[:8]}")
+    post = Post.objects.create(author=author, title="bench", category="bench", status="published")
+    results = {"small": [], "big": []}
+    try:
+        fill(0, small)
+        for _ in range(rounds):
+            results["small"].append(time_writes(post, writes))
+            fill(small, big)
+            results["big"].append(time_writes(post, writes))
+            drop(small, big)
+        drop(0, small)
+    finally:
+        author.delete()
+    medians = {label: tuple(statistics.median(r[i] for r in results[label]) * 1000 for i in (0, 1)) for label in results}
+    return {
+        "small": small, "big": big,
+        "small_full_ms": medians["small"][0], "small_cache_ms": medians["small"][1],
+        "big_full_ms": medians["big"][0], "big_cache_ms": medians["big"][1],
+        "full_ratio": medians["big"][0] / medians["small"][0],
+        "cache_ratio": medians["big"][1] / medians["small"][1],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writes", type=int, default=300)
@@ -73,32 +98,16 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     args = parser.parse_args()
-    author = User.objects.create(username=f"bench-{uuid.uuid4().hex[:8]}")
-    post = Post.objects.create(author=author, title="bench", category="bench", status="published")
-    results = {"small": [], "big": []}
     try:
-        fill(0, args.small)
-        for _ in range(args.rounds):
-            results["small"].append(time_writes(post, args.writes))
-            fill(args.small, args.big)
-            info = client.connection().info("keyspace")
-            results["big"].append(time_writes(post, args.writes))
-            drop(args.small, args.big)
-        print(f"Redis keyspace during the big runs: {info}")
-        print(f"{'unrelated keys':>15} {'full write p50 ms':>18} {'cache work p50 ms':>18}")
-        medians = {}
-        for label, size in (("small", args.small), ("big", args.big)):
-            full = statistics.median(r[0] for r in results[label]) * 1000
-            cache_only = statistics.median(r[1] for r in results[label]) * 1000
-            medians[label] = (full, cache_only)
-            print(f"{size:>15,} {full:>18.3f} {cache_only:>18.3f}")
-        print(f"ratio big/small: full write {medians['big'][0] / medians['small'][0]:.2f}x, "
-              f"cache work {medians['big'][1] / medians['small'][1]:.2f}x")
+        m = measure(writes=args.writes, rounds=args.rounds, small=args.small, big=args.big)
     finally:
-        author.delete()
         for name in registry.namespaces():
             service.clear_namespace(name)
         client.connection().delete(keys.stats(), *(keys.generation(n) for n in registry.namespaces()))
+    print(f"{'unrelated keys':>15} {'full write p50 ms':>18} {'cache work p50 ms':>18}")
+    print(f"{m['small']:>15,} {m['small_full_ms']:>18.3f} {m['small_cache_ms']:>18.3f}")
+    print(f"{m['big']:>15,} {m['big_full_ms']:>18.3f} {m['big_cache_ms']:>18.3f}")
+    print(f"ratio big/small: full write {m['full_ratio']:.2f}x, cache work {m['cache_ratio']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,313 @@
+"""The read benchmark: cache hits against the framework's ceiling and against no cache.
+
+    python bench/run.py                       # 10,000 users, 100,000 posts, 3 rounds of 8 s
+    python bench/run.py --tiny                # a smoke run (the test suite uses it)
+
+What it does, in one run on this machine:
+
+1. seeds a database of its own (``<DATABASE_URL's name>_bench``; reused when already seeded);
+2. starts two gunicorn servers with the same settings (``--workers 2 --worker-class sync``, one
+   worker per core; ``BENCH_VIEWS=true`` mounts the ceiling view): one with the cache, one with
+   ``CACHE_ENABLED=false``; each uses a key prefix of its own, removed at the end;
+3. warms the cache, then drives each variant with wrk (1 thread, 4 connections), interleaved
+   round by round (A B C ... A B C ...), and reports the median of the rounds: throughput, p50,
+   p99 and the hit rate the server counted;
+4. measures a post write with 1,000 and 1,000,000 unrelated keys (bench/write_cost.py), a
+   ``cache_flush`` of a namespace of 1,000,000 keys on a private redis-server (SLOWLOG with a
+   10 ms threshold), and ``MEMORY USAGE`` of a cached post and list page;
+5. prints a Markdown table, and writes it to bench/results.md and a chart to bench/results.png.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PREFIX = f"bench-{uuid.uuid4().hex[:8]}"
+os.environ["CACHE_KEY_PREFIX"] = PREFIX
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import dj_database_url  # noqa: E402
+import requests  # noqa: E402
+
+GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
+WRK = ["-t1", "-c4", "--latency"]
+HOT = 100  # hot post ids the detail variant cycles through
+
+
+def bench_database_url(tiny: bool) -> str:
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postsapi")
+    if tiny:
+        return url  # the caller's (the test suite's) database
+    parsed = dj_database_url.parse(url)
+    return url.rsplit("/", 1)[0] + f"/{parsed['NAME']}_bench"
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk (Debian package)", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
+    return shutil.which("wrk")
+
+
+def manage(*args: str, env: dict) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def prepare_database(url: str, users: int, posts: int, tiny: bool) -> None:
+    env = {**os.environ, "DATABASE_URL": url}
+    if not tiny:
+        name = dj_database_url.parse(url)["NAME"]
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
+        manage("migrate", "--noinput", "-v0", env=env)
+    manage("seed_demo", "--if-empty", "--users", str(users), "--posts", str(posts), "--seed", "1", env=env)
+
+
+class Server:
+    def __init__(self, url: str, extra_env: dict):
+        from tests.live import free_port
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false",
+               "DJANGO_SECRET_KEY": "bench-only-" + uuid.uuid4().hex, **extra_env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", *GUNICORN],
+            cwd=ROOT, env=env,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(self.base + "/api/health/", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("gunicorn did not start")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+def lua_script(paths: list[str], write_every: int = 0, token: str = "", write_ids: list[int] = ()) -> str:
+    """A wrk script cycling through ``paths``; every ``write_every``-th request a PATCH."""
+    writes = json.dumps(list(write_ids))[1:-1]
+    return f"""
+paths = {{{",".join(json.dumps(p) for p in paths)}}}
+writes = {{{writes}}}
+i = 0
+request = function()
+  i = i + 1
+  if {write_every} > 0 and i % {write_every} == 0 then
+    local id = writes[(i / {write_every}) % #writes + 1]
+    return wrk.format("PATCH", "/api/posts/" .. id .. "/", {{["Authorization"] = "Token {token}", ["Content-Type"] = "application/json"}}, '{{"title":"bench ' .. i .. '"}}')
+  end
+  return wrk.format("GET", paths[i % #paths + 1])
+end
+"""
+
+
+def run_wrk(wrk: str, base: str, script: str, seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run([wrk, *WRK, f"-d{seconds}s", "-s", f.name, base], capture_output=True, text=True, check=True).stdout
+    os.unlink(f.name)
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+def hit_rate(before: dict, after: dict) -> float | None:
+    hits = after["total"]["hits"] - before["total"]["hits"]
+    misses = after["total"]["misses"] - before["total"]["misses"]
+    return hits / (hits + misses) if hits + misses else None
+
+
+def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
+    """Memory of a cached post and list page, post write cost (1k vs 1M unrelated keys), and a
+    1M-key flush under SLOWLOG (on a private redis-server, whose config it may change)."""
+    from bench import write_cost
+    from caching import client, keys, service
+    from django.test import override_settings
+    from posts.cache import post_key, posts_page_key
+    from tests.redis_server import RedisServer
+
+    r = client.connection()
+    detail = keys.physical(post_key(cached_post))
+    page = keys.in_generation(posts_page_key(1), r.get(keys.generation("posts")).decode())
+    memory = {"bytes_per_post": r.memory_usage(detail) or 0, "bytes_per_page": r.memory_usage(page) or 0}
+    big = 20_000 if tiny else 1_000_000
+    figures = memory | write_cost.measure(writes=5 if tiny else 200, rounds=1 if tiny else 3, small=1_000 if not tiny else 100, big=big)
+
+    server = RedisServer().start()
+    try:
+        r = server.client()
+        r.config_set("slowlog-log-slower-than", 10_000)  # µs: record every command over 10 ms
+        r.slowlog_reset()
+        with override_settings(CACHES={"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": server.url}}):
+            pipe = r.pipeline(transaction=False)
+            for i in range(big):
+                pipe.set(keys.physical(post_key(i + 1)), b"x" * 200)
+                if i % 10_000 == 9_999:
+                    pipe.execute()
+            pipe.execute()
+            began = time.monotonic()
+            removed = service.clear_namespace("post")
+            figures["flush_seconds"] = time.monotonic() - began
+            figures["flush_keys"] = removed
+            figures["slow_commands"] = len(r.slowlog_get(1000))
+    finally:
+        server.kill()
+    return figures
+
+
+def chart(rows: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    values = [rows[n]["rps"] for n in names]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    colors = ["#2b6cb0" if "hits" in n else "#a0aec0" if "ceiling" in n else "#38a169" if "mix" in n else "#dd6b20" for n in names]
+    ax.barh(names, values, color=colors)
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("requests per second (median of rounds; 2 sync gunicorn workers, wrk -t1 -c4)")
+    ax.set_title("Posts API reads: cache hits vs the ceiling view vs CACHE_ENABLED=false")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tiny", action="store_true", help="a smoke run: small data, 1 s per variant")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    args = parser.parse_args()
+    if args.tiny:
+        args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
+
+    url = bench_database_url(args.tiny)
+    os.environ["DATABASE_URL"] = url
+    wrk = ensure_wrk()
+    prepare_database(url, args.users, args.posts, args.tiny)
+
+    import django
+
+    django.setup()
+    from rest_framework.authtoken.models import Token
+
+    from caching import registry, service
+    from posts.models import Post
+    from users.models import User
+
+    hot = list(Post.objects.filter(status="published").order_by("id").values_list("id", flat=True)[:HOT])
+    staff, _ = User.objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
+    token = Token.objects.get_or_create(user=staff)[0].key
+    on = Server(url, {})
+    off = Server(url, {"CACHE_ENABLED": "false"})
+    try:
+        detail_paths = [f"/api/posts/{pk}/" for pk in hot]
+        def pages(query: str) -> int:
+            count = requests.get(f"{on.base}/api/posts/?{query}", timeout=10).json()["count"]
+            return max(1, -(-count // 20))
+
+        list_paths = [f"/api/posts/?page={n}" for n in range(1, min(10, pages("")) + 1)]
+        list_paths += [f"/api/posts/?category=django&page={n}" for n in range(1, min(5, pages("category=django")) + 1)]
+        for path in detail_paths + list_paths:  # warm
+            requests.get(on.base + path, timeout=10)
+        detail_size = len(requests.get(on.base + detail_paths[0], timeout=10).content)
+        list_size = len(requests.get(on.base + list_paths[0], timeout=10).content)
+        variants = {
+            "detail hits": (on, lua_script(detail_paths)),
+            "ceiling (detail size)": (on, lua_script([f"/bench/ceiling/{detail_size}/"])),
+            "detail, cache off": (off, lua_script(detail_paths)),
+            "list hits": (on, lua_script(list_paths)),
+            "ceiling (list size)": (on, lua_script([f"/bench/ceiling/{list_size}/"])),
+            "list, cache off": (off, lua_script(list_paths)),
+            "95/5 read/write mix": (on, lua_script(detail_paths, write_every=20, token=token, write_ids=hot[:10])),
+        }
+        samples = {name: [] for name in variants}
+        for _ in range(args.rounds):
+            for name, (server, script) in variants.items():
+                before = service.stats(with_keys=False)
+                result = run_wrk(wrk, server.base, script, args.seconds)
+                result["hit_rate"] = hit_rate(before, service.stats(with_keys=False)) if server is on and "ceiling" not in name else None
+                samples[name].append(result)
+                if "mix" in name:  # rewarm what the writes invalidated
+                    for path in detail_paths + list_paths:
+                        requests.get(on.base + path, timeout=10)
+    finally:
+        on.stop()
+        off.stop()
+
+    rows = {}
+    for name, results in samples.items():
+        rates = [r["hit_rate"] for r in results if r["hit_rate"] is not None]
+        rows[name] = {key: statistics.median(r[key] for r in results) for key in ("rps", "p50", "p99", "errors")}
+        rows[name]["hit_rate"] = statistics.median(rates) if rates else None
+    figures = write_and_flush_figures(args.tiny, hot[0])
+    for name in registry.namespaces():
+        service.clear_namespace(name)
+
+    ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
+    lines = [
+        f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} s per variant, interleaved; medians.",
+        f"Server: gunicorn {' '.join(GUNICORN)}; load: wrk {' '.join(WRK)}.",
+        "",
+        "| variant | req/s | p50 ms | p99 ms | hit rate | non-2xx |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        rate = "" if row["hit_rate"] is None else f"{row['hit_rate']:.1%}"
+        lines.append(f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | {row['errors']:.0f} |")
+    lines += [
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+        f"| detail hits / ceiling | {ratio('detail hits', 'ceiling (detail size)'):.2f}x | >= 0.65x |",
+        f"| list hits / ceiling | {ratio('list hits', 'ceiling (list size)'):.2f}x | >= 0.65x |",
+        f"| detail hits / cache off | {ratio('detail hits', 'detail, cache off'):.1f}x | >= 4x |",
+        f"| list hits / cache off | {ratio('list hits', 'list, cache off'):.1f}x | >= 10x |",
+        f"| hit p99 / p50 (detail, list) | {rows['detail hits']['p99'] / rows['detail hits']['p50']:.2f}, {rows['list hits']['p99'] / rows['list hits']['p50']:.2f} | <= 2 |",
+        f"| post write, {figures['big']:,} vs {figures['small']:,} unrelated keys | {figures['full_ratio']:.2f}x (cache work alone {figures['cache_ratio']:.2f}x) | <= 1.1x |",
+        f"| cache_flush of {figures['flush_keys']:,} keys | {figures['flush_seconds']:.1f} s, {figures['slow_commands']} commands over 10 ms | none over 10 ms |",
+        f"| memory per cached post / list page | {figures['bytes_per_post']:,} B / {figures['bytes_per_page']:,} B | report |",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if not args.tiny:
+        (args.out / "results.md").write_text(report + "\n")
+        chart(rows, args.out / "results.png")
+    else:
+        chart(rows, Path(tempfile.gettempdir()) / f"{PREFIX}.png")
+
+
+if __name__ == "__main__":
+    main()

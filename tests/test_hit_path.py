@@ -1,0 +1,76 @@
+"""The lean hit path: bytes from Redis without the ORM, serializer or renderer; ETags and 304s;
+the fast path around DRF for anonymous and token readers, DRF for the rest."""
+
+import pytest
+
+from tests.factories import make_post, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def post(user):
+    return make_post(user, title="hello")
+
+
+def test_a_token_hit_costs_only_the_token_check(as_user, post, django_assert_num_queries):
+    client = as_user(post.author)
+    client.get(f"/api/posts/{post.pk}/")
+    with django_assert_num_queries(1):  # the token lookup
+        response = client.get(f"/api/posts/{post.pk}/")
+    assert response["X-Cache"] == "HIT" and response.json()["title"] == "hello"
+
+
+def test_an_unknown_token_is_answered_by_drf_with_401(api, post):
+    api.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    response = api.get(f"/api/posts/{post.pk}/")
+    assert response.status_code == 401 and "Invalid token" in response.json()["detail"]
+
+
+def test_a_session_reader_goes_through_drf_and_gets_the_same_bytes(api, client, post, staff):
+    anonymous = api.get(f"/api/posts/{post.pk}/")
+    client.force_login(staff)
+    via_drf = client.get(f"/api/posts/{post.pk}/", HTTP_ACCEPT="text/html")
+    assert via_drf.status_code == 200 and via_drf["X-Cache"] == "HIT"
+    assert via_drf.content == anonymous.content
+
+
+@pytest.mark.parametrize("url", ["/api/posts/{pk}/", "/api/posts/", "/api/users/{author}/", "/api/users/"])
+def test_etag_and_304(api, post, url):
+    url = url.format(pk=post.pk, author=post.author_id)
+    first = api.get(url)
+    etag = first["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    again = api.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+    assert api.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+
+
+def test_etag_changes_when_the_post_changes(api, post, django_capture_on_commit_callbacks):
+    etag = api.get(f"/api/posts/{post.pk}/")["ETag"]
+    with django_capture_on_commit_callbacks(execute=True):
+        post.title = "changed"
+        post.save()
+    response = api.get(f"/api/posts/{post.pk}/", HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 200 and response.json()["title"] == "changed" and response["ETag"] != etag
+
+
+def test_email_variants_have_their_own_etags(api, as_user, post):
+    url = f"/api/users/{post.author_id}/"
+    public = api.get(url)
+    own = as_user(post.author).get(url)
+    assert "email" in own.json() and "email" not in public.json()
+    assert own["ETag"] != public["ETag"]
+    assert as_user(post.author).get(url, HTTP_IF_NONE_MATCH=public["ETag"]).status_code == 200
+
+
+def test_hit_body_is_what_drf_would_render(api, post):
+    from config.api import render
+    from posts.selectors import posts
+    from posts.serializers import PostSerializer
+
+    api.get(f"/api/posts/{post.pk}/")
+    hit = api.get(f"/api/posts/{post.pk}/")
+    assert hit["X-Cache"] == "HIT"
+    assert hit.content == render(PostSerializer(posts().get(pk=post.pk)).data)
+    assert hit["Content-Type"] == "application/json"
