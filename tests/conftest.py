@@ -30,7 +30,10 @@ def delete_prefix(prefix: str) -> None:
 def cache_prefix(settings, request):
     """Every test gets its own key prefix, so tests never see each other's keys."""
     prefix = f"t{RUN}-{uuid.uuid4().hex[:8]}"
-    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": prefix, "ENABLED": True}
+    # A test wrapped in a transaction sees its own uncommitted outbox rows (no production
+    # process can: the check is skipped inside application transactions), and a periodic
+    # check would replay them mid-test. Tests of the outbox set the window themselves.
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": prefix, "ENABLED": True, "OUTBOX_CHECK_AFTER_MS": 600_000}
     shared = settings.CACHES["default"]["LOCATION"]
     yield prefix
     if settings.CACHES["default"]["LOCATION"] == shared:  # a private server went with its test
