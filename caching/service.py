@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any
 
 from caching import keys, outbox, registry
-from caching.client import CacheUnavailable, call, script
+from caching.client import CacheUnavailable, call, run_script, script
 from caching.conf import options
 from caching.entry import Entry
 from caching.keys import CacheKey
@@ -77,7 +77,7 @@ def get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
         read_keys.append(keys.generation(namespace.name))
     try:
         code, payload = call(
-            lambda r: script("READ")(keys=read_keys, args=[*_counters(key.namespace), lease, opts.lease_ms, keys.GENERATION_SEPARATOR], client=r)
+            lambda r: run_script(r, "READ", read_keys, [*_counters(key.namespace), lease, opts.lease_ms, keys.GENERATION_SEPARATOR])
         )
     except CacheUnavailable:
         return Result(loader(), BYPASS)
