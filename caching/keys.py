@@ -59,18 +59,23 @@ def page(namespace: str, number: int, filters: Mapping[str, object] | None = Non
     return CacheKey(namespace, ":".join(parts))
 
 
-def _base() -> str:
-    return f"{options().key_prefix}:{VERSION}:"
+def _base(version: int = VERSION) -> str:
+    return f"{options().key_prefix}:{version}:"
 
 
-def physical(key: CacheKey) -> str:
+def physical(key: CacheKey, version: int = VERSION) -> str:
     """The Redis key of ``key`` (without the generation suffix of list namespaces)."""
-    return _base() + key.logical
+    return _base(version) + key.logical
 
 
-def generation(namespace: str) -> str:
+def generation(namespace: str, version: int = VERSION) -> str:
     """The counter whose value suffixes every key of a generational namespace."""
-    return f"{_base()}_gen:{namespace}"
+    return f"{_base(version)}_gen:{namespace}"
+
+
+# Invalidation reaches this version and the one before: during a rolling deploy (or a rollback)
+# the workers of both releases read, and each must see the other's writes.
+INVALIDATED_VERSIONS = (VERSION, VERSION - 1)
 
 
 GENERATION_SEPARATOR = ":g"  # list keys end in ``:g<generation>`` (appended by the READ script)

@@ -191,14 +191,16 @@ def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
 
 
 def apply(changes: registry.Changes) -> None:
-    """The Redis side of an invalidation: delete keys, advance list generations.
+    """The Redis side of an invalidation: delete keys, advance list generations, in this key
+    version and the previous one (``keys.INVALIDATED_VERSIONS``).
 
     One round trip (plus one per ``SCAN_BATCH`` keys), whatever else Redis holds; raises
     CacheUnavailable. Runs even with ``ENABLED`` false, so entries cached before the layer was
     switched off are not served stale when it is switched on again.
     """
-    physical = sorted(keys.physical(k) for k in changes.keys if not registry.require(k.namespace).generational)
-    generations = sorted(keys.generation(ns) for ns in changes.namespaces)
+    versions = keys.INVALIDATED_VERSIONS
+    physical = sorted(keys.physical(k, v) for k in changes.keys if not registry.require(k.namespace).generational for v in versions)
+    generations = sorted(keys.generation(ns, v) for ns in changes.namespaces for v in versions)
     if not physical and not generations:
         return
 

@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from rest_framework import serializers
+from django.utils.cache import parse_etags
+from rest_framework.authentication import get_authorization_header
 from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
@@ -50,6 +52,8 @@ def _fast_params(raw: dict, names: tuple[str, ...]) -> dict | None:
     for name, value in raw.items():
         if name not in names:
             continue  # unknown parameters are ignored, as by the serializers
+        if name not in _FAST_RULES:
+            return None  # a parameter without a fast rule: the serializer decides
         pattern, limit = _FAST_RULES[name]
         if not pattern.fullmatch(value):
             return None
@@ -77,26 +81,32 @@ def query(serializer_class, request) -> tuple[dict | None, HttpResponse | None]:
     found = serializer_class(data=raw)
     if found.is_valid():
         return found.validated_data, None
-    return None, JsonResponse(found.errors, status=400)
+    return None, _private(JsonResponse(found.errors, status=400))
 
 
-def not_found(detail: str, result: Result | None = None) -> HttpResponse:
-    response = JsonResponse({"detail": detail}, status=404)
-    if result is not None:
-        response["X-Cache"] = result.status
+def not_found(detail: str) -> HttpResponse:
+    """A JSON 404. It carries no X-Cache: a hidden draft (cached) and a missing id (never
+    cached) must look the same."""
+    return _private(JsonResponse({"detail": detail}, status=404))
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    """Bodies differ by reader (emails, drafts): no shared HTTP cache may keep them."""
+    response["Cache-Control"] = "private, no-cache"
+    response["Vary"] = "Accept, Authorization, Cookie"
     return response
 
 
 def send(request, result: Result, body: bytes, tag: str) -> HttpResponse:
     """``body`` with its ETag and X-Cache; a 304 when the client already has it."""
-    if tag in request.META.get("HTTP_IF_NONE_MATCH", ""):
+    wanted = parse_etags(request.META.get("HTTP_IF_NONE_MATCH", ""))
+    if tag in wanted or "*" in wanted:
         response = HttpResponseNotModified()
     else:
         response = HttpResponse(body, content_type="application/json")
     response["ETag"] = tag
     response["X-Cache"] = result.status
-    response["Vary"] = "Accept, Authorization, Cookie"
-    return response
+    return _private(response)
 
 
 def page_body(request, entry: Entry, params: dict, results: bytes) -> bytes:
@@ -118,13 +128,16 @@ def page_body(request, entry: Entry, params: dict, results: bytes) -> bytes:
 def fast_reader(request):
     """The reader, when it can be known without DRF: anonymous, a session, or a valid token
     (one query). ``None`` when DRF must answer (a malformed or unknown credential: its 401)."""
-    header = request.META.get("HTTP_AUTHORIZATION")
-    if header is None:
+    if "HTTP_AUTHORIZATION" not in request.META:
         return request.user
-    scheme, _, key = header.partition(" ")
-    if scheme != "Token" or not key:
+    parts = get_authorization_header(request).split()  # parsed as DRF's TokenAuthentication does
+    if len(parts) != 2 or parts[0].lower() != b"token":
         return None
-    token = Token.objects.select_related("user").filter(key=key.strip()).first()
+    try:
+        key = parts[1].decode()
+    except UnicodeError:
+        return None
+    token = Token.objects.select_related("user").filter(key=key).first()
     return token.user if token is not None and token.user.is_active else None
 
 

@@ -39,7 +39,7 @@ class PostViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         filters = {name: params.get(name) for name in ("author", "category")}
         result = get_or_load(posts_page_key(number, **filters), lambda: selectors.post_page(number, **filters))
         if result.value is None:
-            return not_found("Invalid page.", result)
+            return not_found("Invalid page.")
         return send(request, result, page_body(request, result.value, params, result.value.parts[0]), result.value.etags[0])
 
     def read_detail(self, request, reader, pk):
@@ -48,5 +48,5 @@ class PostViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         # One entry serves every reader, so the draft check runs on each read, hit or miss.
         draft_of = entry.meta["draft_of"] if entry is not None else None
         if entry is None or (draft_of is not None and not (reader.is_staff or reader.pk == draft_of)):
-            return not_found("No post with this id.", result)
+            return not_found("No post with this id.")
         return send(request, result, entry.parts[0], entry.etags[0])

@@ -74,3 +74,52 @@ def test_hit_body_is_what_drf_would_render(api, post):
     assert hit["X-Cache"] == "HIT"
     assert hit.content == render(PostSerializer(posts().get(pk=post.pk)).data)
     assert hit["Content-Type"] == "application/json"
+
+
+def test_a_hidden_draft_and_a_missing_id_look_the_same(api, user):
+    draft = make_post(user, status="draft")
+    api.get(f"/api/posts/{draft.pk}/")
+    hidden, missing = api.get(f"/api/posts/{draft.pk}/"), api.get("/api/posts/999999/")
+    assert hidden.status_code == missing.status_code == 404
+    assert "X-Cache" not in hidden and "X-Cache" not in missing
+
+
+def test_reader_dependent_responses_are_private(api, as_user, post):
+    for response in (api.get(f"/api/users/{post.author_id}/"), as_user(post.author).get(f"/api/users/{post.author_id}/"),
+                     api.get("/api/posts/999999/"), api.get("/api/posts/?author=x")):
+        assert response["Cache-Control"] == "private, no-cache"
+        assert "Authorization" in response["Vary"]
+
+
+def test_a_users_page_etag_for_a_member_hashes_only_what_they_see(as_user, post):
+    from caching.entry import etag
+
+    response = as_user(post.author).get("/api/users/")
+    body = response.json()
+    assert any("email" in u for u in body["results"])
+    assert response["ETag"] != as_user(make_user()).get("/api/users/")["ETag"]
+    assert response["ETag"].startswith('"') and len(response["ETag"]) == len(etag(b"x"))
+
+
+@pytest.mark.parametrize("header,status", [("Token", 401), ("Token a b", 401), ("Token \u00e9t\u00e9", 401), ("Bearer abc", 200)])
+def test_authorization_headers_are_answered_as_drf_would(api, post, header, status):
+    api.credentials(HTTP_AUTHORIZATION=header)  # another scheme: DRF reads it as anonymous
+    assert api.get(f"/api/posts/{post.pk}/").status_code == status
+
+
+def test_a_write_reaches_the_previous_key_version_too(api, post, redis, django_capture_on_commit_callbacks):
+    """During a rolling deploy the previous release reads version-1 keys; our writes must
+    invalidate them as well."""
+    from caching import keys
+    from posts.cache import post_key
+
+    old = keys.physical(post_key(post.pk), keys.VERSION - 1)
+    redis.set(old, b"stale entry of the previous release", ex=60)
+    old_generation = keys.generation("posts", keys.VERSION - 1)
+    redis.set(old_generation, 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        post.title = "new"
+        post.save()
+    assert not redis.exists(old)
+    assert int(redis.get(old_generation)) > 5
+    redis.delete(old_generation)

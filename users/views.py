@@ -3,6 +3,7 @@ import json
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 
+from caching.entry import etag
 from caching.service import get_or_load
 from config.api import CachedReadsMixin, PageQuery, not_found, page_body, query, render, send
 from users import selectors
@@ -40,13 +41,14 @@ class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         result = get_or_load(users_page_key(number), lambda: selectors.user_page(number))
         entry = result.value
         if entry is None:
-            return not_found("Invalid page.", result)
+            return not_found("Invalid page.")
         if reader.is_staff:
             part = WITH_EMAIL
         elif reader.is_authenticated and reader.pk in entry.meta["ids"]:
             # A user on this page sees their own email and no one else's: a per-reader body.
             rows = [row if row["id"] == reader.pk else without_email(row) for row in json.loads(entry.parts[WITH_EMAIL])]
-            return send(request, result, page_body(request, entry, params, render(rows)), f'{entry.etags[WITH_EMAIL][:-1]}-{reader.pk}"')
+            body = render(rows)  # its ETag hashes this body only: no hash of others' emails
+            return send(request, result, page_body(request, entry, params, body), etag(entry.etags[PUBLIC].encode(), body))
         else:
             part = PUBLIC
         return send(request, result, page_body(request, entry, params, entry.parts[part]), entry.etags[part])
@@ -55,7 +57,7 @@ class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         result = get_or_load(user_key(pk), lambda: selectors.user_detail(pk))
         entry = result.value
         if entry is None:
-            return not_found("No user with this id.", result)
+            return not_found("No user with this id.")
         part = WITH_EMAIL if reader.is_staff or (reader.is_authenticated and reader.pk == pk) else PUBLIC
         return send(request, result, entry.parts[part], entry.etags[part])
 
