@@ -21,7 +21,7 @@ import redis
 from django.core.signals import setting_changed
 from django_redis import get_redis_connection
 
-from caching import scripts
+from caching import metrics, scripts
 from caching.conf import options
 
 log = logging.getLogger("caching")
@@ -72,7 +72,8 @@ class Breaker:
             return
         with self._lock:
             if self.state != self.CLOSED:
-                log.warning("cache recovered: Redis answers again; breaker closed")
+                log.warning("event=cache_recovered breaker=closed message=\"cache recovered: Redis answers again\"")
+                metrics.BREAKER_OPEN.set(0)
             self.state, self.failures = self.CLOSED, 0
 
     def closed(self) -> bool:
@@ -90,7 +91,8 @@ class Breaker:
             self.failures += 1
             if self.state == self.HALF_OPEN or self.failures >= options().breaker_failures:
                 if self.state == self.CLOSED:
-                    log.error("cache degraded: Redis unavailable (%s); breaker open, serving from the database", error)
+                    log.error("event=cache_degraded breaker=open failures=%d error=%r message=\"cache degraded: serving from the database\"", self.failures, str(error))
+                    metrics.BREAKER_OPEN.set(1)
                 self.state, self.opened_at = self.OPEN, time.monotonic()
 
 

@@ -42,7 +42,7 @@ def deliver(entry_id: int, changes: Changes) -> None:
     try:
         service.apply(changes)
     except CacheUnavailable:
-        log.warning("invalidation #%d kept in the outbox: Redis unavailable", entry_id)
+        log.warning("event=invalidation_queued entry=%d keys=%d namespaces=%d", entry_id, len(changes.keys), len(changes.namespaces))
         return
     OutboxEntry.objects.filter(pk=entry_id).delete()
     for key, loader in changes.primes.items():
@@ -67,7 +67,7 @@ def replay(*, batches: int | None = None) -> int:
             OutboxEntry.objects.filter(pk__in=[entry.pk for entry in batch]).delete()
         delivered += len(batch)
     if delivered:
-        log.warning("outbox replayed: %d invalidations delivered", delivered)
+        log.warning("event=outbox_replayed delivered=%d left=%d", delivered, backlog())
     return delivered
 
 

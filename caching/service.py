@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from caching import keys, outbox, registry
+from caching import keys, metrics, outbox, registry
 from caching.client import CacheUnavailable, call, run_script, script
 from caching.conf import options
 from caching.entry import Entry
@@ -60,6 +60,15 @@ def _new_lease() -> str:
 
 
 def get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
+    """``_get_or_load``, measured: outcome counters per namespace and a latency histogram."""
+    began = time.perf_counter()
+    result = _get_or_load(key, loader)
+    metrics.READ_SECONDS.labels(result.status).observe(time.perf_counter() - began)
+    metrics.READS.labels(key.namespace, result.status).inc()
+    return result
+
+
+def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
     """Cache-aside read of ``key``: a hit is one Redis round trip (value and counter together).
 
     On a miss this caller holds a lease on the key, loads, and stores only if no invalidation
@@ -213,6 +222,8 @@ def apply(changes: registry.Changes) -> None:
         pipe.execute()
 
     call(run)
+    metrics.INVALIDATIONS.labels("keys").inc(len(physical))
+    metrics.INVALIDATIONS.labels("generations").inc(len(generations))
 
 
 def clear_namespace(name: str, *, dry_run: bool = False) -> int:
@@ -229,7 +240,9 @@ def clear_namespace(name: str, *, dry_run: bool = False) -> int:
             removed += len(batch) if dry_run else r.unlink(*batch)
         return removed
 
-    return call(run)
+    removed = call(run)
+    log.info("event=namespace_flushed namespace=%s keys=%d dry_run=%s", name, removed, dry_run)
+    return removed
 
 
 def count_keys() -> dict[str, int]:

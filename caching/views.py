@@ -45,3 +45,13 @@ class NamespaceView(CacheAdminView):
         except registry.UnknownNamespace as error:
             raise NotFound(str(error)) from None
         return Response({"namespace": namespace, "deleted": deleted})
+
+
+def metrics_view(request):
+    """``GET /metrics``: Prometheus text format, summed over the worker processes."""
+    from django.http import HttpResponse
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from caching import metrics
+
+    return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from caching.views import metrics_view
 from config.health import HealthView
 from posts.views import PostViewSet
 from users.views import UserViewSet
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(router.urls)),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 if settings.BENCH_VIEWS:

@@ -6,4 +6,4 @@ python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v0
 python manage.py seed_demo --if-empty --users "${DEMO_USERS:-50}" --posts "${DEMO_POSTS:-1000}"
 echo "API on http://127.0.0.1:8000/api/  docs /api/docs/  admin /admin/ (admin / admin-password)"
-exec gunicorn config.wsgi:application --bind 127.0.0.1:8000 --workers "${WEB_WORKERS:-2}" --access-logfile -
+exec gunicorn config.wsgi:application -c config/gunicorn.conf.py --bind 127.0.0.1:8000 --workers "${WEB_WORKERS:-2}" --access-logfile -
