@@ -91,6 +91,19 @@ def stats() -> str:
     return f"{_base()}_stats"
 
 
+HISTORY_SECONDS = 3900  # an hour of per-minute buckets, and a little more
+
+
+def history_prefix() -> str:
+    """Per-minute buckets of the counters: ``<prefix>_hist:<unix minute>`` (the READ script
+    appends the minute)."""
+    return f"{_base()}_hist:"
+
+
+def history(minute: int) -> str:
+    return f"{history_prefix()}{minute}"
+
+
 def stats_field(namespace: str, counter: str) -> str:
     """``<namespace>:hits``, ``:misses`` or ``:loads`` in the ``stats()`` hash."""
     return f"{namespace}:{counter}"

@@ -9,10 +9,19 @@ LEASE_MARK = "\0lease:"
 
 # KEYS[1] stats hash, KEYS[2] value key (no generation), KEYS[3] generation counter (optional).
 # ARGV[1] hits field, ARGV[2] misses field, ARGV[3] lease to claim on a miss, ARGV[4] lease
-# lifetime in ms, ARGV[5] generation separator (keys.GENERATION_SEPARATOR).
+# lifetime in ms, ARGV[5] generation separator (keys.GENERATION_SEPARATOR), ARGV[6] prefix of
+# the per-minute history hashes (keys.history_prefix), ARGV[7] their lifetime in seconds.
+# Each read counts once in the totals and once in the current minute's bucket.
 # Returns {1, value} on a hit, {2, key} when this caller now holds the lease on key,
 # {3, key} when another caller holds it.
 READ = """
+local function count(field)
+  redis.call('HINCRBY', KEYS[1], field, 1)
+  local bucket = ARGV[6] .. math.floor(redis.call('TIME')[1] / 60)
+  if redis.call('HINCRBY', bucket, field, 1) == 1 then
+    redis.call('EXPIRE', bucket, ARGV[7])
+  end
+end
 local key = KEYS[2]
 if KEYS[3] then
   local gen = redis.call('GET', KEYS[3])
@@ -26,10 +35,10 @@ if KEYS[3] then
 end
 local value = redis.call('GET', key)
 if value and string.sub(value, 1, 1) ~= '\\0' then
-  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+  count(ARGV[1])
   return {1, value}
 end
-redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+count(ARGV[2])
 if value then
   return {3, key}
 end

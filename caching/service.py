@@ -86,7 +86,7 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
         read_keys.append(keys.generation(namespace.name))
     try:
         code, payload = call(
-            lambda r: run_script(r, "READ", read_keys, [*_counters(key.namespace), lease, opts.lease_ms, keys.GENERATION_SEPARATOR])
+            lambda r: run_script(r, "READ", read_keys, [*_counters(key.namespace), lease, opts.lease_ms, keys.GENERATION_SEPARATOR, keys.history_prefix(), keys.HISTORY_SECONDS])
         )
     except CacheUnavailable:
         return Result(loader(), BYPASS)
@@ -277,6 +277,27 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
         result["namespaces"][name] = row
     result["total"] = {"hits": total_hits, "misses": total_misses, "hit_rate": _rate(total_hits, total_misses)}
     return result
+
+
+def history(minutes: int = 60) -> list[dict[str, Any]]:
+    """Hits and misses per minute over the last ``minutes`` (all namespaces), oldest first;
+    one round trip."""
+    now = int(time.time()) // 60
+    span = range(now - minutes + 1, now + 1)
+
+    def run(r):
+        pipe = r.pipeline(transaction=False)
+        for minute in span:
+            pipe.hgetall(keys.history(minute))
+        return pipe.execute()
+
+    rows = []
+    for minute, bucket in zip(span, call(run)):
+        counts = {k.decode(): int(v) for k, v in bucket.items()}
+        hits = sum(v for k, v in counts.items() if k.endswith(":hits"))
+        misses = sum(v for k, v in counts.items() if k.endswith(":misses"))
+        rows.append({"minute": minute * 60, "hits": hits, "misses": misses, "hit_rate": _rate(hits, misses) if hits + misses else None})
+    return rows
 
 
 def _rate(hits: int, misses: int) -> float:

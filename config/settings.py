@@ -52,7 +52,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # admin/index.html: the link to the cache dashboard
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

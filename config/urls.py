@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from caching.dashboard import dashboard, flush
 from caching.views import metrics_view
 from config.health import HealthView
 from posts.views import PostViewSet
@@ -15,6 +16,8 @@ router.register("users", UserViewSet, basename="user")
 router.register("posts", PostViewSet, basename="post")
 
 urlpatterns = [
+    path("admin/cache/", admin.site.admin_view(dashboard), name="cache-dashboard"),
+    path("admin/cache/flush/<str:namespace>/", admin.site.admin_view(flush), name="cache-flush"),
     path("admin/", admin.site.urls),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/health/", HealthView.as_view(), name="health"),
