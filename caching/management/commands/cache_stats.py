@@ -23,9 +23,9 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(stats, indent=2))
         else:
-            self.stdout.write(f"{'namespace':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}{'keys':>10}")
+            self.stdout.write(f"{'namespace':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}{'loads':>10}{'keys':>10}")
             for name, row in stats["namespaces"].items():
-                self.stdout.write(f"{name:<12}{row['hits']:>10}{row['misses']:>10}{row['hit_rate']:>10.2%}{row['keys']:>10}")
+                self.stdout.write(f"{name:<12}{row['hits']:>10}{row['misses']:>10}{row['hit_rate']:>10.2%}{row['loads']:>10}{row['keys']:>10}")
             total = stats["total"]
             self.stdout.write(f"{'total':<12}{total['hits']:>10}{total['misses']:>10}{total['hit_rate']:>10.2%}")
         if reset:
