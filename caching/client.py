@@ -11,6 +11,7 @@ timeouts, no retries). Every call from the service goes through ``call()``:
 - each degradation and each recovery is logged once per process, not per request.
 """
 
+import json
 import logging
 import threading
 import time
@@ -91,7 +92,7 @@ class Breaker:
             self.failures += 1
             if self.state == self.HALF_OPEN or self.failures >= options().breaker_failures:
                 if self.state == self.CLOSED:
-                    log.error("event=cache_degraded breaker=open failures=%d error=%r message=\"cache degraded: serving from the database\"", self.failures, str(error))
+                    log.error("event=cache_degraded breaker=open failures=%d error=%s message=\"cache degraded: serving from the database\"", self.failures, json.dumps(str(error)))
                     metrics.BREAKER_OPEN.set(1)
                 self.state, self.opened_at = self.OPEN, time.monotonic()
 

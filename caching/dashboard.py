@@ -69,10 +69,15 @@ def flush(request, namespace: str):
         else:
             messages.success(request, f"Flushed namespace {namespace!r}: {removed} keys removed.")
         return redirect(reverse("cache-dashboard"))
+    try:
+        count = service.count_keys().get(namespace, 0)
+    except CacheUnavailable:
+        messages.error(request, "Redis is unavailable: nothing can be flushed now.")
+        return redirect(reverse("cache-dashboard"))
     context = {
         **admin.site.each_context(request),
         "title": f"Flush namespace {namespace!r}?",
         "namespace": namespace,
-        "keys": service.count_keys().get(namespace, 0),
+        "keys": count,
     }
     return TemplateResponse(request, "caching/flush_confirm.html", context)

@@ -8,6 +8,9 @@ registry is served.
 
 import os
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # must exist before the first metric is made
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 

@@ -282,17 +282,17 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
 def history(minutes: int = 60) -> list[dict[str, Any]]:
     """Hits and misses per minute over the last ``minutes`` (all namespaces), oldest first;
     one round trip."""
-    now = int(time.time()) // 60
-    span = range(now - minutes + 1, now + 1)
-
     def run(r):
+        now = int(r.time()[0]) // 60  # Redis's clock, which named the buckets
+        span = range(now - minutes + 1, now + 1)
         pipe = r.pipeline(transaction=False)
         for minute in span:
             pipe.hgetall(keys.history(minute))
-        return pipe.execute()
+        return span, pipe.execute()
 
+    span, buckets = call(run)
     rows = []
-    for minute, bucket in zip(span, call(run)):
+    for minute, bucket in zip(span, buckets):
         counts = {k.decode(): int(v) for k, v in bucket.items()}
         hits = sum(v for k, v in counts.items() if k.endswith(":hits"))
         misses = sum(v for k, v in counts.items() if k.endswith(":misses"))
@@ -305,7 +305,14 @@ def _rate(hits: int, misses: int) -> float:
 
 
 def reset_stats() -> None:
-    call(lambda r: r.delete(keys.stats()))
+    """Zero the counters and the per-minute history (a SCAN for the history buckets)."""
+
+    def run(r):
+        r.delete(keys.stats())
+        for batch in _batches(r.scan_iter(match=keys.glob_escape(keys.history_prefix()) + "*", count=SCAN_BATCH), SCAN_BATCH):
+            r.unlink(*batch)
+
+    call(run)
 
 
 def ping() -> bool:

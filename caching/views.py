@@ -48,10 +48,14 @@ class NamespaceView(CacheAdminView):
 
 
 def metrics_view(request):
-    """``GET /metrics``: Prometheus text format, summed over the worker processes."""
-    from django.http import HttpResponse
+    """``GET /metrics``: Prometheus text format, summed over the worker processes; only for
+    the client addresses in ``settings.METRICS_ALLOWED_IPS`` (a scrape target, not an API)."""
+    from django.conf import settings
+    from django.http import HttpResponse, HttpResponseForbidden
     from prometheus_client import CONTENT_TYPE_LATEST
 
     from caching import metrics
 
+    if request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_IPS:
+        return HttpResponseForbidden("metrics are served to the addresses in METRICS_ALLOWED_IPS only")
     return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

@@ -1,16 +1,20 @@
-"""gunicorn settings used by scripts/serve.sh: Prometheus multiprocess mode for /metrics."""
+"""gunicorn settings used by scripts/serve.sh: Prometheus multiprocess mode for /metrics.
+
+``PROMETHEUS_MULTIPROC_DIR`` defaults to ``.run/prometheus``; each server start removes the
+sample files (``*.db``) left there by earlier runs, and only those.
+"""
 
 import os
-import shutil
 from pathlib import Path
 
 _dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent.parent / ".run" / "prometheus")))
 
 
 def on_starting(server):
-    """A fresh directory per server start: samples of earlier runs would be added in."""
-    shutil.rmtree(_dir, ignore_errors=True)
-    _dir.mkdir(parents=True)
+    """Earlier runs' samples would be added in: start from no sample files."""
+    _dir.mkdir(parents=True, exist_ok=True)
+    for stale in _dir.glob("*.db"):
+        stale.unlink()
 
 
 def child_exit(server, worker):

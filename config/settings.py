@@ -17,7 +17,8 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
         "DJANGO_DEBUG is false but DJANGO_SECRET_KEY is unset or the dev key: set a real secret."
     )
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
-BENCH_VIEWS = env_bool("BENCH_VIEWS", False)  # mounts /bench/ceiling/<size>/ (bench/ only)
+BENCH_VIEWS = env_bool("BENCH_VIEWS", False)
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")  # who may GET /metrics  # mounts /bench/ceiling/<size>/ (bench/ only)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -42,6 +42,11 @@ def browser():
 
 def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def wait_for(css):
+        return WebDriverWait(browser, 10).until(until.presence_of_element_located((By.CSS_SELECTOR, css)))
 
     staff = make_user(is_staff=True, is_superuser=True)
     post = make_post(make_user(), title="Before the edit", category="browser")
@@ -54,6 +59,7 @@ def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     browser.find_element(By.NAME, "username").send_keys(staff.username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_for("#site-name")
     assert "Site administration" in browser.page_source
     browser.save_screenshot(str(ARTIFACTS / "admin-index.png"))
 
@@ -62,7 +68,7 @@ def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     title.clear()
     title.send_keys("Edited in the browser")
     browser.find_element(By.NAME, "_save").click()
-    assert "was changed successfully" in browser.page_source
+    assert "was changed successfully" in wait_for(".messagelist .success").text
     assert requests.get(api, timeout=5).json()["title"] == "Edited in the browser"
 
     requests.get(api, timeout=5)  # cache it again, so the flush has something to remove
@@ -75,7 +81,7 @@ def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     browser.find_element(By.CSS_SELECTOR, 'tr[data-namespace="post"] a.flush').click()
     browser.save_screenshot(str(ARTIFACTS / "cache-flush-confirm.png"))
     browser.find_element(By.ID, "confirm-flush").click()
-    assert "keys removed" in browser.page_source
+    assert "keys removed" in wait_for(".messagelist .success").text
     after = int(browser.find_element(By.CSS_SELECTOR, 'tr[data-namespace="post"] td.keys').text)
     browser.save_screenshot(str(ARTIFACTS / "cache-dashboard-after-flush.png"))
     assert after == 0 < before

@@ -35,12 +35,21 @@ def test_metrics_count_reads_by_namespace_and_outcome(api, user):
 def test_metrics_are_summed_across_two_workers(live, tmp_path):
     post = make_post(make_user())
     server = live(workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, extra_args=["-c", "config/gunicorn.conf.py"])
-    with ThreadPoolExecutor(8) as pool:  # concurrent, so both workers serve some
-        statuses = list(pool.map(lambda _: requests.get(f"{server.url}/api/posts/{post.pk}/", timeout=5).status_code, range(80)))
-    assert statuses == [200] * 80
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:  # concurrent batches until both workers have counted
+        while len(list(tmp_path.glob("counter_*.db"))) < 2:
+            assert sent < 2000, "the second worker never served a request"
+            statuses = list(pool.map(lambda _: requests.get(f"{server.url}/api/posts/{post.pk}/", timeout=5).status_code, range(40)))
+            assert statuses == [200] * 40
+            sent += 40
     text = requests.get(f"{server.url}/metrics", timeout=5).text
-    assert len({path.name for path in tmp_path.glob("counter_*.db")}) >= 2  # both workers counted
     hits = sample(text, "cache_reads_total", namespace="post", outcome="HIT")
     misses = sample(text, "cache_reads_total", namespace="post", outcome="MISS")
-    assert hits + misses == 80
+    assert hits + misses == sent
     assert sample(text, "cache_outbox_backlog") == 0
+
+
+@pytest.mark.django_db
+def test_metrics_are_for_allowed_addresses_only(api, settings):
+    settings.METRICS_ALLOWED_IPS = ["10.0.0.9"]
+    assert api.get("/metrics").status_code == 403
