@@ -40,7 +40,7 @@ def cache_prefix(settings, request):
         delete_prefix(prefix)
 
 
-def entry(value) -> "Entry":
+def entry(value):
     """A cache entry holding ``value`` rendered, as the selectors build them."""
     from caching.entry import Entry
     from config.api import render

@@ -8,7 +8,7 @@ from django.test import Client
 
 from caching import keys, service
 from posts.cache import post_key
-from tests.factories import make_post, make_user
+from tests.factories import make_post
 
 pytestmark = pytest.mark.django_db
 
