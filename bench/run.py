@@ -223,7 +223,7 @@ def main() -> None:
     django.setup()
     from rest_framework.authtoken.models import Token
 
-    from caching import registry, service
+    from caching import service
     from posts.models import Post
     from users.models import User
 
@@ -272,9 +272,10 @@ def main() -> None:
         rates = [r["hit_rate"] for r in results if r["hit_rate"] is not None]
         rows[name] = {key: statistics.median(r[key] for r in results) for key in ("rps", "p50", "p99", "errors")}
         rows[name]["hit_rate"] = statistics.median(rates) if rates else None
+    from bench.write_cost import forget_prefix
+
     figures = write_and_flush_figures(args.tiny, hot[0])
-    for name in registry.namespaces():
-        service.clear_namespace(name)
+    forget_prefix()
 
     ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
     lines = [

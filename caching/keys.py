@@ -113,9 +113,10 @@ def glob_escape(text: str) -> str:
     return _GLOB_SPECIAL.sub(r"\\\1", text)
 
 
-def prefix_pattern() -> str:
-    """SCAN pattern matching every key of this deployment's prefix."""
-    return glob_escape(_base()) + "*"
+def prefix_pattern(*, all_versions: bool = False) -> str:
+    """SCAN pattern matching every key of this deployment's prefix (in this key version, or
+    in every version)."""
+    return glob_escape(f"{options().key_prefix}:" if all_versions else _base()) + "*"
 
 
 def namespace_of(physical_key: str) -> str:

@@ -64,16 +64,20 @@ end
 return 0
 """
 
-# KEYS: generation counters to advance. A missing counter restarts from the server clock in
+# KEYS: generation counters to advance; ARGV[1]: "existing" to leave missing ones missing (a
+# reader starts a missing counter itself). A missing counter restarts from the server clock in
 # microseconds rather than from 1, so an evicted counter never returns to a generation whose
 # keys may still be stored.
 BUMP = """
 local t = redis.call('TIME')
 local floor = t[1] * 1000000 + t[2]
 for i, key in ipairs(KEYS) do
-  local gen = tonumber(redis.call('GET', key) or '0')
-  if gen < floor then gen = floor else gen = gen + 1 end
-  redis.call('SET', key, string.format('%d', gen))
+  local current = redis.call('GET', key)
+  if current or ARGV[1] ~= 'existing' then
+    local gen = tonumber(current or '0')
+    if gen < floor then gen = floor else gen = gen + 1 end
+    redis.call('SET', key, string.format('%d', gen))
+  end
 end
 return #KEYS
 """

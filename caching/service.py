@@ -209,7 +209,8 @@ def apply(changes: registry.Changes) -> None:
     """
     versions = keys.INVALIDATED_VERSIONS
     physical = sorted(keys.physical(k, v) for k in changes.keys if not registry.require(k.namespace).generational for v in versions)
-    generations = sorted(keys.generation(ns, v) for ns in changes.namespaces for v in versions)
+    generations = sorted(keys.generation(ns) for ns in changes.namespaces)
+    previous = sorted(keys.generation(ns, v) for ns in changes.namespaces for v in versions if v != keys.VERSION)
     if not physical and not generations:
         return
 
@@ -219,6 +220,7 @@ def apply(changes: registry.Changes) -> None:
             pipe.unlink(*batch)
         if generations:
             script("BUMP")(keys=generations, args=[], client=pipe)
+            script("BUMP")(keys=previous, args=["existing"], client=pipe)  # only where a reader made one
         pipe.execute()
 
     call(run)

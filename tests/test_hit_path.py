@@ -123,3 +123,13 @@ def test_a_write_reaches_the_previous_key_version_too(api, post, redis, django_c
     assert not redis.exists(old)
     assert int(redis.get(old_generation)) > 5
     redis.delete(old_generation)
+
+
+def test_a_write_creates_no_counter_for_the_previous_version(post, redis, django_capture_on_commit_callbacks):
+    from caching import keys
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post.title = "again"
+        post.save()
+    assert redis.exists(keys.generation("posts"))
+    assert not redis.exists(keys.generation("posts", keys.VERSION - 1))
