@@ -138,3 +138,12 @@ def test_raw_sql_rolled_back_invalidates_nothing_and_keeps_data(api, world):
         raise RuntimeError
     response = api.get(f"/api/posts/{posts[0].pk}/")
     assert response["X-Cache"] == "HIT" and response.json()["title"] == "t0"
+
+
+def test_bulk_create_upsert_invalidates_what_it_overwrites(api, world):
+    ada, bob, posts = world
+    warm(api, views(*world))
+    moved = Post(pk=posts[0].pk, author=bob, title="upserted", category="redis", status="published")
+    Post.objects.bulk_create([moved], update_conflicts=True, unique_fields=["id"], update_fields=["author", "title"])
+    assert count(api, ada) == 2 and count(api, bob) == 1  # the old author's count too
+    assert api.get(f"/api/posts/{posts[0].pk}/").json()["title"] == "upserted"
