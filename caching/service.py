@@ -1,7 +1,8 @@
 """The cache service: cache-aside reads with leases, write-through, invalidation, clears, stats.
 
-Views call ``get_or_load`` around a selector; writes reach ``deliver`` through the signal
-adapters and queryset methods, after the transaction commits.
+Views call ``get_or_load`` around a selector. Writes reach ``apply`` (and ``prime``, for
+write-through) through ``caching.outbox.deliver`` after the transaction commits, or through
+an outbox replay.
 """
 
 import itertools
@@ -11,7 +12,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from caching import keys, metrics, outbox, registry
@@ -195,7 +195,7 @@ def prime(key: CacheKey, loader: Callable[[], Entry | None]) -> bool:
 
 def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
     iterator = iter(items)
-    while batch := list(islice(iterator, size)):
+    while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 
