@@ -92,16 +92,8 @@ def measure(*, writes: int, rounds: int, small: int, big: int) -> dict:
 
 
 def forget_prefix() -> None:
-    """Remove every key of this run's own prefix (values and bookkeeping alike)."""
-    r = client.connection()
-    batch = []
-    for name in r.scan_iter(match=keys.prefix_pattern(all_versions=True), count=10_000):
-        batch.append(name)
-        if len(batch) == 10_000:
-            r.unlink(*batch)
-            batch = []
-    if batch:
-        r.unlink(*batch)
+    """Remove every key of this run's own prefix (values and bookkeeping, every version)."""
+    service.delete_matching(keys.prefix_pattern(all_versions=True))
 
 
 def main() -> None:

@@ -234,7 +234,17 @@ def clear_namespace(name: str, *, dry_run: bool = False) -> int:
     Heavy: SCAN visits the whole key space (in batches of ``SCAN_BATCH``, so Redis never blocks
     long) and UNLINK frees memory off the main thread. Use for operator flushes, not on writes.
     """
-    pattern = keys.namespace_pattern(registry.require(name).name)
+    removed = delete_matching(keys.namespace_pattern(registry.require(name).name), dry_run=dry_run)
+    log.info("event=namespace_flushed namespace=%s keys=%d dry_run=%s", name, removed, dry_run)
+    return removed
+
+
+def delete_matching(pattern: str, *, dry_run: bool = False) -> int:
+    """Delete every key matching the (already escaped) SCAN ``pattern``; returns how many.
+
+    Heavy: SCAN visits the whole key space in batches of ``SCAN_BATCH``, UNLINK frees memory off
+    Redis's main thread, so no single command blocks it long.
+    """
 
     def run(r) -> int:
         removed = 0
@@ -242,9 +252,7 @@ def clear_namespace(name: str, *, dry_run: bool = False) -> int:
             removed += len(batch) if dry_run else r.unlink(*batch)
         return removed
 
-    removed = call(run)
-    log.info("event=namespace_flushed namespace=%s keys=%d dry_run=%s", name, removed, dry_run)
-    return removed
+    return call(run)
 
 
 def count_keys() -> dict[str, int]:
@@ -308,13 +316,8 @@ def _rate(hits: int, misses: int) -> float:
 
 def reset_stats() -> None:
     """Zero the counters and the per-minute history (a SCAN for the history buckets)."""
-
-    def run(r):
-        r.delete(keys.stats())
-        for batch in _batches(r.scan_iter(match=keys.glob_escape(keys.history_prefix()) + "*", count=SCAN_BATCH), SCAN_BATCH):
-            r.unlink(*batch)
-
-    call(run)
+    call(lambda r: r.delete(keys.stats()))
+    delete_matching(keys.glob_escape(keys.history_prefix()) + "*")
 
 
 def ping() -> bool:

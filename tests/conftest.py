@@ -7,23 +7,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from caching import client as redis_client
-from caching import keys
+from caching import keys, service
 from tests.factories import make_user
 
 RUN = uuid.uuid4().hex[:8]
 
 
 def delete_prefix(prefix: str) -> None:
-    conn = redis_client.connection()
-    pattern = keys.glob_escape(prefix) + "*"
-    batch = []
-    for key in conn.scan_iter(match=pattern, count=1000):
-        batch.append(key)
-        if len(batch) == 1000:
-            conn.unlink(*batch)
-            batch = []
-    if batch:
-        conn.unlink(*batch)
+    service.delete_matching(keys.glob_escape(prefix) + "*")
 
 
 @pytest.fixture(autouse=True)
