@@ -27,6 +27,7 @@ def cache_prefix(settings, request):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": prefix, "ENABLED": True, "OUTBOX_CHECK_AFTER_MS": 600_000}
     shared = settings.CACHES["default"]["LOCATION"]
     yield prefix
+    redis_client.breaker = redis_client.Breaker()  # a test that opened it leaves no state behind
     if settings.CACHES["default"]["LOCATION"] == shared:  # a private server went with its test
         delete_prefix(prefix)
 
