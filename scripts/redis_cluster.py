@@ -1,0 +1,175 @@
+"""A throwaway Redis Cluster for tests and CI: 6 ``redis-server`` processes (3 primaries, 3
+replicas) on free loopback ports, under a project-local folder, stopped by PID.
+
+    python scripts/redis_cluster.py start .run/cluster   # prints the REDIS_URL to use
+    python scripts/redis_cluster.py stop .run/cluster
+
+The folder holds each node's ``nodes.conf`` and log, ``pids`` and ``url``. Nothing is persisted
+(no RDB, no AOF). The tests import ``Cluster`` to start a private one (the failover test kills
+one of its primaries).
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+NODES = 6
+REPLICAS = 1
+BUS_OFFSET = 10000  # Redis Cluster's bus port is the client port + 10000
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` ports whose cluster bus ports are free too."""
+    found: list[int] = []
+    while len(found) < count:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + BUS_OFFSET < 65536 and port not in found and _free(port + BUS_OFFSET):
+            found.append(port)
+    return found
+
+
+class Cluster:
+    def __init__(self, folder: Path, *, node_timeout_ms: int = 3000) -> None:
+        self.folder = Path(folder).resolve()  # redis-server changes into --dir before opening its log
+        self.node_timeout_ms = node_timeout_ms
+        self.ports: list[int] = []
+        self.processes: dict[int, subprocess.Popen] = {}
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def start(self, timeout: float = 60) -> "Cluster":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.ports = free_ports(NODES)
+        for port in self.ports:
+            self._spawn(port)
+        (self.folder / "pids").write_text("".join(f"{p.pid}\n" for p in self.processes.values()))
+        for port in self.ports:
+            _wait(lambda port=port: self.node(port).ping(), timeout, f"node {port} did not start")
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+             "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, timeout=timeout,
+        )
+        self.wait_healthy(timeout)
+        (self.folder / "url").write_text(self.url + "\n")
+        return self
+
+    def _spawn(self, port: int) -> None:
+        folder = self.folder / f"node-{port}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.processes[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
+             "--save", "", "--appendonly", "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def node(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+
+    def alive(self) -> list[int]:
+        return [port for port, process in self.processes.items() if process.poll() is None]
+
+    def primaries(self) -> list[int]:
+        """Ports of the live nodes that are primaries now."""
+        return [port for port in self.alive() if self.node(port).info("replication")["role"] == "master"]
+
+    def healthy(self) -> bool:
+        """Every live node sees all slots served, and every primary has a replica in sync."""
+        try:
+            for port in self.alive():
+                info = self.node(port).cluster("info")
+                if info["cluster_state"] != "ok" or int(info["cluster_slots_ok"]) != 16384:
+                    return False
+            return all(
+                any(r.get("state") == "online" for k, r in self.node(port).info("replication").items() if k.startswith("slave"))
+                for port in self.primaries()
+            )
+        except redis.RedisError:
+            return False
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        _wait(self.healthy, timeout, "the cluster did not become healthy")
+
+    def kill(self, port: int) -> None:
+        """Kill one node (SIGKILL, as a crash)."""
+        process = self.processes[port]
+        process.kill()
+        process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _wait(ready, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(message)
+        time.sleep(0.05)
+
+
+def stop(folder: Path) -> None:
+    """Stop the cluster started in ``folder`` by another process (its PIDs are in ``pids``)."""
+    pids = folder / "pids"
+    if pids.exists():
+        for line in pids.read_text().split():
+            try:
+                os.kill(int(line), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--node-timeout-ms", type=int, default=3000)
+    args = parser.parse_args()
+    if args.action == "stop":
+        stop(args.folder)
+        return 0
+    stop(args.folder)  # a cluster left behind by a killed run
+    cluster = Cluster(args.folder, node_timeout_ms=args.node_timeout_ms)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    print(cluster.url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
