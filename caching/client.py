@@ -1,7 +1,10 @@
 """The Redis boundary: the only module that holds a Redis client, and the one failure policy.
 
 django-redis owns the connection pool (``CACHES['default']``, short connect and socket
-timeouts, no retries). Every call from the service goes through ``call()``:
+timeouts, no retries). Its connection factory is ``ConnectionFactory`` below: a
+``redis+cluster://host:port,host:port`` location gives a ``redis.cluster.RedisCluster`` instead
+of a ``redis.Redis``, and the service runs the same operations on either (its keys carry hash
+tags, ``caching.keys``). Every call from the service goes through ``call()``:
 
 - an ``UNAVAILABLE`` error becomes ``CacheUnavailable``, which callers turn into a database
   read (``X-Cache: BYPASS``) or an outbox entry; other Redis errors are bugs and propagate;
@@ -11,16 +14,25 @@ timeouts, no retries). Every call from the service goes through ``call()``:
 - each degradation and each recovery is logged once per process, not per request.
 """
 
+import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import redis
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django_redis import get_redis_connection
+from django_redis.pool import ConnectionFactory as DefaultConnectionFactory
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError, RedisClusterException
+from redis.retry import Retry
 
 from caching import metrics, scripts
 from caching.conf import options
@@ -30,15 +42,72 @@ T = TypeVar("T")
 
 # Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only), or out of
 # memory under a noeviction policy. Other errors (a wrong type, a script error) are bugs.
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError)
+# On a cluster: no node reachable, a slot without a primary (mid-failover), the cluster down.
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError,
+               redis.exceptions.ClusterError, redis.exceptions.SlotNotCoveredError)
 # The same, reported as plain error replies: persistence failing, a script or load running,
 # a replica without its primary, a cluster resharding.
 UNAVAILABLE_REPLIES = ("MISCONF", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+# The cluster client's own errors when it cannot find a node to ask (its other errors, such as
+# keys of one command in several slots, are bugs).
+UNAVAILABLE_CLUSTER = ("Redis Cluster cannot be connected", "All slots are not covered", "startup_nodes could not agree",
+                       "No targets were found", "Cluster Node")
+
+
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme: TLS
+
+
+class ConnectionFactory(DefaultConnectionFactory):
+    """django-redis's factory, plus Redis Cluster for ``redis+cluster://`` (or
+    ``rediss+cluster://``) locations: ``[user:password@]host:port,host:port,...``, any node of
+    the cluster (the client discovers the rest, and keeps the list to bootstrap from if one of
+    them is down). The socket options of ``CACHES[...]['OPTIONS']`` apply to every node."""
+
+    _clusters: dict[str, RedisCluster] = {}
+
+    def connect(self, url: str):
+        scheme = url.partition("://")[0]
+        if scheme not in CLUSTER_SCHEMES:
+            return super().connect(url)
+        if url not in self._clusters:
+            self._clusters[url] = self._cluster(url, tls=CLUSTER_SCHEMES[scheme])
+        return self._clusters[url]
+
+    def disconnect(self, connection) -> None:
+        if isinstance(connection, RedisCluster):
+            connection.close()
+        else:
+            super().disconnect(connection)
+
+    def _cluster(self, url: str, *, tls: bool) -> RedisCluster:
+        parts = urlsplit(url)
+        credentials, _, hosts = parts.netloc.rpartition("@")
+        username, _, password = credentials.partition(":")
+        nodes = []
+        for address in hosts.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ImproperlyConfigured(f"{parts.scheme}:// wants host:port,host:port; got {address!r}")
+            nodes.append(ClusterNode(host.strip("[]"), int(port)))
+        params = self.make_connection_params(url)
+        return RedisCluster(
+            startup_nodes=nodes,
+            username=unquote(username) or params.get("username"),
+            password=unquote(password) or params.get("password"),
+            ssl=tls,
+            socket_timeout=params.get("socket_timeout"),
+            socket_connect_timeout=params.get("socket_connect_timeout"),
+            # One more attempt after a connection error, on a refreshed slot map: the one that
+            # finds a promoted replica after a failover. Longer outages are the breaker's.
+            retry=Retry(NoBackoff(), 1),
+        )
 
 
 def _unavailable(error: Exception) -> bool:
     if isinstance(error, UNAVAILABLE):
         return True
+    if isinstance(error, RedisClusterException):
+        return str(error).startswith(UNAVAILABLE_CLUSTER)
     return isinstance(error, redis.ResponseError) and str(error).startswith(UNAVAILABLE_REPLIES)
 
 
@@ -105,12 +174,24 @@ _scripts: dict[str, redis.commands.core.Script] = {}
 _client: redis.Redis | None = None
 
 
-def connection() -> redis.Redis:
-    """The process's client (django-redis's pool for ``CACHES['default']``), looked up once."""
+def connection() -> redis.Redis | RedisCluster:
+    """The process's client (django-redis's pool for ``CACHES['default']``, or the cluster
+    client), looked up once."""
     global _client
     if _client is None:
         _client = get_redis_connection("default")
     return _client
+
+
+def is_cluster(r) -> bool:
+    return isinstance(r, RedisCluster)
+
+
+def load_scripts(r) -> None:
+    """Load every script (on a cluster: on every primary). After a failover the promoted
+    replica's script cache may lack them; a NOSCRIPT reply sends callers here."""
+    for name in scripts.NAMES:
+        r.script_load(getattr(scripts, name))
 
 
 def script(name: str) -> redis.commands.core.Script:
@@ -122,10 +203,17 @@ def script(name: str) -> redis.commands.core.Script:
     return found
 
 
-def run_script(r: redis.Redis, name: str, keys: list[str], args: list) -> object:
+def run_script(r, name: str, keys: list[str], args: list) -> object:
     """EVALSHA straight on a pooled connection: the hit path's one round trip without
-    redis-py's per-command wrappers (retry and metrics bookkeeping, about a tenth of a hit)."""
+    redis-py's per-command wrappers (retry and metrics bookkeeping, about a tenth of a hit).
+    On a cluster, through the client, which routes by the keys' (shared) slot."""
     found = script(name)
+    if is_cluster(r):
+        try:
+            return r.evalsha(found.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            load_scripts(r)
+            return r.evalsha(found.sha, len(keys), *keys, *args)
     pool = r.connection_pool
     conn = pool.get_connection()
     try:
@@ -144,13 +232,49 @@ def run_script(r: redis.Redis, name: str, keys: list[str], args: list) -> object
         pool.release(conn)
 
 
+def pipelined(r, queue: Callable[[Any], None]) -> list:
+    """The commands ``queue(pipe)`` adds, sent in one round trip (on a cluster: one per node,
+    in parallel). ``pipe.evalsha`` may be used for the scripts: after a NOSCRIPT reply they are
+    loaded and the whole pipeline runs again, so what it queues must be safe to repeat."""
+    for attempt in (1, 2):
+        pipe = r.pipeline(transaction=False)
+        queue(pipe)
+        try:
+            return pipe.execute()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            load_scripts(r)
+    raise AssertionError("unreachable")
+
+
+def by_slot(names: Iterable[str]) -> Iterable[list[str]]:
+    """``names`` grouped by hash slot: a multi-key command on a cluster takes one slot's keys."""
+    ordered = sorted(names, key=key_slot_of)
+    for _, group in itertools.groupby(ordered, key=key_slot_of):
+        yield list(group)
+
+
+def key_slot_of(name: str) -> int:
+    return key_slot(name.encode())
+
+
+def unlink(r, names: list[str]) -> int:
+    """UNLINK ``names``: one command on a single Redis; on a cluster one per slot, pipelined."""
+    if not names:
+        return 0
+    if not is_cluster(r):
+        return r.unlink(*names)
+    return sum(pipelined(r, lambda pipe: [pipe.unlink(*group) for group in by_slot(names)]))
+
+
 def call(operation: Callable[[redis.Redis], T]) -> T:
     """Run ``operation`` on the client under the failure policy above."""
     if not breaker.allow():
         raise CacheUnavailable("circuit breaker open")
     try:
         result = operation(connection())
-    except redis.RedisError as error:
+    except (redis.RedisError, RedisClusterException) as error:
         if _unavailable(error):
             breaker.failed(error)
             raise CacheUnavailable(str(error)) from error

@@ -4,7 +4,7 @@ Keys (all optional):
 
 - ``ENABLED`` (``True``): ``False`` sends every read to the database and answers ``BYPASS``.
 - ``KEY_PREFIX`` (``""``): first segment of every physical key, so several deployments or test
-  runs can share one Redis.
+  runs can share one Redis; no ``{`` or ``}`` (they would change the keys' hash tags).
 - ``DEFAULT_TTL`` (``600``): seconds, for namespaces without an entry in ``TTLS``.
 - ``TTLS`` (``{}``): seconds per namespace.
 - ``LEASE_MS`` (``2000``): how long a reader that missed may take to load and store a value
@@ -20,6 +20,7 @@ Keys (all optional):
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 _DEFAULTS = {
@@ -59,6 +60,8 @@ def options() -> Options:
     global _options
     if _options is None:
         raw = {**_DEFAULTS, **getattr(settings, "CACHE_LAYER", {})}
+        if set(str(raw["KEY_PREFIX"])) & set("{}"):
+            raise ImproperlyConfigured("CACHE_LAYER['KEY_PREFIX'] may not contain { or }: they would change every key's hash tag")
         _options = Options(
             enabled=bool(raw["ENABLED"]),
             key_prefix=str(raw["KEY_PREFIX"]),

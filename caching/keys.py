@@ -2,9 +2,15 @@
 
 Logical keys (SPEC section 6) name what is cached: ``post:12``, ``posts:page:2``,
 ``posts:author:5:category:django:page:1``. The namespace is the first segment. Physical keys add
-the deployment prefix and a version segment (``<prefix>:2:<logical>``, django-redis's layout); keys of a
-generational namespace (the lists) end in ``:g<generation>``, appended in Redis by the read script
-so that reading the generation and the value is one round trip.
+the deployment prefix, a version segment and a hash tag (``<prefix>:3:{post.12}:post:12``); keys
+of a generational namespace (the lists) end in ``:g<generation>``, appended in Redis by the read
+script so that reading the generation and the value is one round trip.
+
+The hash tag ``{<namespace>.<shard>}`` decides the Redis Cluster slot. Every key a script or a
+transaction touches together shares it: a value, the generation of its namespace, and the
+counters and history buckets that count its reads. Detail keys spread over ``SHARDS`` tags by
+primary key; a list namespace has one tag (shard 0), because all its pages depend on one
+generation. On a single Redis the tags change nothing.
 
 Request values become key segments only through ``segment()``: anything outside
 ``[A-Za-z0-9_-]`` is replaced by a hash, so ``*``, ``?``, ``[`` or ``:`` in a slug can neither
@@ -18,9 +24,13 @@ from dataclasses import dataclass
 
 from caching.conf import options
 
-# The version segment of every physical key. Bump it whenever the stored entry format
-# changes: a deploy then reads none of the old entries (they expire by their TTL).
-VERSION = 2  # 2: entries hold rendered JSON parts (caching.entry)
+# The version segment of every physical key. Bump it whenever the stored entry format or the
+# key layout changes: a deploy then reads none of the old entries (they expire by their TTL).
+VERSION = 3  # 2: entries hold rendered JSON parts (caching.entry); 3: hash tags (Redis Cluster)
+# Invalidation reaches this version and the one before: during a rolling deploy (or a rollback)
+# the workers of both releases read, and each must see the other's writes.
+INVALIDATED_VERSIONS = (VERSION, VERSION - 1)
+SHARDS = 64  # hash tags per detail namespace; changing it moves keys, so it needs a VERSION bump
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NAMESPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -30,6 +40,7 @@ _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 class CacheKey:
     namespace: str
     logical: str
+    shard: int = 0
 
     def __str__(self) -> str:
         return self.logical
@@ -44,8 +55,8 @@ def segment(value: object) -> str:
 
 
 def detail(namespace: str, pk: int) -> CacheKey:
-    """``<namespace>:<pk>``, e.g. ``post:12``."""
-    return CacheKey(namespace, f"{namespace}:{int(pk)}")
+    """``<namespace>:<pk>``, e.g. ``post:12``, in shard ``pk mod SHARDS``."""
+    return CacheKey(namespace, f"{namespace}:{int(pk)}", int(pk) % SHARDS)
 
 
 def page(namespace: str, number: int, filters: Mapping[str, object] | None = None) -> CacheKey:
@@ -59,23 +70,38 @@ def page(namespace: str, number: int, filters: Mapping[str, object] | None = Non
     return CacheKey(namespace, ":".join(parts))
 
 
+def restore(namespace: str, logical: str) -> CacheKey:
+    """The key named ``logical`` (as kept in the outbox), with the shard ``detail`` gave it."""
+    rest = logical[len(namespace) + 1:]
+    return CacheKey(namespace, logical, int(rest) % SHARDS if rest.isascii() and rest.isdigit() else 0)
+
+
+def shards(generational: bool) -> range:
+    """The shards a namespace's keys use: one for a generational (list) namespace."""
+    return range(1) if generational else range(SHARDS)
+
+
 def _base(version: int = VERSION) -> str:
     return f"{options().key_prefix}:{version}:"
 
 
+def tag(namespace: str, shard: int = 0) -> str:
+    """``<prefix>:3:{<namespace>.<shard>}:``: the start of every key in that slot."""
+    return f"{_base()}{{{namespace}.{int(shard)}}}:"
+
+
 def physical(key: CacheKey, version: int = VERSION) -> str:
     """The Redis key of ``key`` (without the generation suffix of list namespaces)."""
-    return _base(version) + key.logical
+    if version < 3:  # before hash tags: read by an older release during a rolling deploy
+        return _base(version) + key.logical
+    return tag(key.namespace, key.shard) + key.logical
 
 
 def generation(namespace: str, version: int = VERSION) -> str:
     """The counter whose value suffixes every key of a generational namespace."""
-    return f"{_base(version)}_gen:{namespace}"
-
-
-# Invalidation reaches this version and the one before: during a rolling deploy (or a rollback)
-# the workers of both releases read, and each must see the other's writes.
-INVALIDATED_VERSIONS = (VERSION, VERSION - 1)
+    if version < 3:
+        return f"{_base(version)}_gen:{namespace}"
+    return tag(namespace) + "_gen"
 
 
 GENERATION_SEPARATOR = ":g"  # list keys end in ``:g<generation>`` (appended by the READ script)
@@ -86,27 +112,26 @@ def in_generation(key: CacheKey, generation: int | str) -> str:
     return f"{physical(key)}{GENERATION_SEPARATOR}{generation}"
 
 
-def stats() -> str:
-    """The hash of per-namespace counters (fields from ``stats_field``)."""
-    return f"{_base()}_stats"
+def stats(namespace: str, shard: int = 0) -> str:
+    """The counters of one shard of a namespace: a hash of ``hits``, ``misses``, ``loads``."""
+    return tag(namespace, shard) + "_stats"
 
 
-HISTORY_SECONDS = 3900  # an hour of per-minute buckets, and a little more
+def stats_of(key: CacheKey) -> str:
+    return stats(key.namespace, key.shard)
 
 
-def history_prefix() -> str:
-    """Per-minute buckets of the counters: ``<prefix>_hist:<unix minute>`` (the READ script
-    appends the minute)."""
-    return f"{_base()}_hist:"
+HISTORY_SECONDS = 3 * 3600  # hourly buckets, each read for the hour after its last minute
 
 
-def history(minute: int) -> str:
-    return f"{history_prefix()}{minute}"
+def history_prefix(namespace: str, shard: int = 0) -> str:
+    """Per-hour buckets of one shard's counters, ``<tag>_hist:<unix hour>``, with fields
+    ``<unix minute>:hits|misses`` (the READ script appends the hour and names the field)."""
+    return tag(namespace, shard) + "_hist:"
 
 
-def stats_field(namespace: str, counter: str) -> str:
-    """``<namespace>:hits``, ``:misses`` or ``:loads`` in the ``stats()`` hash."""
-    return f"{namespace}:{counter}"
+def history(namespace: str, shard: int, hour: int) -> str:
+    return f"{history_prefix(namespace, shard)}{hour}"
 
 
 def glob_escape(text: str) -> str:
@@ -120,12 +145,16 @@ def prefix_pattern(*, all_versions: bool = False) -> str:
 
 
 def namespace_of(physical_key: str) -> str:
-    """The namespace segment of a physical key (bookkeeping keys give ``_gen``, ``_stats``)."""
-    return physical_key[len(_base()):].partition(":")[0]
+    """The namespace of a physical data key; bookkeeping keys give ``_gen``, ``_stats``,
+    ``_hist``, which no namespace is called."""
+    rest = physical_key[len(_base()):]
+    if rest.startswith("{"):
+        rest = rest.partition("}:")[2]
+    return rest.partition(":")[0]
 
 
 def namespace_pattern(namespace: str) -> str:
-    """SCAN pattern matching every key of ``namespace``, and nothing else."""
+    """SCAN pattern matching every data key of ``namespace`` (in every shard), and nothing else."""
     if not NAMESPACE_NAME.fullmatch(namespace):
         raise ValueError(f"not a namespace name: {namespace!r}")
-    return glob_escape(_base()) + namespace + ":*"
+    return f"{glob_escape(_base())}{{{namespace}.*}}:{namespace}:*"

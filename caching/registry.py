@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from django.db import models
 
-from caching.keys import NAMESPACE_NAME, CacheKey
+from caching.keys import NAMESPACE_NAME, CacheKey, restore
 
 Kind = Literal["create", "update", "delete"]
 Loader = Callable[[], Any]
@@ -60,7 +60,7 @@ class Changes:
         dropped: their keys are no longer read."""
         known = set(_namespaces)
         return cls(
-            keys={CacheKey(ns, logical) for ns, logical in payload.get("keys", ()) if ns in known},
+            keys={restore(ns, logical) for ns, logical in payload.get("keys", ()) if ns in known},
             namespaces={ns for ns in payload.get("namespaces", ()) if ns in known},
         )
 

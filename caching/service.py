@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from caching import keys, metrics, outbox, registry
-from caching.client import CacheUnavailable, call, run_script, script
+from caching import client
+from caching.client import CacheUnavailable, call, run_script
 from caching.conf import options
 from caching.entry import Entry
 from caching.keys import CacheKey
@@ -81,13 +82,12 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
         return Result(loader(), BYPASS)
     namespace = registry.require(key.namespace)
     lease = _new_lease()
-    read_keys = [keys.stats(), keys.physical(key)]
+    read_keys = [keys.stats_of(key), keys.physical(key)]
     if namespace.generational:
         read_keys.append(keys.generation(namespace.name))
+    args = [lease, opts.lease_ms, keys.GENERATION_SEPARATOR, keys.history_prefix(key.namespace, key.shard), keys.HISTORY_SECONDS]
     try:
-        code, payload = call(
-            lambda r: run_script(r, "READ", read_keys, [*_counters(key.namespace), lease, opts.lease_ms, keys.GENERATION_SEPARATOR, keys.history_prefix(), keys.HISTORY_SECONDS])
-        )
+        code, payload = call(lambda r: run_script(r, "READ", read_keys, args))
     except CacheUnavailable:
         return Result(loader(), BYPASS)
     if code == 1:
@@ -97,56 +97,41 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
     if code == _WAIT:
         waited = _wait_for(physical, lease, opts)
         if waited is _CLAIMED:
-            return Result(_load_and_store(key.namespace, physical, lease, loader, ttl), MISS)
+            return Result(_load_and_store(key, physical, lease, loader, ttl), MISS)
         if waited is not None:
             return Result(waited, MISS)
-        return Result(_load(key.namespace, loader), MISS)
-    return Result(_load_and_store(key.namespace, physical, lease, loader, ttl), MISS)
+        return Result(_load(key, loader), MISS)
+    return Result(_load_and_store(key, physical, lease, loader, ttl), MISS)
 
 
-def _counters(namespace: str) -> tuple[str, str]:
-    return keys.stats_field(namespace, "hits"), keys.stats_field(namespace, "misses")
-
-
-def _count_load(r, namespace: str) -> None:
-    r.hincrby(keys.stats(), keys.stats_field(namespace, "loads"), 1)
-
-
-def _load(namespace: str, loader: Callable[[], Entry | None]) -> Entry | None:
+def _load(key: CacheKey, loader: Callable[[], Entry | None]) -> Entry | None:
     """A database load that will not be stored (the lease holder took too long)."""
     value = loader()
     try:
-        call(lambda r: _count_load(r, namespace))
+        call(lambda r: r.hincrby(keys.stats_of(key), "loads", 1))
     except CacheUnavailable:
         pass  # a lost count, not a lost value
     return value
 
 
-def _load_and_store(namespace: str, physical: str, lease: str, loader: Callable[[], Entry | None], ttl: int) -> Entry | None:
+def _load_and_store(key: CacheKey, physical: str, lease: str, loader: Callable[[], Entry | None], ttl: int) -> Entry | None:
     """Load under ``lease``; store the value if the lease survived, else give the lease up.
     One round trip after the load, counting the load too."""
     try:
         value = loader()
     except BaseException:
-        _finish(namespace, physical, lease, None, ttl)
+        _finish(key, physical, lease, None, ttl)
         raise
     data = None if value is None else value.encode()
-    _finish(namespace, physical, lease, data, ttl)
+    _finish(key, physical, lease, data, ttl)
     return None if data is None else Entry.decode(data)
 
 
-def _finish(namespace: str, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
-    def run(r):
-        pipe = r.pipeline(transaction=False)
-        if data is None:
-            script("RELEASE")(keys=[physical], args=[lease], client=pipe)
-        else:
-            script("STORE")(keys=[physical], args=[lease, data, ttl], client=pipe)
-        _count_load(pipe, namespace)
-        pipe.execute()
-
+def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
+    """STORE (or, with nothing to store, RELEASE) the lease on ``physical``; counts the load."""
+    name, args = ("RELEASE", [lease]) if data is None else ("STORE", [lease, data, ttl])
     try:
-        call(run)
+        call(lambda r: run_script(r, name, [physical, keys.stats_of(key)], args))
     except CacheUnavailable:
         pass  # served from the database; the lease expires by itself after LEASE_MS
 
@@ -190,7 +175,7 @@ def prime(key: CacheKey, loader: Callable[[], Entry | None]) -> bool:
         return False
     if not claimed:
         return False
-    return _load_and_store(key.namespace, physical, lease, loader, opts.ttl(key.namespace)) is not None
+    return _load_and_store(key, physical, lease, loader, opts.ttl(key.namespace)) is not None
 
 
 def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
@@ -203,8 +188,8 @@ def apply(changes: registry.Changes) -> None:
     """The Redis side of an invalidation: delete keys, advance list generations, in this key
     version and the previous one (``keys.INVALIDATED_VERSIONS``).
 
-    One round trip (plus one per ``SCAN_BATCH`` keys), whatever else Redis holds; raises
-    CacheUnavailable. Runs even with ``ENABLED`` false, so entries cached before the layer was
+    One pipeline (on a cluster, one round trip per node, in parallel), whatever else Redis
+    holds; UNLINKs grouped by slot, one BUMP per generation counter. Raises CacheUnavailable. Runs even with ``ENABLED`` false, so entries cached before the layer was
     switched off are not served stale when it is switched on again.
     """
     versions = keys.INVALIDATED_VERSIONS
@@ -214,16 +199,17 @@ def apply(changes: registry.Changes) -> None:
     if not physical and not generations:
         return
 
-    def run(r):
-        pipe = r.pipeline(transaction=False)
-        for batch in _batches(physical, SCAN_BATCH):
-            pipe.unlink(*batch)
-        if generations:
-            script("BUMP")(keys=generations, args=[], client=pipe)
-            script("BUMP")(keys=previous, args=["existing"], client=pipe)  # only where a reader made one
-        pipe.execute()
+    bump = client.script("BUMP").sha
 
-    call(run)
+    def queue(pipe) -> None:  # safe to repeat (client.pipelined): deletes, and advances only
+        for group in client.by_slot(physical):
+            pipe.unlink(*group)
+        for counter in generations:
+            pipe.evalsha(bump, 1, counter, "")
+        for counter in previous:
+            pipe.evalsha(bump, 1, counter, "existing")  # only where a reader made one
+
+    call(lambda r: client.pipelined(r, queue))
     metrics.INVALIDATIONS.labels("keys").inc(len(physical))
     metrics.INVALIDATIONS.labels("generations").inc(len(generations))
 
@@ -242,21 +228,23 @@ def clear_namespace(name: str, *, dry_run: bool = False) -> int:
 def delete_matching(pattern: str, *, dry_run: bool = False) -> int:
     """Delete every key matching the (already escaped) SCAN ``pattern``; returns how many.
 
-    Heavy: SCAN visits the whole key space in batches of ``SCAN_BATCH``, UNLINK frees memory off
-    Redis's main thread, so no single command blocks it long.
+    Heavy: SCAN visits the whole key space (on a cluster, of every primary) in batches of
+    ``SCAN_BATCH``, UNLINK frees memory off Redis's main thread, so no single command blocks it
+    long.
     """
 
     def run(r) -> int:
         removed = 0
         for batch in _batches(r.scan_iter(match=pattern, count=SCAN_BATCH), SCAN_BATCH):
-            removed += len(batch) if dry_run else r.unlink(*batch)
+            removed += len(batch) if dry_run else client.unlink(r, [name.decode() for name in batch])
         return removed
 
     return call(run)
 
 
 def count_keys() -> dict[str, int]:
-    """Keys per registered namespace. Heavy: one SCAN of the whole key space."""
+    """Keys per registered namespace. Heavy: one SCAN of the whole key space (of every primary,
+    on a cluster)."""
     counts = dict.fromkeys(registry.namespaces(), 0)
 
     def run(r) -> None:
@@ -269,17 +257,27 @@ def count_keys() -> dict[str, int]:
     return counts
 
 
+def _shards() -> list[tuple[str, int]]:
+    """Every (namespace, shard) whose counters may exist."""
+    return [(name, shard) for name in registry.namespaces() for shard in keys.shards(registry.require(name).generational)]
+
+
 def stats(*, with_keys: bool = True) -> dict[str, Any]:
     """Hits, misses, hit rate, database loads (and key counts) per registered namespace, plus
     totals. ``loads`` counts the loader calls that misses caused: with leases, one per key per
-    fill, however many requests missed together."""
-    raw = call(lambda r: r.hgetall(keys.stats()))
-    counters = {k.decode(): int(v) for k, v in raw.items()}
+    fill, however many requests missed together. The counters of a namespace's shards are added
+    up (one pipeline)."""
+    shards = _shards()
+    hashes = call(lambda r: client.pipelined(r, lambda pipe: [pipe.hgetall(keys.stats(*s)) for s in shards]))
+    counters: dict[tuple[str, str], int] = {}
+    for (name, _), counts in zip(shards, hashes):
+        for field, value in counts.items():
+            counters[name, field.decode()] = counters.get((name, field.decode()), 0) + int(value)
     key_counts = count_keys() if with_keys else {}
     result: dict[str, Any] = {"namespaces": {}}
     total_hits = total_misses = 0
     for name in registry.namespaces():
-        hits, misses, loads = (counters.get(keys.stats_field(name, c), 0) for c in ("hits", "misses", "loads"))
+        hits, misses, loads = (counters.get((name, c), 0) for c in ("hits", "misses", "loads"))
         total_hits, total_misses = total_hits + hits, total_misses + misses
         row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses), "loads": loads}
         if with_keys:
@@ -291,21 +289,24 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
 
 def history(minutes: int = 60) -> list[dict[str, Any]]:
     """Hits and misses per minute over the last ``minutes`` (all namespaces), oldest first;
-    one round trip."""
+    one pipeline over the hourly buckets of every shard."""
+    shards = _shards()
+
     def run(r):
         now = int(r.time()[0]) // 60  # Redis's clock, which named the buckets
         span = range(now - minutes + 1, now + 1)
-        pipe = r.pipeline(transaction=False)
-        for minute in span:
-            pipe.hgetall(keys.history(minute))
-        return span, pipe.execute()
+        hours = range(span[0] // 60, now // 60 + 1)
+        buckets = client.pipelined(r, lambda pipe: [pipe.hgetall(keys.history(*s, hour)) for s in shards for hour in hours])
+        return span, buckets
 
     span, buckets = call(run)
+    counts: dict[str, int] = {}
+    for bucket in buckets:
+        for field, value in bucket.items():
+            counts[field.decode()] = counts.get(field.decode(), 0) + int(value)
     rows = []
-    for minute, bucket in zip(span, buckets):
-        counts = {k.decode(): int(v) for k, v in bucket.items()}
-        hits = sum(v for k, v in counts.items() if k.endswith(":hits"))
-        misses = sum(v for k, v in counts.items() if k.endswith(":misses"))
+    for minute in span:
+        hits, misses = counts.get(f"{minute}:hits", 0), counts.get(f"{minute}:misses", 0)
         rows.append({"minute": minute * 60, "hits": hits, "misses": misses, "hit_rate": _rate(hits, misses) if hits + misses else None})
     return rows
 
@@ -315,9 +316,16 @@ def _rate(hits: int, misses: int) -> float:
 
 
 def reset_stats() -> None:
-    """Zero the counters and the per-minute history (a SCAN for the history buckets)."""
-    call(lambda r: r.delete(keys.stats()))
-    delete_matching(keys.glob_escape(keys.history_prefix()) + "*")
+    """Zero the counters and the history: every shard's stats hash and hourly buckets (named,
+    not scanned: buckets live ``keys.HISTORY_SECONDS``)."""
+
+    def run(r) -> None:
+        hour = int(r.time()[0]) // 3600
+        hours = range(hour - keys.HISTORY_SECONDS // 3600, hour + 1)
+        names = [keys.stats(*s) for s in _shards()] + [keys.history(*s, h) for s in _shards() for h in hours]
+        client.pipelined(r, lambda pipe: [pipe.unlink(*group) for group in client.by_slot(names)])
+
+    call(run)
 
 
 def ping() -> bool:
