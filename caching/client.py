@@ -260,17 +260,19 @@ def key_slot_of(name: str) -> int:
 
 
 def unlink(r, names: list[str]) -> int:
-    """UNLINK ``names``: one command on a single Redis; on a cluster one per slot, pipelined."""
+    """UNLINK ``names``: one command on a single Redis; on a cluster one per slot, pipelined
+    (as ``execute_command``: redis-py's cluster pipeline refuses a multi-key ``unlink()``)."""
     if not names:
         return 0
     if not is_cluster(r):
         return r.unlink(*names)
-    return sum(pipelined(r, lambda pipe: [pipe.unlink(*group) for group in by_slot(names)]))
+    return sum(pipelined(r, lambda pipe: [pipe.execute_command("UNLINK", *group) for group in by_slot(names)]))
 
 
-def call(operation: Callable[[redis.Redis], T]) -> T:
-    """Run ``operation`` on the client under the failure policy above."""
-    if not breaker.allow():
+def call(operation: Callable[[redis.Redis], T], *, through_open_breaker: bool = False) -> T:
+    """Run ``operation`` on the client under the failure policy above. ``through_open_breaker``
+    tries Redis even while the breaker is open (a write's invalidation: see ``outbox.deliver``)."""
+    if not breaker.allow() and not through_open_breaker:
         raise CacheUnavailable("circuit breaker open")
     try:
         result = operation(connection())

@@ -37,10 +37,14 @@ def record(changes: Changes) -> int:
 def deliver(entry_id: int, changes: Changes) -> None:
     """After commit: apply ``changes`` to Redis, then drop the entry and write through.
 
-    If Redis cannot take it, the entry stays for replay.
+    If Redis cannot take it, the entry stays for replay. The attempt is made even while this
+    process's breaker is open: Redis may be back (a replica promoted) before the breaker's probe
+    tells this process, and an entry left in the outbox is stale for other processes until
+    their next check (``OUTBOX_CHECK_AFTER_MS``). While Redis is down, a write pays at most
+    the timeout for it; reads stay behind the breaker.
     """
     try:
-        service.apply(changes)
+        service.apply(changes, through_open_breaker=True)
     except CacheUnavailable:
         log.warning("event=invalidation_queued entry=%d keys=%d namespaces=%d", entry_id, len(changes.keys), len(changes.namespaces))
         return

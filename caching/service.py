@@ -184,7 +184,7 @@ def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
         yield batch
 
 
-def apply(changes: registry.Changes) -> None:
+def apply(changes: registry.Changes, *, through_open_breaker: bool = False) -> None:
     """The Redis side of an invalidation: delete keys, advance list generations, in this key
     version and the previous one (``keys.INVALIDATED_VERSIONS``).
 
@@ -203,13 +203,13 @@ def apply(changes: registry.Changes) -> None:
 
     def queue(pipe) -> None:  # safe to repeat (client.pipelined): deletes, and advances only
         for group in client.by_slot(physical):
-            pipe.unlink(*group)
+            pipe.execute_command("UNLINK", *group)
         for counter in generations:
-            pipe.evalsha(bump, 1, counter, "")
+            pipe.execute_command("EVALSHA", bump, 1, counter, "")
         for counter in previous:
-            pipe.evalsha(bump, 1, counter, "existing")  # only where a reader made one
+            pipe.execute_command("EVALSHA", bump, 1, counter, "existing")  # only where a reader made one
 
-    call(lambda r: client.pipelined(r, queue))
+    call(lambda r: client.pipelined(r, queue), through_open_breaker=through_open_breaker)
     metrics.INVALIDATIONS.labels("keys").inc(len(physical))
     metrics.INVALIDATIONS.labels("generations").inc(len(generations))
 
@@ -323,7 +323,7 @@ def reset_stats() -> None:
         hour = int(r.time()[0]) // 3600
         hours = range(hour - keys.HISTORY_SECONDS // 3600, hour + 1)
         names = [keys.stats(*s) for s in _shards()] + [keys.history(*s, h) for s in _shards() for h in hours]
-        client.pipelined(r, lambda pipe: [pipe.unlink(*group) for group in client.by_slot(names)])
+        client.pipelined(r, lambda pipe: [pipe.execute_command("UNLINK", *group) for group in client.by_slot(names)])
 
     call(run)
 

@@ -95,14 +95,24 @@ class Cluster:
         """Ports of the live nodes that are primaries now."""
         return [port for port in self.alive() if self.node(port).info("replication")["role"] == "master"]
 
-    def healthy(self) -> bool:
-        """Every live node sees all slots served, and every primary has a replica in sync."""
+    def serving(self, slot: int) -> set[int]:
+        """The port of the primary serving ``slot``, as each live node sees it."""
+        seen = set()
+        for port in self.alive():
+            for low, high, primary, *_ in self.node(port).execute_command("CLUSTER SLOTS"):
+                if low <= slot <= high:
+                    seen.add(int(primary[1]))
+        return seen
+
+    def healthy(self, *, replicas: bool = True) -> bool:
+        """Every live node sees all slots served, and (with ``replicas``) every primary has a
+        replica in sync; after a failover the promoted replica has none until one joins it."""
         try:
             for port in self.alive():
                 info = self.node(port).cluster("info")
                 if info["cluster_state"] != "ok" or int(info["cluster_slots_ok"]) != 16384:
                     return False
-            return all(
+            return not replicas or all(
                 any(r.get("state") == "online" for k, r in self.node(port).info("replication").items() if k.startswith("slave"))
                 for port in self.primaries()
             )

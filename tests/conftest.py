@@ -111,6 +111,38 @@ def live(transactional_db, cache_prefix):
         server.stop()
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that bring a Redis of their own do the same on either pass of ``scripts/test.sh``
+    (single Redis, then Redis Cluster): the cluster pass leaves them out (``-m "not own_redis"``)."""
+    for item in items:
+        if {"private_redis", "private_cluster", "cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.own_redis)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A 6-node Redis Cluster of this module's own (scripts/redis_cluster.py), stopped by PID."""
+    from scripts.redis_cluster import Cluster
+    from tests.live import ROOT
+
+    started = Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def private_cluster(settings):
+    """A Redis Cluster of this test's own, used as the cache (the failover test kills a node)."""
+    from scripts.redis_cluster import Cluster
+    from tests.live import ROOT
+
+    started = Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000).start()
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [started.url]}}
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 300}
+    yield started
+    started.stop()
+
+
 @pytest.fixture
 def private_redis(settings):
     """A redis-server of this test's own, used as the cache; stopped by PID at the end."""

@@ -1,0 +1,203 @@
+"""Redis Cluster (a real 6-node cluster from scripts/redis_cluster.py): selected by the URL
+alone, clears and counts that visit every primary, scripts reloaded where a node lost them, and
+a primary killed under reads and writes. The rest of the suite runs on a cluster too (the
+second pass of scripts/test.sh)."""
+
+import threading
+import time
+
+import pytest
+import redis
+import requests
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.authtoken.models import Token
+
+from caching import client, keys, service
+from caching.client import ConnectionFactory
+from posts.cache import post_key, posts_page_key
+from tests.factories import make_post, make_user
+from users.cache import user_key
+
+
+@pytest.fixture
+def on_cluster(cluster, settings):
+    """The module's cluster as this test's cache."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [cluster.url]}}
+    return cluster
+
+
+def keys_on(cluster, port: int, pattern: str) -> list[bytes]:
+    return list(cluster.node(port).scan_iter(match=pattern, count=1000))
+
+
+def test_the_url_alone_selects_a_cluster_client(on_cluster):
+    assert isinstance(client.connection(), redis.cluster.RedisCluster)
+    assert client.connection().ping()
+    # Any reachable node bootstraps it, a dead one in the list included.
+    url = on_cluster.url.replace("redis+cluster://", "redis+cluster://127.0.0.1:1,")
+    assert ConnectionFactory({}).connect(url).ping()
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://", "redis+cluster://127.0.0.1", "redis+cluster://host:port"])
+def test_a_malformed_cluster_url_is_a_configuration_error(url):
+    with pytest.raises(ImproperlyConfigured, match="host:port"):
+        ConnectionFactory({}).connect(url)
+
+
+def test_flush_and_counts_visit_every_primary_and_report_true_totals(on_cluster):
+    r = client.connection()
+    posts = [keys.physical(post_key(pk)) for pk in range(1, 3001)]
+    users = [keys.physical(user_key(pk)) for pk in range(1, 501)]
+    pages = [keys.in_generation(posts_page_key(n), 7) for n in range(1, 201)]
+    pipe = r.pipeline(transaction=False)
+    for name in posts + users + pages:
+        pipe.set(name, b"x", ex=600)
+    pipe.execute()
+    pattern = keys.namespace_pattern("post")
+    per_primary = {port: len(keys_on(on_cluster, port, pattern)) for port in on_cluster.primaries()}
+    assert len(per_primary) == 3 and all(n > 300 for n in per_primary.values()), per_primary
+    assert sum(per_primary.values()) == 3000
+
+    assert service.count_keys() == {"post": 3000, "posts": 200, "user": 500, "users": 0}
+    assert service.clear_namespace("post", dry_run=True) == 3000
+    assert service.clear_namespace("post") == 3000
+    assert all(not keys_on(on_cluster, port, pattern) for port in on_cluster.primaries())
+    assert service.count_keys() == {"post": 0, "posts": 200, "user": 500, "users": 0}
+    # and through the API, as an operator would
+    assert service.clear_namespace("posts") == 200 and service.clear_namespace("user") == 500
+
+
+def test_counters_add_up_over_shards_and_nodes(on_cluster, db):
+    from tests.conftest import entry
+
+    pks = range(1, 41)  # 40 keys over 40 shards, on all three primaries
+    for pk in pks:
+        service.get_or_load(post_key(pk), lambda pk=pk: entry({"id": pk}))
+        service.get_or_load(post_key(pk), lambda: pytest.fail("a hit must not load"))
+    service.get_or_load(posts_page_key(1), lambda: entry([]))
+    row = service.stats()["namespaces"]["post"]
+    assert (row["hits"], row["misses"], row["loads"], row["keys"]) == (40, 40, 40, 40)
+    assert service.stats()["namespaces"]["posts"]["misses"] == 1
+    assert sum(m["hits"] + m["misses"] for m in service.history(2)) == 81
+    service.reset_stats()
+    assert service.stats(with_keys=False)["total"] == {"hits": 0, "misses": 0, "hit_rate": 0.0}
+    assert sum(m["hits"] + m["misses"] for m in service.history(2)) == 0
+
+
+@pytest.fixture(params=["single", "cluster"])
+def own_server(request):
+    """A Redis of this test's own, single or cluster, which it may flush."""
+    return request.getfixturevalue("private_redis" if request.param == "single" else "on_cluster")
+
+
+@pytest.mark.own_redis
+@pytest.mark.django_db(transaction=True)
+def test_scripts_are_reloaded_where_a_node_lost_them(api, own_server):
+    """A restarted or newly promoted node has an empty script cache (NOSCRIPT): reads and
+    invalidations load the scripts again (SCRIPT FLUSH on the test's own server)."""
+    post = make_post(make_user(), title="v1")
+    url = f"/api/posts/{post.pk}/"
+    assert api.get(url).json()["title"] == "v1"  # filled on create (write-through) or now
+    client.connection().script_flush()
+    assert api.get(url)["X-Cache"] == "HIT"
+    client.connection().script_flush()
+    post.title = "v2"
+    post.save()  # BUMP of the posts generation runs in a pipeline: NOSCRIPT there too
+    assert api.get(url).json()["title"] == "v2"
+    assert api.get("/api/posts/")["X-Cache"] == "MISS"
+
+
+@pytest.mark.live
+def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
+    """The primary holding the posts list (and a share of the details) dies mid-traffic. Every
+    request still answers 200; no read ever shows a title older than the last write returned
+    before it started; the replica takes over and the cache serves hits again."""
+    author = make_user()
+    token = Token.objects.create(user=author).key
+    posts = [make_post(author, title="v0", category="failover") for _ in range(24)]  # two list pages
+    r = client.connection()
+    victim = r.get_node_from_key(keys.generation("posts")).port
+    on_victim = [p.pk for p in posts if r.get_node_from_key(keys.physical(post_key(p.pk))).port == victim]
+    server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "8"],
+                  env={"REDIS_URL": private_cluster.url, "CACHE_BREAKER_COOLDOWN_MS": "300"})
+
+    returned: dict[int, list[tuple[int, float]]] = {p.pk: [(0, 0.0)] for p in posts}
+    reads: list[tuple[int, float, float, int, str, str]] = []  # post, started, ended, version, X-Cache, url
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def writer():
+        with requests.Session() as s:
+            s.headers["Authorization"] = f"Token {token}"
+            k = 0
+            while not stop.is_set():
+                k += 1
+                for post in posts:
+                    response = s.patch(f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=10)
+                    if response.status_code != 200:
+                        errors.append(f"write: {response.status_code} {response.text[:200]}")
+                    returned[post.pk].append((k, time.monotonic()))
+                time.sleep(0.02)
+
+    def reader(n):
+        with requests.Session() as s:
+            i = n
+            while not stop.is_set():
+                post = posts[i % len(posts)]
+                i += 1
+                for url in (f"/api/posts/{post.pk}/", f"/api/posts/?category=failover&page={1 + i % 2}"):
+                    started = time.monotonic()
+                    try:
+                        response = s.get(server.url + url, timeout=10)
+                    except requests.RequestException as error:
+                        errors.append(f"read {url}: {error}")
+                        continue
+                    if response.status_code != 200:
+                        errors.append(f"read {url}: {response.status_code} {response.text[:200]}")
+                        continue
+                    body = response.json()
+                    rows = body["results"] if "results" in body else [body]
+                    assert rows, f"read {url}: no rows"
+                    for row in rows:
+                        reads.append((row["id"], started, time.monotonic(), int(row["title"][1:]), response.headers["X-Cache"], url))
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.5)
+        killed = time.monotonic()
+        private_cluster.kill(victim)
+        slot = client.key_slot_of(keys.generation("posts"))
+        _wait(lambda: victim not in private_cluster.serving(slot) and private_cluster.healthy(replicas=False), 30)
+        promoted = time.monotonic()
+        _wait(lambda: any(started > promoted and cache == "HIT" for pk, started, _, _, cache, _ in reads[-200:] if pk in on_victim), 30)
+        hits_again = time.monotonic()
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    assert not errors, errors[:5]
+    stale = [
+        (pk, seen, max(k for k, when in returned[pk] if when < started), url, cache, round(started - killed, 3))
+        for pk, started, _, seen, cache, url in reads
+        if seen < max(k for k, when in returned[pk] if when < started)
+    ]
+    assert not stale, f"{len(stale)} stale reads (post, seen, expected, url, X-Cache, since kill), e.g. {stale[:3]}, {stale[len(stale) // 2:][:3]}, {stale[-3:]}; promoted {promoted - killed:.2f}"
+    outage = [cache for _, started, _, _, cache, _ in reads if killed <= started < hits_again]
+    after = [cache for _, started, _, _, cache, _ in reads if started >= hits_again]
+    assert "HIT" in after
+    with capsys.disabled():
+        print(f"\nfailover: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} writes, 0 errors, 0 stale;"
+              f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed primary's keys again after"
+              f" {hits_again - killed:.2f} s; during that time {outage.count('BYPASS')} BYPASS,"
+              f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows")
+
+
+def _wait(ready, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
