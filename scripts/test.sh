@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite against real PostgreSQL and Redis.
+# Set up and run the whole test suite against real PostgreSQL and Redis, in two passes:
+#   1. on the single Redis of REDIS_URL (every test);
+#   2. on a 6-node Redis Cluster started for this run (scripts/redis_cluster.py, stopped by PID at
+#      the end), every test but those that bring a Redis of their own (marker own_redis).
+# TEST_CLUSTER=false runs the first pass only. Arguments go to pytest, on both passes.
 source "$(dirname "$0")/setup.sh"
 # The browser test drives Debian's Chromium (no downloaded browser builds).
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
@@ -11,6 +15,18 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     echo "the browser test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver" >&2
   fi
 fi
+REDIS_URL_SHOWN="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 python manage.py check --fail-level WARNING
 python manage.py makemigrations --check --dry-run >/dev/null
-exec python -m pytest "$@"
+echo "== pass 1: single Redis ($REDIS_URL_SHOWN)" >&2
+python -m pytest "$@"
+if [ "${TEST_CLUSTER:-true}" = false ]; then exit 0; fi
+
+CLUSTER_DIR="$RUN_DIR/test-cluster"
+trap 'python scripts/redis_cluster.py stop "$CLUSTER_DIR"' EXIT
+CLUSTER_URL=$(python scripts/redis_cluster.py start "$CLUSTER_DIR")
+echo "== pass 2: Redis Cluster ($CLUSTER_URL)" >&2
+status=0
+REDIS_URL="$CLUSTER_URL" python -m pytest -m "not own_redis" "$@" || status=$?
+[ "$status" = 5 ] && status=0  # pytest's "no tests collected": only own_redis tests were asked for
+exit "$status"
