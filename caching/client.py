@@ -31,7 +31,7 @@ from django_redis.pool import ConnectionFactory as DefaultConnectionFactory
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError, RedisClusterException
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisClusterException
 from redis.retry import Retry
 
 from caching import metrics, scripts
@@ -44,7 +44,7 @@ T = TypeVar("T")
 # memory under a noeviction policy. Other errors (a wrong type, a script error) are bugs.
 # On a cluster: no node reachable, a slot without a primary (mid-failover), the cluster down.
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError,
-               redis.exceptions.ClusterError, redis.exceptions.SlotNotCoveredError)
+               redis.exceptions.ClusterError, redis.exceptions.SlotNotCoveredError, MovedError, AskError)
 # The same, reported as plain error replies: persistence failing, a script or load running,
 # a replica without its primary, a cluster resharding.
 UNAVAILABLE_REPLIES = ("MISCONF", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
@@ -267,6 +267,67 @@ def unlink(r, names: list[str]) -> int:
     if not is_cluster(r):
         return r.unlink(*names)
     return sum(pipelined(r, lambda pipe: [pipe.execute_command("UNLINK", *group) for group in by_slot(names)]))
+
+
+def run_durably(r, commands: list[tuple[str, tuple]], *, replica_ack_ms: int) -> None:
+    """Run ``commands`` (``(key, command args)``, each command on one slot's keys) so that they
+    survive a failover: on a single Redis, one pipeline; on a cluster, one pipeline per primary
+    ending in ``WAIT 1 replica_ack_ms``. Replication is asynchronous: without the WAIT a
+    primary could acknowledge an invalidation and die before its replica had it, and the
+    promoted replica would serve what the write removed. No acknowledgement in time raises (the
+    caller keeps the work for replay) unless the primary has no replica that could be promoted.
+    After an error the slot map is refreshed and the whole (idempotent) work is tried once more:
+    that is what reaches a newly promoted replica.
+    """
+    if not is_cluster(r):
+        pipelined(r, lambda pipe: [pipe.execute_command(*args) for _, args in commands])
+        return
+    for attempt in (1, 2):
+        try:
+            for node, batch in _by_primary(r, commands):
+                _run_on(r.get_redis_connection(node), node.name, batch, replica_ack_ms)
+            return
+        except (redis.ConnectionError, redis.TimeoutError, MovedError, AskError):
+            r.nodes_manager.initialize()
+            if attempt == 2:
+                raise
+
+
+def _by_primary(r: RedisCluster, commands: list[tuple[str, tuple]]) -> list[tuple[ClusterNode, list[tuple]]]:
+    nodes: dict[str, ClusterNode] = {}
+    batches: dict[str, list[tuple]] = {}
+    for key, args in commands:
+        node = r.nodes_manager.get_node_from_slot(key_slot_of(key))
+        nodes[node.name] = node
+        batches.setdefault(node.name, []).append(args)
+    return [(nodes[name], batch) for name, batch in batches.items()]
+
+
+NO_REPLICA_RECHECK_S = 5.0
+_without_replicas: dict[str, float] = {}  # primary -> until when it is known to have no replica
+
+
+def _run_on(conn: redis.Redis, name: str, batch: list[tuple], replica_ack_ms: int) -> None:
+    wait = _without_replicas.get(name, 0.0) < time.monotonic()
+
+    def queue(pipe) -> None:
+        for args in batch:
+            pipe.execute_command(*args)
+        if wait:
+            pipe.execute_command("WAIT", 1, replica_ack_ms)
+
+    results = pipelined(conn, queue)
+    if wait and results[-1] < 1:
+        if replicas(conn):
+            raise redis.TimeoutError(f"no replica of {name} acknowledged within {replica_ack_ms} ms")
+        _without_replicas[name] = time.monotonic() + NO_REPLICA_RECHECK_S  # none to wait for
+
+
+def replicas(conn: redis.Redis) -> int:
+    """How many replicas of this primary the cluster could still promote (not marked failed)."""
+    nodes = conn.execute_command("CLUSTER NODES").values()  # parsed by redis-py
+    me = next(node["node_id"] for node in nodes if "myself" in node["flags"].split(","))
+    return sum(1 for node in nodes if node["master_id"] == me and "fail" not in node["flags"].split(","))
 
 
 def call(operation: Callable[[redis.Redis], T], *, through_open_breaker: bool = False) -> T:

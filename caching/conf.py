@@ -15,6 +15,9 @@ Keys (all optional):
 - ``BREAKER_COOLDOWN_MS`` (``2000``): how long the breaker stays open before one probe.
 - ``OUTBOX_CHECK_AFTER_MS`` (``1000``): a process that has not reached Redis for this long checks
   the outbox (one query) before it trusts the cache again.
+- ``REPLICA_ACK_MS`` (``100``): on a Redis Cluster, how long a write's invalidation waits for a
+  replica of each primary it touched to acknowledge it (``WAIT``); without that it stays in the
+  outbox. Keep it below the socket timeout (``CACHE_REDIS_TIMEOUT_MS``).
 """
 
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ _DEFAULTS = {
     "BREAKER_FAILURES": 3,
     "BREAKER_COOLDOWN_MS": 2000,
     "OUTBOX_CHECK_AFTER_MS": 1000,
+    "REPLICA_ACK_MS": 100,
 }
 
 
@@ -47,6 +51,7 @@ class Options:
     breaker_failures: int = 3
     breaker_cooldown_ms: int = 2000
     outbox_check_after_ms: int = 1000
+    replica_ack_ms: int = 100
 
     def ttl(self, namespace: str) -> int:
         return self.ttls.get(namespace, self.default_ttl)
@@ -72,6 +77,7 @@ def options() -> Options:
             breaker_failures=int(raw["BREAKER_FAILURES"]),
             breaker_cooldown_ms=int(raw["BREAKER_COOLDOWN_MS"]),
             outbox_check_after_ms=int(raw["OUTBOX_CHECK_AFTER_MS"]),
+            replica_ack_ms=int(raw["REPLICA_ACK_MS"]),
         )
     return _options
 

@@ -188,8 +188,9 @@ def apply(changes: registry.Changes, *, through_open_breaker: bool = False) -> N
     """The Redis side of an invalidation: delete keys, advance list generations, in this key
     version and the previous one (``keys.INVALIDATED_VERSIONS``).
 
-    One pipeline (on a cluster, one round trip per node, in parallel), whatever else Redis
-    holds; UNLINKs grouped by slot, one BUMP per generation counter. Raises CacheUnavailable. Runs even with ``ENABLED`` false, so entries cached before the layer was
+    One pipeline (on a cluster, one per primary, each waiting for a replica's acknowledgement:
+    ``client.run_durably``), whatever else Redis holds; UNLINKs grouped by slot, one BUMP per
+    generation counter. Raises CacheUnavailable. Runs even with ``ENABLED`` false, so entries cached before the layer was
     switched off are not served stale when it is switched on again.
     """
     versions = keys.INVALIDATED_VERSIONS
@@ -200,16 +201,11 @@ def apply(changes: registry.Changes, *, through_open_breaker: bool = False) -> N
         return
 
     bump = client.script("BUMP").sha
-
-    def queue(pipe) -> None:  # safe to repeat (client.pipelined): deletes, and advances only
-        for group in client.by_slot(physical):
-            pipe.execute_command("UNLINK", *group)
-        for counter in generations:
-            pipe.execute_command("EVALSHA", bump, 1, counter, "")
-        for counter in previous:
-            pipe.execute_command("EVALSHA", bump, 1, counter, "existing")  # only where a reader made one
-
-    call(lambda r: client.pipelined(r, queue), through_open_breaker=through_open_breaker)
+    commands = [(group[0], ("UNLINK", *group)) for group in client.by_slot(physical)]
+    commands += [(counter, ("EVALSHA", bump, 1, counter, "")) for counter in generations]
+    commands += [(counter, ("EVALSHA", bump, 1, counter, "existing")) for counter in previous]  # only where a reader made one
+    replica_ack_ms = options().replica_ack_ms
+    call(lambda r: client.run_durably(r, commands, replica_ack_ms=replica_ack_ms), through_open_breaker=through_open_breaker)
     metrics.INVALIDATIONS.labels("keys").inc(len(physical))
     metrics.INVALIDATIONS.labels("generations").inc(len(generations))
 

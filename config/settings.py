@@ -114,6 +114,9 @@ CACHE_LAYER = {
     "TTLS": {"user": 3600, "post": 1800, "users": 600, "posts": 600},
     "BREAKER_FAILURES": env_int("CACHE_BREAKER_FAILURES", 3),
     "BREAKER_COOLDOWN_MS": env_int("CACHE_BREAKER_COOLDOWN_MS", 2000),
+    "REPLICA_ACK_MS": env_int("CACHE_REPLICA_ACK_MS", 100),
+    "LEASE_MS": env_int("CACHE_LEASE_MS", 2000),
+    "LEASE_WAIT_MS": env_int("CACHE_LEASE_WAIT_MS", 1000),
 }
 
 REST_FRAMEWORK = {

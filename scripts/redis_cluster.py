@@ -122,15 +122,33 @@ class Cluster:
     def wait_healthy(self, timeout: float = 60) -> None:
         _wait(self.healthy, timeout, "the cluster did not become healthy")
 
+    def reader(self, port: int) -> redis.Redis:
+        """A connection to node ``port`` that reads its own keys even on a replica (READONLY)."""
+        conn = redis.Redis(port=port, socket_timeout=1, single_connection_client=True)
+        conn.execute_command("READONLY")
+        return conn
+
+    def replica_of(self, port: int) -> int:
+        """The port of the (first) replica of primary ``port``."""
+        return int(self.node(port).info("replication")["slave0"]["port"])
+
+    def freeze(self, port: int) -> None:
+        os.kill(self.processes[port].pid, signal.SIGSTOP)
+
+    def thaw(self, port: int) -> None:
+        os.kill(self.processes[port].pid, signal.SIGCONT)
+
     def kill(self, port: int) -> None:
         """Kill one node (SIGKILL, as a crash)."""
         process = self.processes[port]
+        os.kill(process.pid, signal.SIGCONT)  # a stopped process would not die
         process.kill()
         process.wait()
 
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)
                 process.kill()
                 process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)

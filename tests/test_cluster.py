@@ -15,6 +15,7 @@ from rest_framework.authtoken.models import Token
 from caching import client, keys, service
 from caching.client import ConnectionFactory
 from posts.cache import post_key, posts_page_key
+from posts.models import Post
 from tests.factories import make_post, make_user
 from users.cache import user_key
 
@@ -105,6 +106,37 @@ def test_scripts_are_reloaded_where_a_node_lost_them(api, own_server):
     post.save()  # BUMP of the posts generation runs in a pipeline: NOSCRIPT there too
     assert api.get(url).json()["title"] == "v2"
     assert api.get("/api/posts/")["X-Cache"] == "MISS"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invalidation_its_replica_never_got_survives_the_failover(private_cluster, api):
+    """Replication is asynchronous: a primary acknowledges an UNLINK and may die before its
+    replica has it, and the promoted replica then serves the entry the write removed. A write's
+    invalidation counts as delivered only once a replica acknowledged it (WAIT); until then it
+    stays in the outbox and is replayed after the failover."""
+    post = make_post(make_user(), title="v1")
+    url = f"/api/posts/{post.pk}/"
+    api.get(url)
+    assert api.get(url)["X-Cache"] == "HIT"
+    r = client.connection()
+    primary = r.get_node_from_key(keys.physical(post_key(post.pk))).port
+    replica = private_cluster.replica_of(primary)
+    _wait(lambda: private_cluster.reader(replica).exists(keys.physical(post_key(post.pk))), 5)
+
+    private_cluster.freeze(replica)  # so that it cannot reconnect...
+    private_cluster.node(primary).client_kill_filter(_type="replica")  # ...to a link cut here
+    try:
+        Post.objects.filter(pk=post.pk).update(title="v2")  # its invalidation: UNLINK on the primary only
+    finally:
+        private_cluster.kill(primary)
+        private_cluster.thaw(replica)
+    slot = client.key_slot_of(keys.physical(post_key(post.pk)))
+    _wait(lambda: private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False), 30)
+    assert private_cluster.reader(replica).exists(keys.physical(post_key(post.pk)))  # the stale entry, promoted
+
+    _wait(lambda: api.get(url)["X-Cache"] != "BYPASS", 10)  # breaker closed again
+    assert api.get(url).json()["title"] == "v2"
+    assert api.get(url)["X-Cache"] == "HIT"
 
 
 @pytest.mark.live

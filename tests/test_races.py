@@ -86,7 +86,10 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
     post = make_post(make_user(), title="hot", category="race")
     # 64 threads per worker: however the fifty connections spread over the two workers, each
     # gets a thread of its own, so all of them reach the cache together.
-    server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "64"])
+    # Waiters wait up to 5 s: on a loaded machine the fifty misses may take longer than the
+    # default second to arrive, and a waiter that gives up loads by itself (by design).
+    server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "64"],
+                  env={"CACHE_LEASE_WAIT_MS": "5000", "CACHE_LEASE_MS": "10000"})
     service.clear_namespace("post")
     service.reset_stats()
     # Hold the load back: while this lock is held every query on the posts table waits, so all
