@@ -221,11 +221,13 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     outage = [cache for _, started, _, _, cache, _ in reads if killed <= started < hits_again]
     after = [cache for _, started, _, _, cache, _ in reads if started >= hits_again]
     assert "HIT" in after
+    log = server.log.read_text()
+    events = {name: log.count(f"event={name} ") for name in ("cache_degraded", "invalidation_queued", "outbox_replayed", "cache_recovered")}
     with capsys.disabled():
         print(f"\nfailover: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} writes, 0 errors, 0 stale;"
               f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed primary's keys again after"
               f" {hits_again - killed:.2f} s; during that time {outage.count('BYPASS')} BYPASS,"
-              f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows")
+              f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows; server log: {events}")
 
 
 def _wait(ready, timeout: float) -> None:
