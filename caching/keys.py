@@ -7,7 +7,7 @@ of a generational namespace (the lists) end in ``:g<generation>``, appended in R
 script so that reading the generation and the value is one round trip.
 
 The hash tag ``{<namespace>.<shard>}`` decides the Redis Cluster slot. Every key a script or a
-transaction touches together shares it: a value, the generation of its namespace, and the
+multi-key command touches together shares it: a value, the generation of its namespace, and the
 counters and history buckets that count its reads. Detail keys spread over ``SHARDS`` tags by
 primary key; a list namespace has one tag (shard 0), because all its pages depend on one
 generation. On a single Redis the tags change nothing.
@@ -28,8 +28,11 @@ from caching.conf import options
 # key layout changes: a deploy then reads none of the old entries (they expire by their TTL).
 VERSION = 3  # 2: entries hold rendered JSON parts (caching.entry); 3: hash tags (Redis Cluster)
 # Invalidation reaches this version and the one before: during a rolling deploy (or a rollback)
-# the workers of both releases read, and each must see the other's writes.
+# the new release's writes reach the keys the old release's workers read. The old release cannot
+# know the new keys, so after a deploy that changes VERSION run ``cache_flush --all`` once the
+# last old worker is gone (README, Operations).
 INVALIDATED_VERSIONS = (VERSION, VERSION - 1)
+TAGGED_SINCE = 3  # the first version whose keys carry hash tags (older ones: see physical())
 SHARDS = 64  # hash tags per detail namespace; changing it moves keys, so it needs a VERSION bump
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NAMESPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -38,9 +41,11 @@ _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 @dataclass(frozen=True, slots=True)
 class CacheKey:
+    """Build with ``detail``, ``page`` or ``restore``: they give the key its shard."""
+
     namespace: str
     logical: str
-    shard: int = 0
+    shard: int
 
     def __str__(self) -> str:
         return self.logical
@@ -56,7 +61,7 @@ def segment(value: object) -> str:
 
 def detail(namespace: str, pk: int) -> CacheKey:
     """``<namespace>:<pk>``, e.g. ``post:12``, in shard ``pk mod SHARDS``."""
-    return CacheKey(namespace, f"{namespace}:{int(pk)}", int(pk) % SHARDS)
+    return restore(namespace, f"{namespace}:{int(pk)}")
 
 
 def page(namespace: str, number: int, filters: Mapping[str, object] | None = None) -> CacheKey:
@@ -67,11 +72,12 @@ def page(namespace: str, number: int, filters: Mapping[str, object] | None = Non
         if value is not None:
             parts += [segment(name), segment(value)]
     parts += ["page", str(int(number))]
-    return CacheKey(namespace, ":".join(parts))
+    return restore(namespace, ":".join(parts))
 
 
 def restore(namespace: str, logical: str) -> CacheKey:
-    """The key named ``logical`` (as kept in the outbox), with the shard ``detail`` gave it."""
+    """The key named ``logical`` (also: as kept in the outbox) with its shard, the one place
+    that decides it: ``<namespace>:<id>`` is in shard ``id mod SHARDS``, anything else in 0."""
     rest = logical[len(namespace) + 1:]
     return CacheKey(namespace, logical, int(rest) % SHARDS if rest.isascii() and rest.isdigit() else 0)
 
@@ -92,14 +98,14 @@ def tag(namespace: str, shard: int = 0) -> str:
 
 def physical(key: CacheKey, version: int = VERSION) -> str:
     """The Redis key of ``key`` (without the generation suffix of list namespaces)."""
-    if version < 3:  # before hash tags: read by an older release during a rolling deploy
+    if version < TAGGED_SINCE:  # read by an older release during a rolling deploy
         return _base(version) + key.logical
     return tag(key.namespace, key.shard) + key.logical
 
 
 def generation(namespace: str, version: int = VERSION) -> str:
     """The counter whose value suffixes every key of a generational namespace."""
-    if version < 3:
+    if version < TAGGED_SINCE:
         return f"{_base(version)}_gen:{namespace}"
     return tag(namespace) + "_gen"
 

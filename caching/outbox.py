@@ -9,6 +9,7 @@ backlog is delivered such a process reads from the database. Replay is idempoten
 key twice is harmless, and advancing a generation twice only drops more.
 """
 
+import json
 import logging
 import threading
 import time
@@ -45,8 +46,8 @@ def deliver(entry_id: int, changes: Changes) -> None:
     """
     try:
         service.apply(changes, through_open_breaker=True)
-    except CacheUnavailable:
-        log.warning("event=invalidation_queued entry=%d keys=%d namespaces=%d", entry_id, len(changes.keys), len(changes.namespaces))
+    except CacheUnavailable as error:
+        log.warning("event=invalidation_queued entry=%d keys=%d namespaces=%d error=%s", entry_id, len(changes.keys), len(changes.namespaces), json.dumps(str(error)))
         return
     OutboxEntry.objects.filter(pk=entry_id).delete()
     for key, loader in changes.primes.items():

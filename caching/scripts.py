@@ -24,7 +24,7 @@ local function count(outcome)
   local now = tonumber(redis.call('TIME')[1])
   local bucket = ARGV[4] .. math.floor(now / 3600)
   if redis.call('HINCRBY', bucket, math.floor(now / 60) .. ':' .. outcome, 1) == 1 then
-    redis.call('EXPIRE', bucket, ARGV[5], 'NX')
+    redis.call('EXPIRE', bucket, ARGV[5])
   end
 end
 local key = KEYS[2]

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from caching import keys, metrics, outbox, registry
-from caching import client
+from caching import client, keys, metrics, outbox, registry, replication
 from caching.client import CacheUnavailable, call, run_script
 from caching.conf import options
 from caching.entry import Entry
@@ -188,26 +187,31 @@ def apply(changes: registry.Changes, *, through_open_breaker: bool = False) -> N
     """The Redis side of an invalidation: delete keys, advance list generations, in this key
     version and the previous one (``keys.INVALIDATED_VERSIONS``).
 
-    One pipeline (on a cluster, one per primary, each waiting for a replica's acknowledgement:
-    ``client.run_durably``), whatever else Redis holds; UNLINKs grouped by slot, one BUMP per
-    generation counter. Raises CacheUnavailable. Runs even with ``ENABLED`` false, so entries cached before the layer was
-    switched off are not served stale when it is switched on again.
+    One pipeline per primary touched, whatever else Redis holds, waiting for a replica's
+    acknowledgement where there is one (``caching.replication``); UNLINKs grouped by slot, one
+    BUMP per generation counter. Raises CacheUnavailable. Runs even with ``ENABLED`` false, so
+    entries cached before the layer was switched off are not served stale when it is switched
+    on again.
     """
-    versions = keys.INVALIDATED_VERSIONS
-    physical = sorted(keys.physical(k, v) for k in changes.keys if not registry.require(k.namespace).generational for v in versions)
-    generations = sorted(keys.generation(ns) for ns in changes.namespaces)
-    previous = sorted(keys.generation(ns, v) for ns in changes.namespaces for v in versions if v != keys.VERSION)
-    if not physical and not generations:
+    if not changes.keys and not changes.namespaces:
         return
+    opts = options()
 
-    bump = client.script("BUMP").sha
-    commands = [(group[0], ("UNLINK", *group)) for group in client.by_slot(physical)]
-    commands += [(counter, ("EVALSHA", bump, 1, counter, "")) for counter in generations]
-    commands += [(counter, ("EVALSHA", bump, 1, counter, "existing")) for counter in previous]  # only where a reader made one
-    replica_ack_ms = options().replica_ack_ms
-    call(lambda r: client.run_durably(r, commands, replica_ack_ms=replica_ack_ms), through_open_breaker=through_open_breaker)
-    metrics.INVALIDATIONS.labels("keys").inc(len(physical))
-    metrics.INVALIDATIONS.labels("generations").inc(len(generations))
+    def run(r) -> tuple[int, int]:
+        # A cluster never held keys of a layout without hash tags.
+        versions = [v for v in keys.INVALIDATED_VERSIONS if v >= keys.TAGGED_SINCE or not client.is_cluster(r)]
+        physical = sorted(keys.physical(k, v) for k in changes.keys if not registry.require(k.namespace).generational for v in versions)
+        previous = sorted(keys.generation(ns, v) for ns in changes.namespaces for v in versions if v != keys.VERSION)
+        bump = client.SHAS["BUMP"]
+        commands = [(group[0], ("UNLINK", *group)) for group in client.by_slot(physical)]
+        commands += [(counter, ("EVALSHA", bump, 1, counter, "")) for counter in map(keys.generation, sorted(changes.namespaces))]
+        commands += [(counter, ("EVALSHA", bump, 1, counter, "existing")) for counter in previous]  # only where a reader made one
+        replication.run_durably(r, commands, replica_ack_ms=opts.replica_ack_ms)
+        return len(physical), len(changes.namespaces)
+
+    deleted, advanced = call(run, through_open_breaker=through_open_breaker)
+    metrics.INVALIDATIONS.labels("keys").inc(deleted)
+    metrics.INVALIDATIONS.labels("generations").inc(advanced)
 
 
 def clear_namespace(name: str, *, dry_run: bool = False) -> int:
@@ -319,7 +323,7 @@ def reset_stats() -> None:
         hour = int(r.time()[0]) // 3600
         hours = range(hour - keys.HISTORY_SECONDS // 3600, hour + 1)
         names = [keys.stats(*s) for s in _shards()] + [keys.history(*s, h) for s in _shards() for h in hours]
-        client.pipelined(r, lambda pipe: [pipe.execute_command("UNLINK", *group) for group in client.by_slot(names)])
+        client.unlink(r, names)
 
     call(run)
 

@@ -10,6 +10,7 @@ one of its primaries).
 """
 
 import argparse
+import itertools
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
 
 NODES = 6
 REPLICAS = 1
@@ -61,17 +63,22 @@ class Cluster:
     def start(self, timeout: float = 60) -> "Cluster":
         self.folder.mkdir(parents=True, exist_ok=True)
         self.ports = free_ports(NODES)
-        for port in self.ports:
-            self._spawn(port)
-        (self.folder / "pids").write_text("".join(f"{p.pid}\n" for p in self.processes.values()))
-        for port in self.ports:
-            _wait(lambda port=port: self.node(port).ping(), timeout, f"node {port} did not start")
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
-             "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, timeout=timeout,
-        )
-        self.wait_healthy(timeout)
+        try:
+            for port in self.ports:
+                self._spawn(port)
+            (self.folder / "pids").write_text("".join(f"{p.pid} {port}\n" for port, p in self.processes.items()))
+            for port in self.ports:
+                _wait(lambda port=port: self.node(port).ping(), timeout, f"node {port} did not start")
+            subprocess.run(
+                ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+                 "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
+                check=True, stdout=subprocess.DEVNULL, timeout=timeout,
+            )
+            self.wait_healthy(timeout)
+            self.wait_replicating(timeout)
+        except BaseException:
+            self.stop()
+            raise
         (self.folder / "url").write_text(self.url + "\n")
         return self
 
@@ -138,6 +145,24 @@ class Cluster:
     def thaw(self, port: int) -> None:
         os.kill(self.processes[port].pid, signal.SIGCONT)
 
+    def wait_replicating(self, timeout: float = 60) -> None:
+        """Until a write on each primary is acknowledged by its replica (``WAIT``): after a full
+        sync a primary starts the replica's command stream only at its first acknowledgement,
+        which a replica sends once a second."""
+        for port in self.primaries():
+            node = self.node(port)
+            owned = [(low, high) for low, high, primary, *_ in node.execute_command("CLUSTER SLOTS") if int(primary[1]) == port]
+            probe = next(f"_probe{i}" for i in itertools.count() if any(low <= key_slot(f"_probe{i}".encode()) <= high for low, high in owned))
+
+            def acknowledged() -> bool:
+                pipe = node.pipeline(transaction=False)
+                pipe.set(probe, 1, ex=60)
+                pipe.execute_command("WAIT", 1, 100)
+                return pipe.execute()[-1] >= 1
+
+            _wait(acknowledged, timeout, f"the replica of {port} does not acknowledge writes")
+            node.delete(probe)
+
     def kill(self, port: int) -> None:
         """Kill one node (SIGKILL, as a crash)."""
         process = self.processes[port]
@@ -168,14 +193,19 @@ def _wait(ready, timeout: float, message: str) -> None:
 
 
 def stop(folder: Path) -> None:
-    """Stop the cluster started in ``folder`` by another process (its PIDs are in ``pids``)."""
+    """Stop the cluster started in ``folder`` by another process (``pids`` lists its nodes).
+    A PID is killed only while it is still that node's redis-server (not a reused PID)."""
     pids = folder / "pids"
     if pids.exists():
-        for line in pids.read_text().split():
+        for line in pids.read_text().splitlines():
+            pid, port = line.split()
             try:
-                os.kill(int(line), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue  # gone already
+            if "redis-server" in command and f":{port} " in command + " ":  # its title: redis-server host:port [cluster]
+                os.kill(int(pid), signal.SIGCONT)
+                os.kill(int(pid), signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)
 
 

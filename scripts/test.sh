@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite against real PostgreSQL and Redis, in two passes:
-#   1. on the single Redis of REDIS_URL (every test);
+#   1. on the Redis of REDIS_URL, by default the single one on 127.0.0.1:6379 (every test);
 #   2. on a 6-node Redis Cluster started for this run (scripts/redis_cluster.py, stopped by PID at
 #      the end), every test but those that bring a Redis of their own (marker own_redis).
-# TEST_CLUSTER=false runs the first pass only. Arguments go to pytest, on both passes.
+# TEST_CLUSTER=false runs the first pass only. Arguments go to pytest, on both passes (a -m of
+# yours replaces the second pass's -m "not own_redis").
 source "$(dirname "$0")/setup.sh"
 # The browser test drives Debian's Chromium (no downloaded browser builds).
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
@@ -18,10 +19,14 @@ fi
 REDIS_URL_SHOWN="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 python manage.py check --fail-level WARNING
 python manage.py makemigrations --check --dry-run >/dev/null
-echo "== pass 1: single Redis ($REDIS_URL_SHOWN)" >&2
+echo "== pass 1: REDIS_URL ($REDIS_URL_SHOWN)" >&2
 python -m pytest "$@"
 if [ "${TEST_CLUSTER:-true}" = false ]; then exit 0; fi
 
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  echo "the Redis Cluster pass needs redis-server and redis-cli: apt-get install redis-server (or TEST_CLUSTER=false)" >&2
+  exit 1
+fi
 CLUSTER_DIR="$RUN_DIR/test-cluster"
 trap 'python scripts/redis_cluster.py stop "$CLUSTER_DIR"' EXIT
 CLUSTER_URL=$(python scripts/redis_cluster.py start "$CLUSTER_DIR")

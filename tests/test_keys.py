@@ -54,9 +54,12 @@ def test_prefix_with_glob_characters_is_escaped(settings):
 def test_a_prefix_with_braces_is_refused(settings):
     from django.core.exceptions import ImproperlyConfigured
 
+    from caching.apps import check_options
+
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": "a{b}"}
     with pytest.raises(ImproperlyConfigured, match="hash tag"):
         keys.physical(post_key(1))
+    assert [error.id for error in check_options()] == ["caching.E001"]  # manage.py check fails
 
 
 @pytest.mark.parametrize("key", [post_key(1), post_key(2**62 + 3), user_key(77), posts_page_key(3, author=5, category="x*"), users_page_key(9)])

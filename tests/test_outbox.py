@@ -4,6 +4,7 @@ within the check window, bad rows do not break reads, the breaker never sticks."
 import time
 
 import pytest
+from redis._parsers.base import BaseParser
 import redis as redis_lib
 from django.db import connection
 
@@ -41,10 +42,20 @@ def test_an_entry_for_a_namespace_no_longer_registered_is_dropped_not_fatal(api,
     assert OutboxEntry.objects.count() == 0
 
 
-@pytest.mark.parametrize("reply", ["MISCONF no disk", "BUSY script", "LOADING data", "MASTERDOWN link", "CLUSTERDOWN"])
+@pytest.mark.parametrize("reply", [
+    "MISCONF no disk", "BUSY script", "LOADING data", "MASTERDOWN link", "CLUSTERDOWN The cluster is down",
+    "TRYAGAIN Multiple keys request during rehashing of slot", "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381",
+    "READONLY You can't write against a read only replica.", "OOM command not allowed",
+])
 def test_replies_of_a_redis_that_cannot_serve_count_as_unavailable(reply):
-    assert _unavailable(redis_lib.ResponseError(reply))
-    assert not _unavailable(redis_lib.ResponseError("WRONGTYPE Operation against a key"))
+    """As redis-py's parser turns the reply into an exception (a class for most, the bare reply
+    for the rest)."""
+    assert _unavailable(BaseParser.parse_error(reply))
+
+
+@pytest.mark.parametrize("reply", ["WRONGTYPE Operation against a key", "NOSCRIPT No matching script", "ERR syntax error"])
+def test_other_error_replies_are_bugs(reply):
+    assert not _unavailable(BaseParser.parse_error(reply))
 
 
 def test_a_probe_answered_with_an_error_reply_closes_the_breaker(settings, redis, cache_prefix):

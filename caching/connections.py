@@ -1,0 +1,63 @@
+"""django-redis's connection factory, plus Redis Cluster: ``CACHES['default']['LOCATION']``
+may be ``redis+cluster://[user:password@]host:port,host:port,...`` (``rediss+cluster://`` for
+TLS), any nodes of the cluster, and then django-redis (so ``caching.client``) hands out redis-py's
+``RedisCluster`` instead of a ``Redis`` on a pool.
+"""
+
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+from django_redis.pool import ConnectionFactory as DefaultConnectionFactory
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
+
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme: TLS
+
+
+class ConnectionFactory(DefaultConnectionFactory):
+    """For a cluster location: one ``RedisCluster`` per location, with the connect and socket
+    timeouts of ``OPTIONS`` on every node. The client asks the first reachable node listed for
+    the cluster's layout; a connection error makes it ask again. Other locations: django-redis's
+    own pools."""
+
+    _clusters: dict[str, RedisCluster] = {}
+
+    def connect(self, url: str):
+        scheme = url.partition("://")[0]
+        if scheme not in CLUSTER_SCHEMES:
+            return super().connect(url)
+        if url not in self._clusters:
+            self._clusters[url] = self._cluster(url, tls=CLUSTER_SCHEMES[scheme])
+        return self._clusters[url]
+
+    def disconnect(self, connection) -> None:
+        if isinstance(connection, RedisCluster):
+            connection.close()
+        else:
+            super().disconnect(connection)
+
+    def _cluster(self, url: str, *, tls: bool) -> RedisCluster:
+        parts = urlsplit(url)
+        if parts.path.strip("/") or parts.query:
+            raise ImproperlyConfigured(f"{parts.scheme}:// takes no database or options: {url!r}")
+        credentials, _, hosts = parts.netloc.rpartition("@")
+        username, _, password = credentials.partition(":")
+        nodes = []
+        for address in hosts.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ImproperlyConfigured(f"{parts.scheme}:// wants host:port,host:port; got {address!r}")
+            nodes.append(ClusterNode(host.strip("[]"), int(port)))
+        params = self.make_connection_params(url)
+        return RedisCluster(
+            startup_nodes=nodes,
+            username=unquote(username) or params.get("username"),
+            password=unquote(password) or params.get("password"),
+            ssl=tls,
+            socket_timeout=params.get("socket_timeout"),
+            socket_connect_timeout=params.get("socket_connect_timeout"),
+            # No retries, as for one Redis: a failing call costs at most the timeout (and the
+            # client refreshes its slot map for the next one); the breaker handles the rest.
+            retry=Retry(NoBackoff(), 0),
+        )

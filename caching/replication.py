@@ -1,0 +1,110 @@
+"""Invalidations that survive a failover: a write's cache work counts as delivered only once a
+replica of each primary it touched has it.
+
+Redis replicates asynchronously. A primary that acknowledges an UNLINK or a BUMP and dies before
+its replica received it leaves the promoted replica serving what the write removed. So each
+primary's pipeline ends in ``WAIT 1 <REPLICA_ACK_MS>`` when that primary has a replica
+streaming from it; no acknowledgement in time raises ``Unacknowledged`` and the work stays in
+the outbox (``caching.outbox``), to be replayed. The same holds for one Redis with replicas
+(failover by Sentinel or a managed service) and costs one ``INFO`` every few seconds without.
+
+Which replicas count: those ``online`` in the primary's ``INFO replication`` (checked every
+``RECHECK_S``). A replica that has just dropped off may come back, or be promoted, still
+without the write: for ``GRACE_S`` after a replica was last seen the work is not counted as
+delivered either. After that a primary without replicas is written to without waiting (a
+replica in a full resync or in maintenance does not stop the cache for longer than that).
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import redis
+from django.core.signals import setting_changed
+from redis.exceptions import MovedError
+
+from caching.client import Unacknowledged, is_cluster, key_slot_of, pipelined
+
+RECHECK_S = 5.0
+GRACE_S = 5.0
+
+
+@dataclass
+class _Primary:
+    online: int = 0  # replicas streaming from it at the last check
+    checked_at: float = -math.inf
+    replica_seen_at: float = -math.inf
+
+
+_primaries: dict[str, _Primary] = {}
+
+
+def run_durably(r, commands: list[tuple[str, tuple]], *, replica_ack_ms: int) -> None:
+    """Run ``commands`` (``(key, command args)``, each command on one slot's keys): one pipeline
+    per primary (one in all on a single Redis), each waiting for its replica as above; raises
+    ``Unacknowledged`` or a Redis error. On a cluster a MOVED reply or a refused connection
+    (slots moved, a replica promoted) refreshes the slot map and the whole, idempotent, work is
+    tried once more; pipelines to several primaries run one after the other.
+    """
+    for attempt in (1, 2):
+        try:
+            for conn, name, batch in _by_primary(r, commands):
+                _run_on(conn, name, batch, replica_ack_ms)
+            return
+        except (redis.ConnectionError, MovedError):
+            if attempt == 2 or not is_cluster(r):
+                raise
+            r.nodes_manager.initialize()
+
+
+def _by_primary(r, commands: list[tuple[str, tuple]]) -> list[tuple[redis.Redis, str, list[tuple]]]:
+    if not is_cluster(r):
+        where = r.connection_pool.connection_kwargs
+        return [(r, f"{where.get('host')}:{where.get('port')}", [args for _, args in commands])]
+    nodes, batches = {}, {}
+    for key, args in commands:
+        node = r.nodes_manager.get_node_from_slot(key_slot_of(key))
+        nodes[node.name] = node
+        batches.setdefault(node.name, []).append(args)
+    return [(r.get_redis_connection(nodes[name]), name, batch) for name, batch in batches.items()]
+
+
+def _run_on(conn: redis.Redis, name: str, batch: list[tuple], replica_ack_ms: int) -> None:
+    state = _primaries.setdefault(name, _Primary())
+    now = time.monotonic()
+    if now - state.checked_at > RECHECK_S:
+        state.online, state.checked_at = online_replicas(conn), now
+        if state.online:
+            state.replica_seen_at = now
+    wait = state.online > 0
+
+    def queue(pipe) -> None:
+        for args in batch:
+            pipe.execute_command(*args)
+        if wait:
+            pipe.execute_command("WAIT", 1, replica_ack_ms)
+
+    results = pipelined(conn, queue)
+    if wait:
+        if results[-1] >= 1:
+            state.replica_seen_at = time.monotonic()
+            return
+        state.checked_at = -math.inf  # look at its replicas again next time
+        raise Unacknowledged(f"no replica of {name} acknowledged within {replica_ack_ms} ms")
+    if now - state.replica_seen_at < GRACE_S:
+        raise Unacknowledged(f"{name} had a replica {now - state.replica_seen_at:.1f} s ago; it may come back without this write")
+
+
+def online_replicas(conn: redis.Redis) -> int:
+    """Replicas streaming from this primary now (``INFO replication``)."""
+    info = conn.info("replication")
+    return sum(1 for field, value in info.items() if field.startswith("slave") and isinstance(value, dict) and value.get("state") == "online")
+
+
+def _forget(*, setting: str, **kwargs) -> None:
+    """A test that points the cache elsewhere starts knowing nothing of its primaries."""
+    if setting == "CACHES":
+        _primaries.clear()
+
+
+setting_changed.connect(_forget, dispatch_uid="caching.replication.forget")
