@@ -178,9 +178,10 @@ def run_script(r, name: str, keys: list[str], args: list) -> object:
 
 
 def pipelined(r, queue: Callable[[Any], None]) -> list:
-    """The commands ``queue(pipe)`` adds, sent in one round trip (on a cluster: one per node,
-    in parallel). ``pipe.evalsha`` may be used for the scripts: after a NOSCRIPT reply they are
-    loaded and the whole pipeline runs again, so what it queues must be safe to repeat."""
+    """The commands ``queue(pipe)`` adds, sent in one round trip (on a cluster client: one per
+    node). Scripts go in as ``pipe.execute_command("EVALSHA", ...)`` (redis-py's cluster
+    pipeline refuses ``evalsha()``): after a NOSCRIPT reply they are loaded and the whole
+    pipeline runs again, so what it queues must be safe to repeat."""
     for attempt in (1, 2):
         pipe = r.pipeline(transaction=False)
         queue(pipe)

@@ -15,6 +15,8 @@ delivered either. After that a primary without replicas is written to without wa
 replica in a full resync or in maintenance does not stop the cache for longer than that).
 """
 
+import json
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from redis.exceptions import MovedError
 
 from caching.client import Unacknowledged, is_cluster, key_slot_of, pipelined
 
+log = logging.getLogger("caching")
 RECHECK_S = 5.0
 GRACE_S = 5.0
 
@@ -96,8 +99,13 @@ def _run_on(conn: redis.Redis, name: str, batch: list[tuple], replica_ack_ms: in
 
 
 def online_replicas(conn: redis.Redis) -> int:
-    """Replicas streaming from this primary now (``INFO replication``)."""
-    info = conn.info("replication")
+    """Replicas streaming from this primary now (``INFO replication``). Where the server refuses
+    ``INFO`` (an ACL, a renamed command) none are known, and writes do not wait; that is logged."""
+    try:
+        info = conn.info("replication")
+    except redis.ResponseError as error:
+        log.warning("event=replicas_unknown error=%s message=\"INFO refused: invalidations are not confirmed by replicas\"", json.dumps(str(error)))
+        return 0
     return sum(1 for field, value in info.items() if field.startswith("slave") and isinstance(value, dict) and value.get("state") == "online")
 
 
