@@ -198,12 +198,13 @@ def stop(folder: Path) -> None:
     pids = folder / "pids"
     if pids.exists():
         for line in pids.read_text().splitlines():
-            pid, port = line.split()
+            pid, port = (line.split() + [""])[:2]  # an older file lists PIDs only
             try:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue  # gone already
-            if "redis-server" in command and f":{port} " in command + " ":  # its title: redis-server host:port [cluster]
+            # its title: "redis-server host:port [cluster]"
+            if "redis-server" in command and (f":{port} " in command + " " if port else "[cluster]" in command):
                 os.kill(int(pid), signal.SIGCONT)
                 os.kill(int(pid), signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)
