@@ -15,6 +15,14 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def wait_until(condition, timeout: float = 5.0, interval: float = 0.01) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(interval)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

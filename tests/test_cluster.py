@@ -18,7 +18,7 @@ from posts.cache import post_key, posts_page_key
 from caching.models import OutboxEntry
 from posts.models import Post
 from tests.factories import make_post, make_user
-from tests.live import free_port
+from tests.live import free_port, wait_until
 from users.cache import user_key
 
 
@@ -141,7 +141,7 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(private_clu
     r = client.connection()
     primary = r.get_node_from_key(keys.physical(post_key(post.pk))).port
     replica = private_cluster.replica_of(primary)
-    _wait(lambda: private_cluster.reader(replica).exists(keys.physical(post_key(post.pk))), 5)
+    wait_until(lambda: private_cluster.reader(replica).exists(keys.physical(post_key(post.pk))), 5)
 
     private_cluster.freeze(replica)  # so that it cannot reconnect...
     private_cluster.node(primary).client_kill_filter(_type="replica")  # ...to a link cut here
@@ -151,10 +151,10 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(private_clu
         private_cluster.kill(primary)
         private_cluster.thaw(replica)
     slot = client.key_slot_of(keys.physical(post_key(post.pk)))
-    _wait(lambda: private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False), 30)
+    wait_until(lambda: private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False), 30, interval=0.05)
     assert private_cluster.reader(replica).exists(keys.physical(post_key(post.pk)))  # the stale entry, promoted
 
-    _wait(lambda: api.get(url)["X-Cache"] != "BYPASS", 10)  # breaker closed again
+    wait_until(lambda: api.get(url)["X-Cache"] != "BYPASS", 10, interval=0.05)  # breaker closed again
     assert api.get(url).json()["title"] == "v2"
     assert api.get(url)["X-Cache"] == "HIT"
 
@@ -223,16 +223,22 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     threads = [threading.Thread(target=guarded, args=(writer,))] + [threading.Thread(target=guarded, args=(reader, n)) for n in range(4)]
     for thread in threads:
         thread.start()
+    def hits_on_every_post_after(moment: float) -> bool:
+        return {pk for pk, started, _, _, cache, _ in reads[-2000:] if started > moment and cache == "HIT"} >= {p.pk for p in posts}
+
     try:
-        time.sleep(1.5)
+        # Traffic in full swing: every post served from the cache, and two rounds of writes.
+        began = time.monotonic()
+        wait_until(lambda: hits_on_every_post_after(began) and len(returned[posts[-1].pk]) > 2, 30, interval=0.05)
         killed = time.monotonic()
         private_cluster.kill(victim)
         slot = client.key_slot_of(keys.generation("posts"))
-        _wait(lambda: victim not in private_cluster.serving(slot) and private_cluster.healthy(replicas=False), 30)
+        wait_until(lambda: victim not in private_cluster.serving(slot) and private_cluster.healthy(replicas=False), 30, interval=0.05)
         promoted = time.monotonic()
-        _wait(lambda: any(started > promoted and cache == "HIT" for pk, started, _, _, cache, _ in reads[-200:] if pk in on_victim), 30)
+        wait_until(lambda: any(started > promoted and cache == "HIT" for pk, started, _, _, cache, _ in reads[-200:] if pk in on_victim), 30, interval=0.05)
         hits_again = time.monotonic()
-        time.sleep(1.5)
+        # Keep going until every post has been served from the cache again, each read checked.
+        wait_until(lambda: hits_on_every_post_after(hits_again), 30, interval=0.05)
     finally:
         stop.set()
         for thread in threads:
@@ -255,10 +261,3 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
               f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed primary's keys again after"
               f" {hits_again - killed:.2f} s; during that time {outage.count('BYPASS')} BYPASS,"
               f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows; server log: {events}")
-
-
-def _wait(ready, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)

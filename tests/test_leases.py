@@ -14,15 +14,9 @@ from posts.models import Post
 from posts.selectors import post_detail, post_page
 from tests.conftest import closing_connections, data, entry
 from tests.factories import make_post, make_user
+from tests.live import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 @pytest.fixture

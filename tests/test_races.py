@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from caching import service
 from tests.factories import make_post, make_user
+from tests.live import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -105,17 +106,10 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
 
         with ThreadPoolExecutor(50) as pool:
             futures = [pool.submit(read, n) for n in range(50)]
-            wait_for(lambda: service.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
+            wait_until(lambda: service.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50, timeout=10)
             blocker.rollback()  # releases the lock
             responses = [f.result() for f in futures]
     assert all(r.status_code == 200 and r.json()["title"] == "hot" for r in responses)
     stats = service.stats(with_keys=False)["namespaces"]["post"]
     print(f"\n50 concurrent cold requests: {stats['loads']} database load(s)")
     assert stats["loads"] == 1 and stats["misses"] == 50
-
-
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
