@@ -98,8 +98,10 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 
 def send(request, result: Result, body: bytes, tag: str) -> HttpResponse:
-    """``body`` with its ETag and X-Cache; a 304 when the client already has it."""
-    wanted = parse_etags(request.META.get("HTTP_IF_NONE_MATCH", ""))
+    """``body`` with its ETag and X-Cache; a 304 when the client already has it. ``If-None-Match``
+    uses the weak comparison (RFC 9110 13.1.2): ``W/"tag"``, as a gzipping proxy rewrites our
+    tag, matches ``"tag"``."""
+    wanted = {candidate.removeprefix("W/") for candidate in parse_etags(request.META.get("HTTP_IF_NONE_MATCH", ""))}
     if tag in wanted or "*" in wanted:
         response = HttpResponseNotModified()
     else:

@@ -1,5 +1,6 @@
 """Settings for the posts API; every value that varies comes from the environment (config.env)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -10,15 +11,37 @@ from config.env import env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = env_bool("DJANGO_DEBUG", False)  # fail closed: debug pages only when asked for
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured(
         "DJANGO_DEBUG is false but DJANGO_SECRET_KEY is unset or the dev key: set a real secret."
     )
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
-BENCH_VIEWS = env_bool("BENCH_VIEWS", False)
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")  # who may GET /metrics  # mounts /bench/ceiling/<size>/ (bench/ only)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+BENCH_VIEWS = env_bool("BENCH_VIEWS", False)  # mounts /bench/ceiling/<size>/ (bench/ only)
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")  # who may GET /metrics
+# Proxies in front of the app that append to X-Forwarded-For: the client address (login lockout,
+# anonymous throttling) is the PROXY_COUNT-th entry from the right; 0: REMOTE_ADDR.
+PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 0)
+
+# HTTPS behind a proxy (SPEC 10.2): the proxy terminates TLS and sets X-Forwarded-Proto.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/", r"^metrics$"]  # probes and scrapes speak plain HTTP
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Bounded input (SPEC 10.6): a larger body is a 413 (config.errors.BoundedRequestMiddleware).
+MAX_REQUEST_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -29,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "caching",
@@ -38,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.errors.BoundedRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -45,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # the admin login's lockout response
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -75,8 +101,31 @@ DATABASES = {
 
 AUTH_USER_MODEL = "users.User"
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out login before any password hash
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login lockout (SPEC 10.3), shared by the token endpoint and the admin login: django-axes with
+# its database handler (logins keep working while Redis is down), per username and client
+# address, and per address alone at ADDRESS_FACTOR times the limit (users.lockout).
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 5)
+AUTH_LOCKOUT_SECONDS = env_int("AUTH_LOCKOUT_SECONDS", 900)
+AXES_HANDLER = "users.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = AUTH_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=AUTH_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts AUTH_LOCKOUT_SECONDS, not longer
+AXES_CLIENT_IP_CALLABLE = "users.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # successes are not recorded (a token login has no session to tie them to)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -106,6 +155,14 @@ CACHES = {
     }
 }
 
+# The write throttle's counters: the same Redis, its own key prefix, and every Redis error
+# ignored (a throttle fails open: an outage must not turn writes into 500s).
+CACHES["throttle"] = {
+    **CACHES["default"],
+    "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "") + ":throttle",
+    "OPTIONS": {**CACHES["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": True},
+}
+
 # The caching app's options, all in one place (documented in caching/conf.py).
 CACHE_LAYER = {
     "ENABLED": env_bool("CACHE_ENABLED", True),
@@ -119,6 +176,7 @@ CACHE_LAYER = {
     "LEASE_WAIT_MS": env_int("CACHE_LEASE_WAIT_MS", 1000),
 }
 
+_WRITE_RATE = env_str("API_WRITE_RATE", "120/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -128,6 +186,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    # Writes per user (SPEC 10.4); staff exempt. State in Redis, failing open (config.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"writes": None if _WRITE_RATE.lower() == "none" else _WRITE_RATE},
+    "NUM_PROXIES": PROXY_COUNT or None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -143,7 +211,19 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"caching": {"handlers": ["console"], "level": "INFO"}},
+    "filters": {"request": {"()": "config.log.RequestLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "request": {"format": "%(asctime)s %(levelname)s %(name)s method=%(method)s path=%(path)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "requests": {"class": "logging.StreamHandler", "formatter": "request", "filters": ["request"]},
+    },
+    "loggers": {
+        "caching": {"handlers": ["console"], "level": "INFO"},
+        # 500s, with their traceback, to stderr (SPEC 10.1); 4xx are the client's business.
+        "django.request": {"handlers": ["requests"], "level": "ERROR", "propagate": False},
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }

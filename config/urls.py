@@ -1,17 +1,24 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from caching.dashboard import dashboard, flush
 from caching.views import metrics_view
+from config import errors
 from config.health import HealthView
 from posts.views import PostViewSet
-from users.views import UserViewSet
+from users.views import TokenView, UserViewSet
 
-router = DefaultRouter()
+
+class Router(DefaultRouter):
+    """No format suffixes: /api/posts/1.5/ is a malformed id (a 404), not post 1 in format "5"."""
+
+    include_format_suffixes = False
+
+
+router = Router()
 router.register("users", UserViewSet, basename="user")
 router.register("posts", PostViewSet, basename="post")
 
@@ -19,14 +26,20 @@ urlpatterns = [
     path("admin/cache/", admin.site.admin_view(dashboard), name="cache-dashboard"),
     path("admin/cache/flush/<str:namespace>/", admin.site.admin_view(flush), name="cache-flush"),
     path("admin/", admin.site.urls),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/token/", TokenView.as_view(), name="api-token"),
     path("api/health/", HealthView.as_view(), name="health"),
     path("api/cache/", include("caching.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(router.urls)),
+    re_path(r"^api/", errors.api_not_found),
     path("metrics", metrics_view, name="metrics"),
 ]
+
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error
 
 if settings.BENCH_VIEWS:
     from config.bench import ceiling

@@ -1,9 +1,13 @@
 from django.conf import settings
 from django.core.validators import MinLengthValidator
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 from caching.models import InvalidatingModel
 from caching.querysets import InvalidatingQuerySet
+
+BODY_MAX_LENGTH = 20_000
 
 
 class Post(InvalidatingModel):
@@ -13,7 +17,7 @@ class Post(InvalidatingModel):
 
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
     title = models.CharField(max_length=200, validators=[MinLengthValidator(1)])
-    body = models.TextField(blank=True)
+    body = models.TextField(blank=True, max_length=BODY_MAX_LENGTH)
     category = models.SlugField(max_length=50)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
@@ -23,6 +27,9 @@ class Post(InvalidatingModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=LessThanOrEqual(Length("body"), BODY_MAX_LENGTH), name="post_body_max_length"),
+        ]
         indexes = [
             # One index per list query (SPEC 5): published posts, newest first, optionally by
             # author and/or category. Partial on status, since lists only ever show published.

@@ -17,7 +17,11 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   fi
 fi
 REDIS_URL_SHOWN="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# Tests run as production does (DJANGO_DEBUG false), with a secret key of this run's own.
+export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-$(python -c 'import secrets; print(secrets.token_urlsafe(48))')}"
 python manage.py check --fail-level WARNING
+# The deploy checklist under production settings (SPEC 10.1): HTTPS behind a proxy, debug off.
+DJANGO_DEBUG=false DJANGO_HTTPS=true python manage.py check --deploy --fail-level WARNING
 python manage.py makemigrations --check --dry-run >/dev/null
 echo "== pass 1: REDIS_URL ($REDIS_URL_SHOWN)" >&2
 python -m pytest "$@"

@@ -76,11 +76,18 @@ def test_stats_table_json_and_reset(cached_post, api, capsys):
     assert json.loads(capsys.readouterr().out)["total"]["hits"] == 0
 
 
-def test_seed_demo_creates_users_and_posts(db):
+def test_seed_demo_creates_users_and_posts_and_no_known_superuser_in_production(db):
     call_command("seed_demo", "--users", "30", "--posts", "300", "--seed", "1")
     assert User.objects.filter(username__startswith="demo-").count() == 30
     assert Post.objects.count() == 300
-    assert User.objects.filter(username="admin", is_staff=True).exists()
+    assert not User.objects.filter(username="admin").exists()  # DEBUG is off: no admin / admin-password
+
+
+def test_seed_demo_creates_the_demo_superuser_only_in_debug(db, settings):
+    settings.DEBUG = True
+    call_command("seed_demo", "--users", "1", "--posts", "0")
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password("admin-password")
 
 
 def test_seed_demo_rejects_bad_sizes(db):

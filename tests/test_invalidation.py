@@ -226,6 +226,7 @@ def test_a_login_invalidates_nothing(api, world, client):
     warm(api, [f"/api/users/{staff.pk}/", "/api/users/"])
     from tests.factories import PASSWORD
 
-    assert client.login(username=staff.username, password=PASSWORD)  # saves last_login
+    response = client.post("/admin/login/", {"username": staff.username, "password": PASSWORD})
+    assert response.status_code == 302 and response.wsgi_request.user == staff  # saves last_login
     assert api.get(f"/api/users/{staff.pk}/")["X-Cache"] == "HIT"
     assert api.get("/api/users/")["X-Cache"] == "HIT"

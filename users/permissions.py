@@ -2,7 +2,12 @@ from rest_framework import permissions
 
 
 class IsSelfOrStaff(permissions.BasePermission):
-    """Updates: the user themself or staff. Creating and deleting users: staff only."""
+    """Who may change whom (SPEC 10.5).
+
+    Anyone reads. Creating and deleting users: staff. A user changes their own account. Staff
+    change the fields of ordinary users, but not their password; only a superuser changes or
+    deletes a staff or superuser account or sets another user's password.
+    """
 
     def has_permission(self, request, view) -> bool:
         if request.method in permissions.SAFE_METHODS:
@@ -12,6 +17,11 @@ class IsSelfOrStaff(permissions.BasePermission):
         return bool(request.user and request.user.is_authenticated)
 
     def has_object_permission(self, request, view, obj) -> bool:
-        if request.method in permissions.SAFE_METHODS:
+        actor = request.user
+        if request.method in permissions.SAFE_METHODS or actor.is_superuser:
             return True
-        return request.user.is_staff or obj.pk == request.user.pk
+        if obj.pk == actor.pk and view.action != "destroy":
+            return True
+        if not actor.is_staff or obj.is_staff or obj.is_superuser:
+            return False
+        return "password" not in request.data

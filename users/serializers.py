@@ -1,4 +1,7 @@
+import copy
+
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from users.models import User
@@ -18,21 +21,38 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class UserWriteSerializer(UserSerializer):
-    """Create and update: the writable fields plus a write-only ``password``."""
+    """Create and update: the writable fields plus a write-only ``password``, checked by the
+    project's password validators. A user changing their own password also sends
+    ``current_password`` (SPEC 10.5); who may set whose password is ``users.permissions``."""
 
-    password = serializers.CharField(write_only=True, required=False, min_length=8, max_length=128, trim_whitespace=False)
+    password = serializers.CharField(write_only=True, required=False, max_length=128, trim_whitespace=False)
+    current_password = serializers.CharField(write_only=True, required=False, max_length=128, trim_whitespace=False)
 
     class Meta(UserSerializer.Meta):
-        fields = UserSerializer.Meta.fields + ["password"]
+        fields = UserSerializer.Meta.fields + ["password", "current_password"]
 
     def validate(self, attrs: dict) -> dict:
-        if self.instance is None and "password" not in attrs:
-            raise serializers.ValidationError({"password": ["This field is required."]})
+        current = attrs.pop("current_password", None)
+        if "password" not in attrs:
+            if self.instance is None:
+                raise serializers.ValidationError({"password": ["This field is required."]})
+            return attrs
+        request = self.context.get("request")
+        if self.instance is not None and request is not None and self.instance.pk == request.user.pk:
+            if current is None:
+                raise serializers.ValidationError({"current_password": ["Required to change your own password."]})
+            if not self.instance.check_password(current):
+                raise serializers.ValidationError({"current_password": ["Wrong password."]})
+        # Similarity is judged against the account as it will be (new username, email...).
+        subject = copy.copy(self.instance) if self.instance is not None else User()
+        for name, value in attrs.items():
+            if name != "password":
+                setattr(subject, name, value)
+        try:
+            validate_password(attrs["password"], user=subject)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"password": list(error.messages)}) from None
         return attrs
-
-    def validate_password(self, value: str) -> str:
-        validate_password(value)
-        return value
 
     def create(self, validated_data: dict) -> User:
         password = validated_data.pop("password")

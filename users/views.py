@@ -1,12 +1,19 @@
 import json
 
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import Throttled
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from caching.entry import etag
 from caching.service import get_or_load
 from config.api import CachedReadsMixin, PageQuery, not_found, page_body, query, render, send
 from users import selectors
+from users.lockout import LOCKED_OUT, retry_after
 from users.cache import user_key, users_page_key
 from users.permissions import IsSelfOrStaff
 from users.selectors import PUBLIC, WITH_EMAIL, without_email
@@ -72,3 +79,23 @@ class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         """Save, then reload with ``post_count`` so the response is the full representation."""
         serializer.save()
         serializer.instance = selectors.users_with_counts().get(pk=serializer.instance.pk)
+
+
+class TokenView(ObtainAuthToken):
+    """``POST {"username", "password"}`` gives ``{"token"}``. Failures count towards the login
+    lockout (``users.lockout``), shared with the admin login: a locked-out username and address
+    get a 429 with ``Retry-After``, even with the right password, and no password is hashed."""
+
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES  # bounded JSON (DRF's view sets its own)
+    throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            if getattr(request, "axes_locked_out", False):  # set by axes on this request
+                raise Throttled(wait=retry_after(request, {"username": request.data.get("username")}), detail=LOCKED_OUT)
+            serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        user_logged_in.send(sender=type(user), request=request, user=user)  # a success clears the count
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})

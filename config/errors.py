@@ -1,0 +1,85 @@
+"""Fail closed (SPEC 10.1, 10.6): one JSON error shape, ``{"detail": ...}``, for every error
+under ``/api/``, whoever raises it (DRF, Django's URL resolver, a crash), and bounded input.
+
+- DRF's errors go through ``api_exception_handler`` (DRF's own, plus a 413 for an oversized
+  body; ``config.parsers`` makes deep JSON a 400);
+- what DRF never sees (an unknown URL, a body too large for the middleware, a crash outside a
+  view) goes through ``handler404`` / ``handler500`` & co., JSON under ``/api/``, Django's pages
+  elsewhere (the admin);
+- a 500 is logged to stderr with its method, path and traceback (logger ``django.request``,
+  formatted with ``config.log.RequestLogFilter``).
+"""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework.views import exception_handler
+
+from config.parsers import PayloadTooLarge
+
+API_PREFIX = "/api/"
+
+
+def _error(detail: str, status_code: int) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status_code)
+
+
+class BoundedRequestMiddleware:
+    """A request whose declared body is over ``MAX_REQUEST_BYTES`` is a 413 before anything
+    reads it. Django reads no more than the declared length (none without a Content-Length),
+    and ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bounds what it keeps in memory."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _error("Malformed Content-Length header.", 400)
+        if length > settings.MAX_REQUEST_BYTES:
+            return _error(PayloadTooLarge.default_detail, 413)
+        return self.get_response(request)
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler; a body too large for Django's reader is a 413 like the middleware's."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    return exception_handler(exc, context)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def bad_request(request, exception, template_name="400.html"):
+    if _is_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            return _error(PayloadTooLarge.default_detail, 413)
+        return _error("Bad request.", 400)
+    return defaults.bad_request(request, exception, template_name)
+
+
+def permission_denied(request, exception, template_name="403.html"):
+    if _is_api(request):
+        return _error("You do not have permission to perform this action.", 403)
+    return defaults.permission_denied(request, exception, template_name)
+
+
+def page_not_found(request, exception, template_name="404.html"):
+    if _is_api(request):
+        return _error("Not found.", 404)
+    return defaults.page_not_found(request, exception, template_name)
+
+
+def server_error(request, template_name="500.html"):
+    if _is_api(request):
+        return _error("Internal server error.", 500)
+    return defaults.server_error(request, template_name)
+
+
+def api_not_found(request, *args, **kwargs):
+    """The last ``/api/`` route: an unknown URL is a JSON 404 even with ``DEBUG`` on."""
+    return _error("Not found.", 404)

@@ -1,0 +1,27 @@
+"""Request parsing with bounds (SPEC 10.6): DRF's JSON parser, safe on any nesting depth."""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import JSONParser
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = f"Request body too large: at most {settings.MAX_REQUEST_BYTES} bytes."
+    default_code = "payload_too_large"
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, with nesting deeper than Python can parse a 400 instead of a 500
+    (``json.loads`` raises RecursionError, which DRF does not catch) and an oversized body a
+    413."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply.") from None
+        except RequestDataTooBig:
+            raise PayloadTooLarge() from None

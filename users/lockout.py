@@ -1,0 +1,73 @@
+"""Login lockout (SPEC 10.3), on django-axes and its database handler.
+
+Two limits, one shared by the token endpoint (``users.views.TokenView``) and the admin login:
+
+- ``AUTH_FAILURE_LIMIT`` failures for one username from one client address lock that pair out;
+- ``ADDRESS_FACTOR`` times as many from one address, across usernames, lock the address out.
+
+Each lasts ``AUTH_LOCKOUT_SECONDS`` after the last counted failure (attempts made while locked
+out are refused before any password hash and not counted). A success before the limit clears
+the pair's count only: logging in to one's own account must not wipe the address's failures on
+other usernames. The state is in PostgreSQL, so logins keep working while Redis is down.
+"""
+
+import math
+
+from axes.handlers.database import AxesDatabaseHandler
+from django.conf import settings
+from django.db.models import Max, Sum
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+
+ADDRESS_FACTOR = 10
+LOCKED_OUT = "Too many failed login attempts. Try again later."
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """axes' database handler with the address-wide limit at ``ADDRESS_FACTOR`` times the
+    per-username one. ``AXES_LOCKOUT_PARAMETERS`` lists (username, address), then address."""
+
+    def get_failures(self, request, credentials=None) -> int:
+        pair, address = (qs.aggregate(n=Sum("failures_since_start"))["n"] or 0 for qs in self.get_user_attempts(request, credentials))
+        # Compared with AUTH_FAILURE_LIMIT: address // 10 >= limit exactly when address >= 10 x limit.
+        return max(pair, address // ADDRESS_FACTOR)
+
+    def reset_user_attempts(self, request, credentials=None) -> int:
+        pair = self.filter_user_attempts(request, credentials)[0]
+        count, _ = pair.delete()
+        return count
+
+
+def retry_after(request, credentials=None) -> int:
+    """Seconds until the newest counted failure of this pair or address ages out."""
+    attempts = LockoutHandler().get_user_attempts(request, credentials)
+    times = [t for t in (qs.aggregate(t=Max("attempt_time"))["t"] for qs in attempts) if t is not None]
+    latest = max(times, default=None)
+    if latest is None:
+        return settings.AUTH_LOCKOUT_SECONDS
+    remaining = (latest + settings.AXES_COOLOFF_TIME - timezone.now()).total_seconds()
+    return max(1, math.ceil(remaining))
+
+
+def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
+    """The 429 for a locked-out login: DRF's JSON error shape under ``/api/``, plain text for
+    the admin's form; both with ``Retry-After``."""
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": LOCKED_OUT}, status=429)
+    else:
+        response = HttpResponse(LOCKED_OUT, status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(retry_after(request, credentials))
+    return response
+
+
+def client_address(request) -> str | None:
+    """The client's address: behind ``PROXY_COUNT`` proxies that append to X-Forwarded-For,
+    the entry that many places from the right (what the nearest trusted proxy saw); else
+    ``REMOTE_ADDR``. Entries further left are the client's own claims and never trusted."""
+    count = settings.PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if count and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        if len(hops) >= count and hops[-count]:
+            return hops[-count][:64]
+    return request.META.get("REMOTE_ADDR")
