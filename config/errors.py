@@ -13,7 +13,8 @@ under ``/api/``, whoever raises it (DRF, Django's URL resolver, a crash), and bo
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import exception_handler
 
 from config.parsers import PayloadTooLarge
@@ -80,6 +81,15 @@ def server_error(request, template_name="500.html"):
     return defaults.server_error(request, template_name)
 
 
+@csrf_exempt  # a POST to an unknown URL is a 404, not a CSRF failure
 def api_not_found(request, *args, **kwargs):
     """The last ``/api/`` route: an unknown URL is a JSON 404 even with ``DEBUG`` on."""
     return _error("Not found.", 404)
+
+
+def csrf_failure(request, reason=""):
+    """``CSRF_FAILURE_VIEW``: JSON under ``/api/`` (a session-authenticated API write without its
+    token), Django's page elsewhere."""
+    if _is_api(request):
+        return _error(f"CSRF Failed: {reason}", 403)
+    return csrf.csrf_failure(request, reason)

@@ -37,6 +37,7 @@ if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 # Bounded input (SPEC 10.6): a larger body is a 413 (config.errors.BoundedRequestMiddleware).
@@ -155,13 +156,9 @@ CACHES = {
     }
 }
 
-# The write throttle's counters: the same Redis, its own key prefix, and every Redis error
-# ignored (a throttle fails open: an outage must not turn writes into 500s).
-CACHES["throttle"] = {
-    **CACHES["default"],
-    "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "") + ":throttle",
-    "OPTIONS": {**CACHES["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": True},
-}
+# The write throttle's counters (config.throttling): the same Redis, every Redis error ignored
+# (a throttle fails open: an outage must not turn writes into 500s).
+CACHES["throttle"] = {**CACHES["default"], "OPTIONS": {**CACHES["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": True}}
 
 # The caching app's options, all in one place (documented in caching/conf.py).
 CACHE_LAYER = {

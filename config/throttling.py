@@ -5,6 +5,7 @@ the proxy). The counters live in Redis through the ``throttle`` cache alias, whi
 Redis errors: while Redis is down the throttle fails open and writes keep working.
 """
 
+from django.conf import settings
 from django.core.cache import caches
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import UserRateThrottle
@@ -21,3 +22,9 @@ class WriteRateThrottle(UserRateThrottle):
         if request.method in SAFE_METHODS or (request.user and request.user.is_staff):
             return True
         return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view) -> str | None:
+        """DRF's key (``throttle_writes_<user id>``) under the cache layer's key prefix, so two
+        deployments (or test runs) sharing a Redis keep separate counts."""
+        key = super().get_cache_key(request, view)
+        return key and f"{settings.CACHE_LAYER['KEY_PREFIX']}:{key}"

@@ -44,6 +44,8 @@ def test_unknown_urls_malformed_ids_and_format_suffixes_are_json_404s_without_de
     for path in ("/api/nope/", "/api/posts/1.5/", f"/api/posts/{post.pk}.json", f"/api/posts/{post.pk}.5/",
                  "/api/users/abc/", "/api/posts/%C2%B2/", "/api/posts.json", "/api/cache/nope/"):
         assert_json_error(requests.get(server.url + path, timeout=TIMEOUT), 404)
+    assert_json_error(requests.post(server.url + "/api/nope/", json={}, timeout=TIMEOUT), 404)
+    assert_json_error(requests.delete(server.url + "/api/posts/", timeout=TIMEOUT), 401)
     html = requests.get(server.url + "/no-such-page/", timeout=TIMEOUT)
     assert html.status_code == 404 and "Traceback" not in html.text and "urlpatterns" not in html.text
 
