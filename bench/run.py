@@ -7,8 +7,9 @@ What it does, in one run on this machine:
 
 1. seeds a database of its own (``<DATABASE_URL's name>_bench``; reused when already seeded);
 2. starts two gunicorn servers with the same settings (``--workers 2 --worker-class sync``, one
-   worker per core; ``BENCH_VIEWS=true`` mounts the ceiling view): one with the cache, one with
-   ``CACHE_ENABLED=false``; each uses a key prefix of its own, removed at the end;
+   worker per core; ``BENCH_VIEWS=true`` mounts the ceiling view; ``DJANGO_DEBUG=false``): one
+   with the cache, one with ``CACHE_ENABLED=false``; each uses a key prefix of its own, removed
+   at the end; both are stopped, with their workers, however the run ends (SIGTERM included);
 3. warms the cache, then drives each variant with wrk (1 thread, 4 connections), interleaved
    round by round (A B C ... A B C ...), and reports the median of the rounds: throughput, p50,
    p99 and the hit rate the server counted;
@@ -22,13 +23,16 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,11 +40,15 @@ sys.path.insert(0, str(ROOT))
 PREFIX = f"bench-{uuid.uuid4().hex[:8]}"
 os.environ["CACHE_KEY_PREFIX"] = PREFIX
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Settings refuse the dev secret key when DEBUG is off: a throwaway key, unless one is given.
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 import dj_database_url  # noqa: E402
 import requests  # noqa: E402
 
-GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
+from tests.live import HTTP_TIMEOUT  # noqa: E402
+
+WORKERS, WORKER_CLASS = 2, "sync"
 WRK = ["-t1", "-c4", "--latency"]
 HOT = 100  # hot post ids the detail variant cycles through
 
@@ -76,32 +84,14 @@ def prepare_database(url: str, users: int, posts: int, tiny: bool) -> None:
     manage("seed_demo", "--if-empty", "--users", str(users), "--posts", str(posts), "--seed", "1", env=env)
 
 
-class Server:
-    def __init__(self, url: str, extra_env: dict):
-        from tests.live import free_port
+def server(url: str, extra_env: dict):
+    """A gunicorn server for the benchmark (tests/live.py's LiveServer: a context manager that
+    stops it and its workers on every way out, a failed start included), in production mode with
+    a secret key of its own."""
+    from tests.live import LiveServer
 
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false",
-               "DJANGO_SECRET_KEY": "bench-only-" + uuid.uuid4().hex, **extra_env}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", *GUNICORN],
-            cwd=ROOT, env=env,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(self.base + "/api/health/", timeout=1).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
+    return LiveServer(prefix=PREFIX, workers=WORKERS, extra_args=["--worker-class", WORKER_CLASS],
+                      env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env})
 
 
 def lua_script(paths: list[str], write_every: int = 0, token: str = "", write_ids: list[int] = ()) -> str:
@@ -159,8 +149,7 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
     big = 20_000 if tiny else 1_000_000
     figures = memory | write_cost.measure(writes=5 if tiny else 200, rounds=1 if tiny else 3, small=1_000 if not tiny else 100, big=big)
 
-    server = RedisServer().start()
-    try:
+    with RedisServer() as server:
         r = server.client()
         r.config_set("slowlog-log-slower-than", 10_000)  # µs: record every command over 10 ms
         r.slowlog_reset()
@@ -176,8 +165,6 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
             figures["flush_seconds"] = time.monotonic() - began
             figures["flush_keys"] = removed
             figures["slow_commands"] = len(r.slowlog_get(1000))
-    finally:
-        server.kill()
     return figures
 
 
@@ -210,6 +197,9 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a smoke run: small data, 1 s per variant")
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     args = parser.parse_args()
+    # A terminated run (a test's deadline, a `kill`) unwinds like an error: the servers it
+    # started are stopped on the way out, not left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     if args.tiny:
         args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
 
@@ -230,20 +220,20 @@ def main() -> None:
     hot = list(Post.objects.filter(status="published").order_by("id").values_list("id", flat=True)[:HOT])
     staff, _ = User.objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     token = Token.objects.get_or_create(user=staff)[0].key
-    on = Server(url, {})
-    off = Server(url, {"CACHE_ENABLED": "false"})
-    try:
+    with ExitStack() as servers:
+        on = servers.enter_context(server(url, {}))
+        off = servers.enter_context(server(url, {"CACHE_ENABLED": "false"}))
         detail_paths = [f"/api/posts/{pk}/" for pk in hot]
         def pages(query: str) -> int:
-            count = requests.get(f"{on.base}/api/posts/?{query}", timeout=10).json()["count"]
+            count = requests.get(f"{on.url}/api/posts/?{query}", timeout=HTTP_TIMEOUT).json()["count"]
             return max(1, -(-count // 20))
 
         list_paths = [f"/api/posts/?page={n}" for n in range(1, min(10, pages("")) + 1)]
         list_paths += [f"/api/posts/?category=django&page={n}" for n in range(1, min(5, pages("category=django")) + 1)]
         for path in detail_paths + list_paths:  # warm
-            requests.get(on.base + path, timeout=10)
-        detail_size = len(requests.get(on.base + detail_paths[0], timeout=10).content)
-        list_size = len(requests.get(on.base + list_paths[0], timeout=10).content)
+            requests.get(on.url + path, timeout=HTTP_TIMEOUT)
+        detail_size = len(requests.get(on.url + detail_paths[0], timeout=HTTP_TIMEOUT).content)
+        list_size = len(requests.get(on.url + list_paths[0], timeout=HTTP_TIMEOUT).content)
         variants = {
             "detail hits": (on, lua_script(detail_paths)),
             "ceiling (detail size)": (on, lua_script([f"/bench/ceiling/{detail_size}/"])),
@@ -255,17 +245,14 @@ def main() -> None:
         }
         samples = {name: [] for name in variants}
         for _ in range(args.rounds):
-            for name, (server, script) in variants.items():
+            for name, (target, script) in variants.items():
                 before = service.stats(with_keys=False)
-                result = run_wrk(wrk, server.base, script, args.seconds)
-                result["hit_rate"] = hit_rate(before, service.stats(with_keys=False)) if server is on and "ceiling" not in name else None
+                result = run_wrk(wrk, target.url, script, args.seconds)
+                result["hit_rate"] = hit_rate(before, service.stats(with_keys=False)) if target is on and "ceiling" not in name else None
                 samples[name].append(result)
                 if "mix" in name:  # rewarm what the writes invalidated
                     for path in detail_paths + list_paths:
-                        requests.get(on.base + path, timeout=10)
-    finally:
-        on.stop()
-        off.stop()
+                        requests.get(on.url + path, timeout=HTTP_TIMEOUT)
 
     rows = {}
     for name, results in samples.items():
@@ -280,7 +267,7 @@ def main() -> None:
     ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
     lines = [
         f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} s per variant, interleaved; medians.",
-        f"Server: gunicorn {' '.join(GUNICORN)}; load: wrk {' '.join(WRK)}.",
+        f"Server: gunicorn --workers {WORKERS} --worker-class {WORKER_CLASS}; load: wrk {' '.join(WRK)}.",
         "",
         "| variant | req/s | p50 ms | p99 ms | hit rate | non-2xx |",
         "|---|---|---|---|---|---|",

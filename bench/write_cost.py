@@ -10,6 +10,7 @@ cache work alone (``service.apply`` of the write's invalidation).
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -19,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("CACHE_KEY_PREFIX", f"bench-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Settings refuse the dev secret key when DEBUG is off: a throwaway key, unless one is given.
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 import django  # noqa: E402
 

@@ -6,7 +6,8 @@ replicas) on free loopback ports, under a project-local folder, stopped by PID.
 
 The folder holds each node's ``nodes.conf`` and log, ``pids`` and ``url``. Nothing is persisted
 (no RDB, no AOF). The tests import ``Cluster`` to start a private one (the failover test kills
-one of its primaries).
+one of its primaries): a context manager, stopped on every way out; a failed start stops the
+nodes it launched before raising.
 """
 
 import argparse
@@ -26,6 +27,9 @@ from redis.crc import key_slot
 NODES = 6
 REPLICAS = 1
 BUS_OFFSET = 10000  # Redis Cluster's bus port is the client port + 10000
+# Commands to a node are never timed out by a loaded machine (a frozen node is only reached
+# through the cache layer, which has timeouts of its own); a wait retries a slow answer.
+SOCKET_TIMEOUT = 30
 
 
 def _free(port: int) -> bool:
@@ -68,7 +72,7 @@ class Cluster:
                 self._spawn(port)
             (self.folder / "pids").write_text("".join(f"{p.pid} {port}\n" for port, p in self.processes.items()))
             for port in self.ports:
-                _wait(lambda port=port: self.node(port).ping(), timeout, f"node {port} did not start")
+                _wait(lambda port=port: self._answers(port), timeout, f"node {port} did not start")
             subprocess.run(
                 ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
                  "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
@@ -85,15 +89,25 @@ class Cluster:
     def _spawn(self, port: int) -> None:
         folder = self.folder / f"node-{port}"
         folder.mkdir(parents=True, exist_ok=True)
+        # A session of its own: a node outlives the `start` command (scripts/test.sh stops it by
+        # PID), and a terminal's signals to the caller do not reach it.
         self.processes[port] = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
              "--save", "", "--appendonly", "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
 
+    def _answers(self, port: int) -> bool:
+        """True once the server on ``port`` is this node (another process may have taken the
+        port between free_ports() and the start: that server must not pass for ours)."""
+        process = self.processes[port]
+        if process.poll() is not None:
+            raise RuntimeError(f"node {port} exited ({process.returncode}); see {self.folder / f'node-{port}' / 'redis.log'}")
+        return self.node(port).info("server")["process_id"] == process.pid
+
     def node(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+        return redis.Redis(port=port, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT)
 
     def alive(self) -> list[int]:
         return [port for port, process in self.processes.items() if process.poll() is None]
@@ -131,7 +145,7 @@ class Cluster:
 
     def reader(self, port: int) -> redis.Redis:
         """A connection to node ``port`` that reads its own keys even on a replica (READONLY)."""
-        conn = redis.Redis(port=port, socket_timeout=1, single_connection_client=True)
+        conn = redis.Redis(port=port, socket_timeout=SOCKET_TIMEOUT, single_connection_client=True)
         conn.execute_command("READONLY")
         return conn
 
@@ -177,6 +191,12 @@ class Cluster:
                 process.kill()
                 process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> "Cluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def _wait(ready, timeout: float, message: str) -> None:

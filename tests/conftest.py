@@ -1,6 +1,7 @@
 """Real PostgreSQL (pytest-django's test database) and real Redis, isolated per test by a key
 prefix of its own; a test's keys are removed (SCAN of its prefix) when it ends."""
 
+import contextlib
 import uuid
 
 import pytest
@@ -96,19 +97,12 @@ def as_user():
 
 @pytest.fixture
 def live(transactional_db, cache_prefix):
-    """Start gunicorn (2 sync workers) for this test; yields a factory for extra settings."""
+    """Start gunicorn (2 sync workers) for this test; yields a factory for extra settings. Every
+    server started is stopped at the end, whatever the test did."""
     from tests.live import LiveServer
 
-    servers = []
-
-    def start(**kwargs):
-        server = LiveServer(prefix=cache_prefix, **kwargs).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with contextlib.ExitStack() as servers:
+        yield lambda **kwargs: servers.enter_context(LiveServer(prefix=cache_prefix, **kwargs))
 
 
 def pytest_collection_modifyitems(items):
@@ -125,9 +119,8 @@ def cluster():
     from scripts.redis_cluster import Cluster
     from tests.live import ROOT
 
-    started = Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000).start()
-    yield started
-    started.stop()
+    with Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000) as started:
+        yield started
 
 
 @pytest.fixture
@@ -136,11 +129,10 @@ def private_cluster(settings):
     from scripts.redis_cluster import Cluster
     from tests.live import ROOT
 
-    started = Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000).start()
-    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [started.url]}}
-    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 300}
-    yield started
-    started.stop()
+    with Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000) as started:
+        settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [started.url]}}
+        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 300}
+        yield started
 
 
 @pytest.fixture
@@ -148,8 +140,7 @@ def private_redis(settings):
     """A redis-server of this test's own, used as the cache; stopped by PID at the end."""
     from tests.redis_server import RedisServer
 
-    server = RedisServer().start()
-    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
-    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 300}
-    yield server
-    server.kill()
+    with RedisServer() as server:
+        settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 300}
+        yield server

@@ -1,7 +1,13 @@
-"""A real multi-process server for tests that race: gunicorn on a free port, against the test
-database and the test's own key prefix, stopped by PID at the end."""
+"""Processes that tests and benchmarks start, and how they wait for them.
+
+A server is a context manager that stops it on every way out, a failed start included: its
+``start()`` stops what it launched before raising. Each runs in a session of its own, so that
+stopping it reaches its children too (gunicorn's workers). Waits are for a condition, with a
+generous deadline; a refused or slow answer on the way counts as "not yet".
+"""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -9,17 +15,34 @@ import sys
 import time
 from pathlib import Path
 
+import redis
 import requests
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# A request in a test that measures no latency: long enough for any loaded machine, so that a
+# slow answer is never mistaken for a failure (a hung server still fails the test).
+HTTP_TIMEOUT = 30
+# A server's start and a condition's wait: a loaded 2-core machine takes seconds where an idle
+# one takes milliseconds.
+WAIT_TIMEOUT = 60.0
+# What a condition may raise while the thing it polls is starting, busy or recovering.
+NOT_YET = (requests.ConnectionError, requests.Timeout, redis.ConnectionError, redis.TimeoutError)
 
 
-def wait_until(condition, timeout: float = 5.0, interval: float = 0.01) -> None:
-    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+def wait_until(condition, timeout: float = WAIT_TIMEOUT, interval: float = 0.01, message: str = "condition not met") -> None:
+    """Poll ``condition`` until it returns true; fail after ``timeout`` seconds. A connection
+    error or timeout inside it (requests, redis) is retried; any other exception ends the wait."""
     deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
+    last = None
+    while True:
+        try:
+            if condition():
+                return
+        except NOT_YET as error:
+            last = error
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} within {timeout:g} s" + (f"; last error: {last!r}" if last else ""))
         time.sleep(interval)
 
 
@@ -29,47 +52,105 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(args: list[str], **kwargs) -> subprocess.Popen:
+    """Start ``args`` as the leader of a new session and process group (its children join it),
+    with no standard input."""
+    return subprocess.Popen(args, start_new_session=True, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def running(process: subprocess.Popen) -> bool:
+    """Is ``process`` running? Unlike ``poll()``, this leaves an exited process unreaped: until
+    ``stop_group()`` reaps it, its PID, which is its group's ID, cannot be given to another."""
+    if process.returncode is not None:
+        return False
+    return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
+def stop_group(process: subprocess.Popen, grace: float = 15) -> None:
+    """Stop ``process`` and every process of its group: SIGTERM, then SIGKILL after ``grace``
+    seconds (a stopped group is continued first, or it would not act on SIGTERM). The group is
+    killed even after its leader exited, so no child outlives it. Once is enough: a process
+    stopped (reaped) already is left alone, as its PID may belong to another by now."""
+    if process.returncode is not None:
+        return
+    try:
+        if running(process):
+            signal_group(process, signal.SIGCONT)
+            signal_group(process, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while running(process) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        signal_group(process, signal.SIGKILL)  # past the grace, or children that outlived it
+    finally:
+        process.wait()
+
+
+def signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process group that ``process`` leads, if any process is left in it."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:  # no process left in the group
+        pass
+
+
 class LiveServer:
+    """gunicorn against the test database and a key prefix, on a socket bound here (so no other
+    process can take its port between choosing and binding it), run as in production: no
+    DJANGO_DEBUG unless ``env`` sets it, and a secret key of its own."""
+
     def __init__(self, *, prefix: str, workers: int = 2, env: dict | None = None, extra_args: list[str] = ()):
         db = connection.settings_dict
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        inherited = {name: value for name, value in os.environ.items() if name != "DJANGO_DEBUG"}
         self.env = {
-            **os.environ,
+            **inherited,
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             "CACHE_KEY_PREFIX": prefix,
-            "DJANGO_DEBUG": "true",
+            "DJANGO_SECRET_KEY": "live-server-" + secrets.token_urlsafe(32),
             **(env or {}),
         }
         self.workers = workers
         self.extra_args = list(extra_args)
         self.process: subprocess.Popen | None = None
-        self.log = ROOT / ".run" / f"gunicorn-{self.port}.log"
+        self.port: int | None = None
+        self.url = ""
+        self.log: Path | None = None
 
     def start(self) -> "LiveServer":
-        self.log.parent.mkdir(exist_ok=True)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "--timeout", "30", "--log-level", "warning", *self.extra_args],
-            cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}/api/health/", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("gunicorn did not answer within 30 s")
+        """Start gunicorn and wait until it answers /api/health/; on any failure it is stopped
+        before the error propagates."""
+        listener = socket.socket()
+        try:
+            listener.bind(("127.0.0.1", 0))
+            self.port = listener.getsockname()[1]
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log = ROOT / ".run" / f"gunicorn-{self.port}.log"
+            self.log.parent.mkdir(exist_ok=True)
+            with self.log.open("wb") as log:
+                self.process = spawn(
+                    [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"fd://{listener.fileno()}",
+                     "--workers", str(self.workers), "--timeout", "30", "--log-level", "warning", *self.extra_args],
+                    cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
+                )
+        finally:
+            listener.close()  # gunicorn has its own copy; the port is freed when gunicorn exits
+        try:
+            wait_until(self._answers, interval=0.1, message=f"gunicorn on port {self.port} did not answer")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _answers(self) -> bool:
+        if not running(self.process):
+            raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
+        return requests.get(f"{self.url}/api/health/", timeout=HTTP_TIMEOUT).status_code == 200
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_group(self.process)
+
+    def __enter__(self) -> "LiveServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -6,13 +6,14 @@ the cache dashboard, flushes a namespace and sees its key count drop. Screenshot
 """
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.factories import PASSWORD, make_post, make_user
-from tests.live import ROOT
+from tests.live import HTTP_TIMEOUT, ROOT, WAIT_TIMEOUT, signal_group, stop_group
 
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -20,24 +21,59 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = pytest.mark.live
 
 
+class Browser:
+    """Headless Chromium driven by chromedriver, a context manager. chromedriver starts in a
+    session of its own and Chromium's processes join its group, so the group is killed after
+    ``quit()``, and when the start itself fails: no browser process outlives the test."""
+
+    def __init__(self) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        self.options = webdriver.ChromeOptions()
+        self.options.binary_location = CHROMIUM
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"):
+            self.options.add_argument(flag)
+        self.service = Service(executable_path=CHROMEDRIVER, popen_kw={"start_new_session": True})
+        self.driver = None
+
+    def __enter__(self):
+        from selenium import webdriver
+
+        try:
+            self.driver = webdriver.Chrome(service=self.service, options=self.options)
+        except BaseException:
+            self._kill()
+            raise
+        return self.driver
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.driver.quit()
+        finally:
+            self._kill()
+
+    def _kill(self) -> None:
+        process = self.service.process
+        if process is None:
+            return
+        if process.returncode is None:
+            stop_group(process, grace=5)
+        else:  # selenium reaped chromedriver just now: its group ID is reserved while a member lives
+            signal_group(process, signal.SIGKILL)
+
+
 @pytest.fixture
 def browser():
     if not (Path(CHROMIUM).exists() and shutil.which(CHROMEDRIVER)):
         pytest.fail("Debian chromium and chromium-driver are required: apt-get install chromium chromium-driver (.ci/run does)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
     ARTIFACTS.mkdir(exist_ok=True)
-    yield driver
-    driver.quit()
+    with Browser() as driver:
+        # Finding an element waits for it (a page still loading on a busy machine), up to this.
+        driver.implicitly_wait(WAIT_TIMEOUT / 2)
+        yield driver
 
 
 def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
@@ -46,21 +82,21 @@ def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     def wait_for(css):
-        return WebDriverWait(browser, 10).until(until.presence_of_element_located((By.CSS_SELECTOR, css)))
+        return WebDriverWait(browser, WAIT_TIMEOUT).until(until.presence_of_element_located((By.CSS_SELECTOR, css)))
 
     staff = make_user(is_staff=True, is_superuser=True)
     post = make_post(make_user(), title="Before the edit", category="browser")
     server = live(workers=2)
     api = f"{server.url}/api/posts/{post.pk}/"
-    assert requests.get(api, timeout=5).json()["title"] == "Before the edit"
-    assert requests.get(api, timeout=5).headers["X-Cache"] == "HIT"
+    assert requests.get(api, timeout=HTTP_TIMEOUT).json()["title"] == "Before the edit"
+    assert requests.get(api, timeout=HTTP_TIMEOUT).headers["X-Cache"] == "HIT"
 
     browser.get(f"{server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(staff.username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     # The login page has the same header: wait for the index itself (a loaded machine is slow).
-    WebDriverWait(browser, 15).until(until.title_contains("Site administration"))
+    WebDriverWait(browser, WAIT_TIMEOUT).until(until.title_contains("Site administration"))
     assert "Site administration" in browser.page_source
     browser.save_screenshot(str(ARTIFACTS / "admin-index.png"))
 
@@ -70,9 +106,9 @@ def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     title.send_keys("Edited in the browser")
     browser.find_element(By.NAME, "_save").click()
     assert "was changed successfully" in wait_for(".messagelist .success").text
-    assert requests.get(api, timeout=5).json()["title"] == "Edited in the browser"
+    assert requests.get(api, timeout=HTTP_TIMEOUT).json()["title"] == "Edited in the browser"
 
-    requests.get(api, timeout=5)  # cache it again, so the flush has something to remove
+    requests.get(api, timeout=HTTP_TIMEOUT)  # cache it again, so the flush has something to remove
     browser.get(f"{server.url}/admin/")
     browser.find_element(By.LINK_TEXT, "Dashboard").click()
     keys_cell = browser.find_element(By.CSS_SELECTOR, 'tr[data-namespace="post"] td.keys')
@@ -86,4 +122,4 @@ def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     after = int(browser.find_element(By.CSS_SELECTOR, 'tr[data-namespace="post"] td.keys').text)
     browser.save_screenshot(str(ARTIFACTS / "cache-dashboard-after-flush.png"))
     assert after == 0 < before
-    assert requests.get(api, timeout=5).headers["X-Cache"] == "MISS"
+    assert requests.get(api, timeout=HTTP_TIMEOUT).headers["X-Cache"] == "MISS"

@@ -18,7 +18,7 @@ from posts.cache import post_key, posts_page_key
 from caching.models import OutboxEntry
 from posts.models import Post
 from tests.factories import make_post, make_user
-from tests.live import free_port, wait_until
+from tests.live import HTTP_TIMEOUT, free_port, wait_until
 from users.cache import user_key
 
 
@@ -141,7 +141,7 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(private_clu
     r = client.connection()
     primary = r.get_node_from_key(keys.physical(post_key(post.pk))).port
     replica = private_cluster.replica_of(primary)
-    wait_until(lambda: private_cluster.reader(replica).exists(keys.physical(post_key(post.pk))), 5)
+    wait_until(lambda: private_cluster.reader(replica).exists(keys.physical(post_key(post.pk))))
 
     private_cluster.freeze(replica)  # so that it cannot reconnect...
     private_cluster.node(primary).client_kill_filter(_type="replica")  # ...to a link cut here
@@ -151,10 +151,10 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(private_clu
         private_cluster.kill(primary)
         private_cluster.thaw(replica)
     slot = client.key_slot_of(keys.physical(post_key(post.pk)))
-    wait_until(lambda: private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False), 30, interval=0.05)
+    wait_until(lambda: private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False), interval=0.05)
     assert private_cluster.reader(replica).exists(keys.physical(post_key(post.pk)))  # the stale entry, promoted
 
-    wait_until(lambda: api.get(url)["X-Cache"] != "BYPASS", 10, interval=0.05)  # breaker closed again
+    wait_until(lambda: api.get(url)["X-Cache"] != "BYPASS", interval=0.05)  # breaker closed again
     assert api.get(url).json()["title"] == "v2"
     assert api.get(url)["X-Cache"] == "HIT"
 
@@ -185,7 +185,7 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
             while not stop.is_set():
                 k += 1
                 for post in posts:
-                    response = s.patch(f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=10)
+                    response = s.patch(f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=HTTP_TIMEOUT)
                     if response.status_code != 200:
                         errors.append(f"write: {response.status_code} {response.text[:200]}")
                     returned[post.pk].append((k, time.monotonic()))
@@ -200,7 +200,7 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
                 for url in (f"/api/posts/{post.pk}/", f"/api/posts/?category=failover&page={1 + i % 2}"):
                     started = time.monotonic()
                     try:
-                        response = s.get(server.url + url, timeout=10)
+                        response = s.get(server.url + url, timeout=HTTP_TIMEOUT)
                     except requests.RequestException as error:
                         errors.append(f"read {url}: {error}")
                         continue
@@ -229,16 +229,16 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     try:
         # Traffic in full swing: every post served from the cache, and two rounds of writes.
         began = time.monotonic()
-        wait_until(lambda: hits_on_every_post_after(began) and len(returned[posts[-1].pk]) > 2, 30, interval=0.05)
+        wait_until(lambda: hits_on_every_post_after(began) and len(returned[posts[-1].pk]) > 2, interval=0.05)
         killed = time.monotonic()
         private_cluster.kill(victim)
         slot = client.key_slot_of(keys.generation("posts"))
-        wait_until(lambda: victim not in private_cluster.serving(slot) and private_cluster.healthy(replicas=False), 30, interval=0.05)
+        wait_until(lambda: victim not in private_cluster.serving(slot) and private_cluster.healthy(replicas=False), interval=0.05)
         promoted = time.monotonic()
-        wait_until(lambda: any(started > promoted and cache == "HIT" for pk, started, _, _, cache, _ in reads[-200:] if pk in on_victim), 30, interval=0.05)
+        wait_until(lambda: any(started > promoted and cache == "HIT" for pk, started, _, _, cache, _ in reads[-200:] if pk in on_victim), interval=0.05)
         hits_again = time.monotonic()
         # Keep going until every post has been served from the cache again, each read checked.
-        wait_until(lambda: hits_on_every_post_after(hits_again), 30, interval=0.05)
+        wait_until(lambda: hits_on_every_post_after(hits_again), interval=0.05)
     finally:
         stop.set()
         for thread in threads:

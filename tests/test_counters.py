@@ -8,6 +8,7 @@ import requests
 
 from caching import service
 from tests.factories import make_post, make_user
+from tests.live import HTTP_TIMEOUT
 
 pytestmark = pytest.mark.live
 
@@ -21,7 +22,7 @@ def test_counters_match_the_responses_across_two_workers(live):
 
     def fetch(url):
         with requests.Session() as session:
-            response = session.get(server.url + url, timeout=10)
+            response = session.get(server.url + url, timeout=HTTP_TIMEOUT)
         assert response.status_code == 200
         return url, response.headers["X-Cache"]
 

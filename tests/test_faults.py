@@ -15,6 +15,7 @@ from posts.cache import post_key
 from posts.models import Post
 from rest_framework.authtoken.models import Token
 from tests.factories import make_post, make_user
+from tests.live import HTTP_TIMEOUT, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,16 +37,20 @@ def timed(call):
     return response, time.monotonic() - began
 
 
-def wait_for_hit(api, url, check, timeout=5.0):
-    """Read ``url`` until it is a hit; every read on the way must pass ``check``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = api.get(url)
-        check(response)
+def wait_for_hit(read, check):
+    """Call ``read()`` until it returns a hit, and return that; every response on the way must
+    pass ``check``."""
+    hits = []
+
+    def hit() -> bool:
+        response = read()
+        assert check(response), f"{response.status_code} {response.content[:300]!r}"
         if response["X-Cache"] == "HIT":
-            return response
-        assert time.monotonic() < deadline, "the cache did not come back"
-        time.sleep(0.05)
+            hits.append(response)
+        return bool(hits)
+
+    wait_until(hit, interval=0.05, message="the cache did not come back")
+    return hits[0]
 
 
 def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(api, post, private_redis, caplog):
@@ -70,7 +75,7 @@ def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(api, post, p
         private_redis.thaw()
     thawed = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="caching"):
-        wait_for_hit(api, url, lambda r: r.status_code == 200)
+        wait_for_hit(lambda: api.get(url), lambda r: r.status_code == 200)
     print(f"first hit {(time.monotonic() - thawed) * 1000:.0f} ms after the thaw (breaker cooldown 300 ms)")
     messages = [r.getMessage() for r in caplog.records]
     assert sum("event=cache_degraded" in m for m in messages) == 1
@@ -90,14 +95,16 @@ def test_write_during_a_freeze_is_what_readers_get_after_the_thaw(api, as_user, 
     finally:
         private_redis.thaw()
     # From the thaw on, no read may return v1: the stale entries are still in Redis until the
-    # outbox is replayed, and the replay must come before any hit.
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
+    # outbox is replayed, and the replay must come before any hit. Read until the cache serves
+    # hits again, each read checked.
+    def fresh_and_cached() -> bool:
         assert api.get(urls[0]).status_code == 404
-        assert api.get(urls[1]).json()["count"] == 0
-        assert api.get(urls[2]).json()["post_count"] == 0
+        listed, author = api.get(urls[1]), api.get(urls[2])
+        assert listed.json()["count"] == 0 and author.json()["post_count"] == 0
+        return listed["X-Cache"] == author["X-Cache"] == "HIT"
+
+    wait_until(fresh_and_cached, interval=0.05, message="the cache did not come back")
     assert OutboxEntry.objects.count() == 0
-    assert api.get(urls[1])["X-Cache"] == "HIT"
 
 
 def test_killed_then_restarted_redis(api, as_user, post, private_redis):
@@ -108,7 +115,7 @@ def test_killed_then_restarted_redis(api, as_user, post, private_redis):
     assert as_user(post.author).patch(url, {"title": "v2"}, format="json").status_code == 200
     assert api.get(url).json()["title"] == "v2"
     private_redis.start()
-    response = wait_for_hit(api, url, lambda r: r.json()["title"] == "v2")
+    response = wait_for_hit(lambda: api.get(url), lambda r: r.json()["title"] == "v2")
     assert response.json()["title"] == "v2"
     assert OutboxEntry.objects.count() == 0
 
@@ -170,25 +177,27 @@ def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_t
     token = Token.objects.create(user=post.author).key
     urls = [f"/api/posts/{post.pk}/", "/api/posts/?category=redis"]
     for url in urls:
-        requests.get(server.url + url, timeout=5)
-    assert all(requests.get(server.url + url, timeout=5).headers["X-Cache"] == "HIT" for url in urls)
+        requests.get(server.url + url, timeout=HTTP_TIMEOUT)
+    assert all(requests.get(server.url + url, timeout=HTTP_TIMEOUT).headers["X-Cache"] == "HIT" for url in urls)
     private_redis.freeze()
     try:
         began = time.monotonic()
-        response = requests.patch(server.url + urls[0], json={"title": "v2"}, headers={"Authorization": f"Token {token}"}, timeout=5)
+        response = requests.patch(server.url + urls[0], json={"title": "v2"}, headers={"Authorization": f"Token {token}"}, timeout=HTTP_TIMEOUT)
         assert response.status_code == 200 and time.monotonic() - began < 2
         server.stop()  # every app process goes; the undelivered invalidation is in the outbox
         server = live(workers=2, env=env)
-        response, took = timed(lambda: requests.get(server.url + urls[0], timeout=5))
+        response, took = timed(lambda: requests.get(server.url + urls[0], timeout=HTTP_TIMEOUT))
         assert response.status_code == 200 and took < 2 and response.json()["title"] == "v2"
     finally:
         private_redis.thaw()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        detail = requests.get(server.url + urls[0], timeout=5)
-        listed = requests.get(server.url + urls[1], timeout=5)
+    # Every read from the thaw on shows v2, until both are served from the cache again.
+    def fresh_and_cached() -> bool:
+        detail = requests.get(server.url + urls[0], timeout=HTTP_TIMEOUT)
+        listed = requests.get(server.url + urls[1], timeout=HTTP_TIMEOUT)
         assert detail.json()["title"] == "v2" and listed.json()["results"][0]["title"] == "v2"
-    assert detail.headers["X-Cache"] == "HIT" and listed.headers["X-Cache"] == "HIT"
+        return detail.headers["X-Cache"] == listed.headers["X-Cache"] == "HIT"
+
+    wait_until(fresh_and_cached, interval=0.05, message="the cache did not come back")
     assert OutboxEntry.objects.count() == 0
     print(f"\nread through a restarted app while frozen: {took * 1000:.0f} ms; the outbox entry was delivered after the thaw")
 

@@ -14,7 +14,7 @@ from posts.models import Post
 from posts.selectors import post_detail, post_page
 from tests.conftest import closing_connections, data, entry
 from tests.factories import make_post, make_user
-from tests.live import wait_until
+from tests.live import WAIT_TIMEOUT, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,24 +56,31 @@ def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 100, "LEASE_WAIT_MS": 0}
     service.clear_namespace("post")
     key = post_key(post.pk)
-    started = threading.Event()
+    started, fresh_stored = threading.Event(), threading.Event()
 
     def slow_old():
         started.set()
-        time.sleep(0.3)  # outlives its 100 ms lease
+        assert fresh_stored.wait(WAIT_TIMEOUT)  # outlives its 100 ms lease: stores after the newer value
         return entry({"title": "slow"})
 
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(closing_connections(get_or_load), key, slow_old)
-        started.wait(5)
+        assert started.wait(WAIT_TIMEOUT)
         wait_until(lambda: redis.get(keys.physical(key)) is None)  # the slow reader's lease expired
-        fresh = get_or_load(key, lambda: post_detail(post.pk))
+        # The newer reader's lease lasts however long a loaded machine takes to load and store.
+        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 120_000}
+        try:
+            fresh = get_or_load(key, lambda: post_detail(post.pk))
+        finally:
+            fresh_stored.set()
         assert data(slow.result()) == {"title": "slow"}
     assert fresh.status == "MISS"
     assert data(get_or_load(key, lambda: entry({"title": "unexpected"})))["title"] == "v1"
 
 
-def test_fifty_concurrent_cold_misses_cause_one_load(post):
+def test_fifty_concurrent_cold_misses_cause_one_load(post, settings):
+    # However long the fifty take to arrive, the lease holds and every waiter waits for the load.
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 120_000, "LEASE_WAIT_MS": 60_000}
     service.clear_namespace("post")
     service.reset_stats()
     calls = []
@@ -81,7 +88,8 @@ def test_fifty_concurrent_cold_misses_cause_one_load(post):
 
     def loader():
         calls.append(1)
-        time.sleep(0.2)  # a slow query, so every other reader arrives during it
+        # A slow query: it ends once every other reader has arrived and missed.
+        wait_until(lambda: service.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
         return post_detail(post.pk)
 
     @closing_connections
@@ -94,28 +102,34 @@ def test_fifty_concurrent_cold_misses_cause_one_load(post):
     assert len(calls) == 1
     assert {data(r)["title"] for r in results} == {"v1"}
     stats = service.stats(with_keys=False)["namespaces"]["post"]
-    assert stats["loads"] == 1 and stats["misses"] + stats["hits"] == 50
+    assert stats["loads"] == 1 and stats["misses"] == 50
 
 
 def test_waiters_fall_back_to_the_database_after_the_bounded_wait_and_store_nothing(post, settings):
-    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_WAIT_MS": 100}
+    # The holder's lease outlasts its load however slow the machine; waiters wait 100 ms.
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 120_000, "LEASE_WAIT_MS": 100}
     service.clear_namespace("post")
     service.reset_stats()
-    holder_started = threading.Event()
+    holder_started, release = threading.Event(), threading.Event()
 
     def stuck_loader():
         holder_started.set()
-        time.sleep(0.6)
+        assert release.wait(WAIT_TIMEOUT)  # a load that ends only when the test says so
         return post_detail(post.pk)
 
     with ThreadPoolExecutor(1) as pool:
         holder = pool.submit(closing_connections(get_or_load), post_key(post.pk), stuck_loader)
-        holder_started.wait(5)
+        assert holder_started.wait(WAIT_TIMEOUT)
         began = time.monotonic()
-        waiter = get_or_load(post_key(post.pk), lambda: entry({"title": "from the database"}))
-        waited = time.monotonic() - began
+        try:
+            waiter = get_or_load(post_key(post.pk), lambda: entry({"title": "from the database"}))
+            waited = time.monotonic() - began
+            held = not holder.done()
+        finally:
+            release.set()
         assert data(waiter) == {"title": "from the database"} and waiter.status == "MISS"
-        assert 0.1 <= waited < 0.5
+        # It waited its 100 ms, and gave up by itself: the holder's load had not ended.
+        assert waited >= 0.1 and held
         assert data(holder.result())["title"] == "v1"
     assert data(get_or_load(post_key(post.pk), lambda: None))["title"] == "v1"  # the holder's value
     assert service.stats(with_keys=False)["namespaces"]["post"]["loads"] == 2

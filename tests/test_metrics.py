@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from tests.factories import make_post, make_user
+from tests.live import HTTP_TIMEOUT
 
 
 def sample(text: str, name: str, **labels) -> float:
@@ -39,10 +40,10 @@ def test_metrics_are_summed_across_two_workers(live, tmp_path):
     with ThreadPoolExecutor(8) as pool:  # concurrent batches until both workers have counted
         while len(list(tmp_path.glob("counter_*.db"))) < 2:
             assert sent < 2000, "the second worker never served a request"
-            statuses = list(pool.map(lambda _: requests.get(f"{server.url}/api/posts/{post.pk}/", timeout=5).status_code, range(40)))
+            statuses = list(pool.map(lambda _: requests.get(f"{server.url}/api/posts/{post.pk}/", timeout=HTTP_TIMEOUT).status_code, range(40)))
             assert statuses == [200] * 40
             sent += 40
-    text = requests.get(f"{server.url}/metrics", timeout=5).text
+    text = requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text
     hits = sample(text, "cache_reads_total", namespace="post", outcome="HIT")
     misses = sample(text, "cache_reads_total", namespace="post", outcome="MISS")
     assert hits + misses == sent

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from caching import service
 from tests.factories import make_post, make_user
-from tests.live import wait_until
+from tests.live import HTTP_TIMEOUT, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -41,7 +41,7 @@ def test_no_read_older_than_the_last_returned_write(live):
         with requests.Session() as s:
             s.headers["Authorization"] = f"Token {token}"
             for k in range(1, WRITES + 1):
-                response = s.patch(f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=10)
+                response = s.patch(f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=HTTP_TIMEOUT)
                 if response.status_code != 200:
                     errors.append(f"write {k}: {response.status_code}")
                 returned[post.pk].append((k, time.monotonic()))
@@ -54,7 +54,7 @@ def test_no_read_older_than_the_last_returned_write(live):
                 i += 1
                 for view, url in (("detail", f"/api/posts/{post.pk}/"), ("list", f"/api/posts/?author={post.author_id}")):
                     started = time.monotonic()
-                    response = s.get(server.url + url, timeout=10)
+                    response = s.get(server.url + url, timeout=HTTP_TIMEOUT)
                     if response.status_code != 200:
                         errors.append(f"read {url}: {response.status_code}")
                         continue
@@ -79,7 +79,7 @@ def test_no_read_older_than_the_last_returned_write(live):
     assert stale == [], f"{len(stale)} stale reads of {len(reads)}, e.g. {stale[:5]}"
     for post in posts:  # once the writers stop, every view shows the last version
         for url in (f"/api/posts/{post.pk}/", f"/api/posts/?author={post.author_id}"):
-            body = requests.get(server.url + url, timeout=10).json()
+            body = requests.get(server.url + url, timeout=HTTP_TIMEOUT).json()
             assert version(body if "title" in body else body["results"][0]) == WRITES
 
 
@@ -87,10 +87,11 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
     post = make_post(make_user(), title="hot", category="race")
     # 64 threads per worker: however the fifty connections spread over the two workers, each
     # gets a thread of its own, so all of them reach the cache together.
-    # Waiters wait up to 5 s: on a loaded machine the fifty misses may take longer than the
-    # default second to arrive, and a waiter that gives up loads by itself (by design).
+    # Waiters wait up to 60 s and the lease lasts 120 s: on a loaded machine the fifty misses may
+    # take seconds to arrive, and a waiter that gives up (or a reader that finds the lease
+    # expired) loads by itself, by design. The load waits only for the fifty, not for a time.
     server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "64"],
-                  env={"CACHE_LEASE_WAIT_MS": "5000", "CACHE_LEASE_MS": "10000"})
+                  env={"CACHE_LEASE_WAIT_MS": "60000", "CACHE_LEASE_MS": "120000"})
     service.clear_namespace("post")
     service.reset_stats()
     # Hold the load back: while this lock is held every query on the posts table waits, so all
@@ -102,11 +103,11 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
 
         def read(_):
             barrier.wait()
-            return requests.get(f"{server.url}/api/posts/{post.pk}/", timeout=10)
+            return requests.get(f"{server.url}/api/posts/{post.pk}/", timeout=HTTP_TIMEOUT)
 
         with ThreadPoolExecutor(50) as pool:
             futures = [pool.submit(read, n) for n in range(50)]
-            wait_until(lambda: service.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50, timeout=10)
+            wait_until(lambda: service.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
             blocker.rollback()  # releases the lock
             responses = [f.result() for f in futures]
     assert all(r.status_code == 200 and r.json()["title"] == "hot" for r in responses)
