@@ -67,6 +67,11 @@ def test_a_body_over_one_mebibyte_is_a_413_and_changes_nothing(server, user):
     assert Post.objects.count() == 0
 
 
+def test_an_over_long_login_is_a_400_naming_the_field(server):
+    response = requests.post(server.url + "/api/auth/token/", json={"username": "u" * 1000, "password": "p"}, timeout=TIMEOUT)
+    assert response.status_code == 400 and "username" in response.json()
+
+
 def test_over_long_body_and_bio_are_400s_naming_the_field(server, user):
     headers = token_for(user)
     response = requests.post(server.url + "/api/posts/", json={"title": "t", "category": "c", "body": "x" * 20_001}, headers=headers, timeout=TIMEOUT)

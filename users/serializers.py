@@ -3,6 +3,7 @@ import copy
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from users.models import User
 
@@ -69,3 +70,11 @@ class UserWriteSerializer(UserSerializer):
             instance.set_password(password)
         instance.save()
         return instance
+
+
+class TokenRequestSerializer(AuthTokenSerializer):
+    """DRF's login serializer with bounded fields: an unbounded username would reach the
+    lockout's table (``varchar(255)``) as a 500."""
+
+    username = serializers.CharField(label="Username", write_only=True, max_length=150)
+    password = serializers.CharField(label="Password", write_only=True, max_length=4096, style={"input_type": "password"}, trim_whitespace=False)

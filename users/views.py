@@ -17,7 +17,7 @@ from users.lockout import LOCKED_OUT, retry_after
 from users.cache import user_key, users_page_key
 from users.permissions import IsSelfOrStaff
 from users.selectors import PUBLIC, WITH_EMAIL, without_email
-from users.serializers import UserSerializer, UserWriteSerializer
+from users.serializers import TokenRequestSerializer, UserSerializer, UserWriteSerializer
 
 
 class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
@@ -86,6 +86,7 @@ class TokenView(ObtainAuthToken):
     lockout (``users.lockout``), shared with the admin login: a locked-out username and address
     get a 429 with ``Retry-After``, even with the right password, and no password is hashed."""
 
+    serializer_class = TokenRequestSerializer
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES  # bounded JSON (DRF's view sets its own)
     throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
 
