@@ -60,7 +60,7 @@ class LiveServer:
             try:
                 if requests.get(f"{self.url}/api/health/", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a cold worker's first request
                 pass
             time.sleep(0.1)
         raise RuntimeError("gunicorn did not answer within 30 s")
