@@ -25,7 +25,7 @@ from caching.transaction import has_pending_work
 log = logging.getLogger("caching")
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
-_WAIT = 3
+_WAIT, _FULL = 3, 4  # READ's answers besides a hit (1) and a lease granted (2)
 _CLAIMED = object()
 SCAN_BATCH = 1000
 LEASE_MARK_BYTES = LEASE_MARK.encode()
@@ -74,7 +74,8 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
     On a miss this caller holds a lease on the key, loads, and stores only if no invalidation
     revoked the lease meanwhile. Callers that find another's lease wait up to ``LEASE_WAIT_MS``
     for its value, then load from the database without storing. A loader result of ``None``
-    (nothing found) is not cached.
+    (nothing found) is not cached. While Redis refuses writes (full), hits are still served and
+    a miss loads from the database and stores nothing.
     """
     opts = options()
     if not opts.enabled or has_pending_work() or not outbox.cache_is_trusted():
@@ -91,6 +92,8 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
         return Result(loader(), BYPASS)
     if code == 1:
         return Result(Entry.decode(payload), HIT)
+    if code == _FULL:  # Redis refuses writes: no lease, so nothing to store and nobody to wait for
+        return Result(loader(), MISS)
     physical = payload.decode()
     ttl = opts.ttl(key.namespace)
     if code == _WAIT:
@@ -109,7 +112,7 @@ def _load(key: CacheKey, loader: Callable[[], Entry | None]) -> Entry | None:
     try:
         call(lambda r: r.hincrby(keys.stats_of(key), "loads", 1))
     except CacheUnavailable:
-        pass  # a lost count, not a lost value
+        pass  # a lost count (Redis down or full), not a lost value
     return value
 
 
@@ -139,8 +142,9 @@ def _wait_for(physical: str, lease: str, opts) -> Any:
     """Wait for the value another caller is loading, up to ``LEASE_WAIT_MS``.
 
     Returns the value; ``_CLAIMED`` if the other lease went away (given up, revoked by an
-    invalidation, or expired) and this caller took the key's lease in its place, so one
-    caller, not all of them, reloads; ``None`` if the time ran out (load, store nothing).
+    invalidation, expired or evicted) and this caller took the key's lease in its place, so one
+    caller, not all of them, reloads; ``None`` if the time ran out or Redis refuses the lease
+    (load, store nothing).
     """
     deadline = time.monotonic() + opts.lease_wait_ms / 1000
     delay = 0.002
@@ -333,3 +337,44 @@ def ping() -> bool:
         return bool(call(lambda r: r.ping()))
     except CacheUnavailable:
         return False
+
+
+def _node_memory(name: str, info: dict) -> dict[str, Any]:
+    maxmemory = int(info["maxmemory"])
+    counted = int(info["used_memory"]) - int(info.get("mem_not_counted_for_evict", 0))
+    return {
+        "node": name,
+        "used_memory": int(info["used_memory"]),
+        "maxmemory": maxmemory,
+        "policy": info["maxmemory_policy"],
+        "evicted_keys": int(info["evicted_keys"]),
+        # Redis evicts before every command; still over the limit after that, it refuses writes.
+        "full": bool(maxmemory) and counted > maxmemory,
+    }
+
+
+def memory() -> dict[str, Any]:
+    """Redis memory: bytes used, ``maxmemory`` (0: no limit), the eviction policy, keys evicted
+    since the server started, and ``full`` (over ``maxmemory`` with nothing it may evict: Redis
+    refuses writes). Per primary in ``nodes`` (one on a single Redis) and summed over them
+    (``maxmemory`` 0 if any primary has no limit). One INFO per primary."""
+    found = call(lambda r: client.server_info(r, "memory", "stats"))
+    nodes = [_node_memory(name, info) for name, info in found if info is not None]
+    policies = sorted({n["policy"] for n in nodes})
+    return {
+        "used_memory": sum(n["used_memory"] for n in nodes),
+        "maxmemory": sum(n["maxmemory"] for n in nodes) if all(n["maxmemory"] for n in nodes) else 0,
+        "policy": ",".join(policies) or "unknown",
+        "evicted_keys": sum(n["evicted_keys"] for n in nodes),
+        "full": any(n["full"] for n in nodes),
+        "nodes": nodes,
+    }
+
+
+def cache_state() -> str:
+    """``ok``; ``full`` (Redis answers but refuses writes for want of memory: hits are still
+    served, misses are not stored, counts are lost); or ``unavailable``."""
+    try:
+        return "full" if memory()["full"] else "ok"
+    except CacheUnavailable:
+        return "unavailable"

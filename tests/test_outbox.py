@@ -9,7 +9,7 @@ import redis as redis_lib
 from django.db import connection
 
 from caching import client
-from caching.client import Breaker, CacheUnavailable, _unavailable
+from caching.client import Breaker, CacheFull, CacheUnavailable, _unavailable
 from caching.models import OutboxEntry
 from caching.registry import Changes
 from posts.cache import post_key
@@ -45,7 +45,7 @@ def test_an_entry_for_a_namespace_no_longer_registered_is_dropped_not_fatal(api,
 @pytest.mark.parametrize("reply", [
     "MISCONF no disk", "BUSY script", "LOADING data", "MASTERDOWN link", "CLUSTERDOWN The cluster is down",
     "TRYAGAIN Multiple keys request during rehashing of slot", "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381",
-    "READONLY You can't write against a read only replica.", "OOM command not allowed",
+    "READONLY You can't write against a read only replica.",
 ])
 def test_replies_of_a_redis_that_cannot_serve_count_as_unavailable(reply):
     """As redis-py's parser turns the reply into an exception (a class for most, the bare reply
@@ -56,6 +56,21 @@ def test_replies_of_a_redis_that_cannot_serve_count_as_unavailable(reply):
 @pytest.mark.parametrize("reply", ["WRONGTYPE Operation against a key", "NOSCRIPT No matching script", "ERR syntax error"])
 def test_other_error_replies_are_bugs(reply):
     assert not _unavailable(BaseParser.parse_error(reply))
+
+
+def test_an_out_of_memory_refusal_is_not_an_outage(redis):
+    """-OOM (maxmemory under noeviction): Redis answered, the write was not made. Callers get
+    CacheFull (a CacheUnavailable: "not stored"); the breaker stays closed, and the process checks
+    the outbox before its next hit (the refused write may have been an invalidation)."""
+    def refused(r):
+        raise BaseParser.parse_error("OOM command not allowed when used memory > 'maxmemory'.")
+
+    before = client.last_failure()
+    for _ in range(5):
+        with pytest.raises(CacheFull):
+            client.call(refused)
+    assert client.breaker.closed() and client.breaker.failures == 0
+    assert client.last_failure() > before
 
 
 def test_a_probe_answered_with_an_error_reply_closes_the_breaker(settings, redis, cache_prefix):
