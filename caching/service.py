@@ -95,15 +95,14 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
     if code == _FULL:  # Redis refuses writes: no lease, so nothing to store and nobody to wait for
         return Result(loader(), MISS)
     physical = payload.decode()
-    ttl = opts.ttl(key.namespace)
     if code == _WAIT:
         waited = _wait_for(physical, lease, opts)
         if waited is _CLAIMED:
-            return Result(_load_and_store(key, physical, lease, loader, ttl), MISS)
+            return Result(_load_and_store(key, physical, lease, loader), MISS)
         if waited is not None:
             return Result(waited, MISS)
         return Result(_load(key, loader), MISS)
-    return Result(_load_and_store(key, physical, lease, loader, ttl), MISS)
+    return Result(_load_and_store(key, physical, lease, loader), MISS)
 
 
 def _load(key: CacheKey, loader: Callable[[], Entry | None]) -> Entry | None:
@@ -116,17 +115,21 @@ def _load(key: CacheKey, loader: Callable[[], Entry | None]) -> Entry | None:
     return value
 
 
-def _load_and_store(key: CacheKey, physical: str, lease: str, loader: Callable[[], Entry | None], ttl: int) -> Entry | None:
+def _load_and_store(key: CacheKey, physical: str, lease: str, loader: Callable[[], Entry | None]) -> Entry | None:
     """Load under ``lease``; store the value if the lease survived, else give the lease up.
-    One round trip after the load, counting the load too."""
+    One round trip after the load, counting the load too. The namespace's TTL, or
+    ``EMPTY_TTL`` for an entry its loader marked ``empty`` (``0``: give the lease up)."""
     try:
         value = loader()
     except BaseException:
-        _finish(key, physical, lease, None, ttl)
+        _finish(key, physical, lease, None, 0)
         raise
-    data = None if value is None else value.encode()
-    _finish(key, physical, lease, data, ttl)
-    return None if data is None else Entry.decode(data)
+    if value is None:
+        _finish(key, physical, lease, None, 0)
+        return None
+    data, ttl = value.encode(), options().ttl(key.namespace, empty=value.empty)
+    _finish(key, physical, lease, data if ttl > 0 else None, ttl)
+    return Entry.decode(data)
 
 
 def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
@@ -178,7 +181,7 @@ def prime(key: CacheKey, loader: Callable[[], Entry | None]) -> bool:
         return False
     if not claimed:
         return False
-    return _load_and_store(key, physical, lease, loader, opts.ttl(key.namespace)) is not None
+    return _load_and_store(key, physical, lease, loader) is not None
 
 
 def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
