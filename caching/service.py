@@ -8,6 +8,7 @@ an outbox replay.
 import itertools
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -342,6 +343,18 @@ def ping() -> bool:
         return False
 
 
+def _evictable(info: dict) -> int:
+    """Keys the server's policy may evict: all of them (allkeys-*), those with a TTL
+    (volatile-*), none (noeviction)."""
+    databases = [value for name, value in info.items() if re.fullmatch(r"db\d+", name)]
+    policy = info["maxmemory_policy"]
+    if policy.startswith("allkeys-"):
+        return sum(db["keys"] for db in databases)
+    if policy.startswith("volatile-"):
+        return sum(db["expires"] for db in databases)
+    return 0
+
+
 def _node_memory(name: str, info: dict) -> dict[str, Any]:
     maxmemory = int(info["maxmemory"])
     counted = int(info["used_memory"]) - int(info.get("mem_not_counted_for_evict", 0))
@@ -351,17 +364,18 @@ def _node_memory(name: str, info: dict) -> dict[str, Any]:
         "maxmemory": maxmemory,
         "policy": info["maxmemory_policy"],
         "evicted_keys": int(info["evicted_keys"]),
-        # Redis evicts before every command; still over the limit after that, it refuses writes.
-        "full": bool(maxmemory) and counted > maxmemory,
+        # Over the limit with nothing its policy may evict: Redis refuses writes. (Over it with
+        # keys to evict is a moment in the middle of an eviction, which goes on by itself.)
+        "full": bool(maxmemory) and counted > maxmemory and not _evictable(info),
     }
 
 
 def memory() -> dict[str, Any]:
     """Redis memory: bytes used, ``maxmemory`` (0: no limit), the eviction policy, keys evicted
-    since the server started, and ``full`` (over ``maxmemory`` with nothing it may evict: Redis
-    refuses writes). Per primary in ``nodes`` (one on a single Redis) and summed over them
+    since the server started, and ``full`` (over ``maxmemory`` with no key its policy may evict:
+    Redis refuses writes). Per primary in ``nodes`` (one on a single Redis) and summed over them
     (``maxmemory`` 0 if any primary has no limit). One INFO per primary."""
-    found = call(lambda r: client.server_info(r, "memory", "stats"))
+    found = call(lambda r: client.server_info(r, "memory", "stats", "keyspace"))
     nodes = [_node_memory(name, info) for name, info in found if info is not None]
     policies = sorted({n["policy"] for n in nodes})
     return {
