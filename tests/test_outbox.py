@@ -1,8 +1,10 @@
 """The outbox and the breaker in detail: another process's undelivered invalidation is found
 within the check window, bad rows do not break reads, the breaker never sticks."""
 
+import threading
 import time
 
+import psycopg
 import pytest
 from redis._parsers.base import BaseParser
 import redis as redis_lib
@@ -32,6 +34,35 @@ def test_a_busy_process_finds_another_process_backlog_within_the_window(api, set
     while api.get(url).json()["title"] == "v1":  # this process keeps hitting Redis meanwhile
         assert time.monotonic() < deadline, "the backlog was not replayed within the window"
     assert OutboxEntry.objects.count() == 0
+
+
+def test_a_doubting_read_waits_for_an_entry_another_process_is_delivering(api, settings):
+    """A write that has just committed holds its entry while it delivers it (or another process
+    replays it): a read that checks the outbox then waits a moment for it instead of bypassing."""
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 0}  # check every read
+    post = make_post(make_user(), title="v1")
+    url = f"/api/posts/{post.pk}/"
+    api.get(url)
+    entry = OutboxEntry.objects.create(payload=Changes(keys={post_key(post.pk)}).payload())
+    db = connection.settings_dict
+    holder = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"])
+    holder.execute("SELECT id FROM caching_outboxentry WHERE id = %s FOR UPDATE", [entry.pk])
+
+    def deliver():  # as the other process does: apply, then delete the row and commit
+        time.sleep(0.1)
+        holder.execute("DELETE FROM caching_outboxentry WHERE id = %s", [entry.pk])
+        holder.commit()
+
+    other = threading.Thread(target=deliver)
+    other.start()
+    try:
+        began = time.monotonic()
+        response = api.get(url)
+        waited = time.monotonic() - began
+    finally:
+        other.join()
+        holder.close()
+    assert response["X-Cache"] == "HIT" and 0.1 <= waited < 1.0
 
 
 def test_an_entry_for_a_namespace_no_longer_registered_is_dropped_not_fatal(api, settings):
