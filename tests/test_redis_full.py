@@ -6,7 +6,10 @@ import pytest
 import redis as redis_py
 
 from caching import client as redis_client
+from caching import keys, service
 from caching.models import OutboxEntry
+from posts.cache import post_key
+from tests.conftest import data, entry
 from tests.factories import make_post, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,3 +67,19 @@ def test_a_full_redis_serves_its_hits_loads_misses_and_takes_writes(api, as_user
         api.get(url)
         response = api.get(url)
         assert response["X-Cache"] == "HIT" and "v2" in response.content.decode(), url
+
+
+def test_a_load_that_finds_redis_full_gives_its_lease_up(private_redis, db):
+    """The lease was taken before Redis filled up; the store is refused, and the lease is
+    deleted at once rather than left to expire, so that waiters load instead of waiting."""
+    key = post_key(123456)
+
+    def loader():
+        fill(private_redis)
+        return entry({"id": 123456})
+
+    result = service.get_or_load(key, loader)
+    assert result.status == "MISS" and data(result) == {"id": 123456}
+    assert not private_redis.client().exists(keys.physical(key))  # neither the value nor the lease
+    assert service.get_or_load(key, lambda: entry({"id": 123456})).status == "MISS"
+    assert redis_client.breaker.closed() and redis_client.breaker.failures == 0
