@@ -8,6 +8,9 @@ otherwise; the service runs the same operations on either (its keys carry hash t
 
 - an ``UNAVAILABLE`` error becomes ``CacheUnavailable``, which callers turn into a database
   read (``X-Cache: BYPASS``) or an outbox entry; other Redis errors are bugs and propagate;
+- a write refused for want of memory (-OOM: ``maxmemory`` reached under ``noeviction``) becomes
+  ``CacheFull``, a ``CacheUnavailable`` that callers treat as "not stored"; Redis answered, so
+  the breaker does not count it (the scripts catch their own refusals: ``caching.scripts``);
 - a circuit breaker: after ``BREAKER_FAILURES`` failures in a row it opens and calls fail at
   once, without touching Redis, for ``BREAKER_COOLDOWN_MS``; then one call probes (half-open):
   success closes it, failure opens it again;
@@ -36,12 +39,12 @@ from caching.conf import options
 log = logging.getLogger("caching")
 T = TypeVar("T")
 
-# Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only), or out of
-# memory under a noeviction policy. Other errors (a wrong type, a script error) are bugs.
+# Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only). Other errors
+# (a wrong type, a script error) are bugs; an out-of-memory refusal is neither (CacheFull).
 # On a cluster: no node reachable, a slot without a primary (mid-failover), the cluster down.
 # ClusterError covers CLUSTERDOWN and MASTERDOWN; MOVED, ASK and TRYAGAIN reach us only from
 # a plain connection to one node (caching.replication) while slots move.
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError,
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError,
                redis.exceptions.ClusterError, redis.exceptions.SlotNotCoveredError, MovedError, AskError, TryAgainError)
 # The same, as error replies redis-py has no class for: persistence failing, a script running.
 UNAVAILABLE_REPLIES = ("MISCONF", "BUSY")
@@ -61,6 +64,11 @@ def _unavailable(error: Exception) -> bool:
 
 class CacheUnavailable(Exception):
     """Redis could not be reached in time, or the breaker is open; serve without the cache."""
+
+
+class CacheFull(CacheUnavailable):
+    """Redis refused a write for want of memory (``maxmemory`` under ``noeviction``, or a
+    volatile-* policy with no key left to evict): nothing was written. Not an outage."""
 
 
 class Unacknowledged(Exception):
@@ -98,6 +106,13 @@ class Breaker:
                 log.warning("event=cache_recovered breaker=closed message=\"cache recovered: Redis answers again\"")
                 metrics.BREAKER_OPEN.set(0)
             self.state, self.failures = self.CLOSED, 0
+
+    def refused(self) -> None:
+        """Redis answered, but refused a write: not a failure of Redis, yet whatever was not
+        written may have been an invalidation, so the process checks the outbox again before
+        its next hit (``caching.outbox``, which compares with ``last_failure``)."""
+        self.succeeded()
+        self.last_failure = time.monotonic()
 
     def closed(self) -> bool:
         return self.state == self.CLOSED
@@ -177,6 +192,28 @@ def run_script(r, name: str, keys: list[str], args: list) -> object:
         pool.release(conn)
 
 
+def primaries(r) -> list[tuple[str, redis.Redis]]:
+    """``(name, client)`` of every primary: the one server of a single Redis, or a plain client
+    to each primary of a cluster."""
+    if not is_cluster(r):
+        where = r.connection_pool.connection_kwargs
+        return [(where.get("path") or f"{where.get('host')}:{where.get('port')}", r)]
+    return [(node.name, r.get_redis_connection(node)) for node in r.get_primaries()]
+
+
+def server_info(r, *sections: str) -> list[tuple[str, dict | None]]:
+    """``INFO <sections>`` of every primary, by name; ``None`` for a server that refuses INFO
+    (an ACL, a renamed command): what it would tell is unknown, not an outage."""
+    found = []
+    for name, node in primaries(r):
+        try:
+            found.append((name, node.info(*sections)))
+        except redis.ResponseError as error:
+            log.warning("event=info_refused node=%s error=%s", name, json.dumps(str(error)))
+            found.append((name, None))
+    return found
+
+
 def pipelined(r, queue: Callable[[Any], None]) -> list:
     """The commands ``queue(pipe)`` adds, sent in one round trip (on a cluster client: one per
     node). Scripts go in as ``pipe.execute_command("EVALSHA", ...)`` (redis-py's cluster
@@ -225,6 +262,9 @@ def call(operation: Callable[[redis.Redis], T], *, through_open_breaker: bool = 
     except Unacknowledged as error:
         breaker.succeeded()
         raise CacheUnavailable(str(error)) from error
+    except redis.OutOfMemoryError as error:
+        breaker.refused()
+        raise CacheFull(str(error)) from error
     except (redis.RedisError, RedisClusterException) as error:
         if _unavailable(error):
             breaker.failed(error)

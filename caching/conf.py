@@ -7,6 +7,10 @@ Keys (all optional):
   runs can share one Redis; no ``{`` or ``}`` (they would change the keys' hash tags).
 - ``DEFAULT_TTL`` (``600``): seconds, for namespaces without an entry in ``TTLS``.
 - ``TTLS`` (``{}``): seconds per namespace.
+- ``EMPTY_TTL`` (``5``): seconds an entry its loader marked ``empty`` is kept (at most its
+  namespace's TTL; ``0``: not stored): a filtered page that matches nothing. Short, so that a
+  flood of distinct never-matching filters costs Redis at most its rate times this, while a hot
+  one keeps its stampede control (the lease).
 - ``LEASE_MS`` (``2000``): how long a reader that missed may take to load and store a value
   (an orphaned lease, its holder killed, delays that key's readers at most this long).
 - ``LEASE_WAIT_MS`` (``1000``): how long a reader that finds another's lease waits for the value
@@ -31,6 +35,7 @@ _DEFAULTS = {
     "KEY_PREFIX": "",
     "DEFAULT_TTL": 600,
     "TTLS": {},
+    "EMPTY_TTL": 5,
     "LEASE_MS": 2000,
     "LEASE_WAIT_MS": 1000,
     "BREAKER_FAILURES": 3,
@@ -46,6 +51,7 @@ class Options:
     key_prefix: str
     default_ttl: int
     ttls: dict[str, int] = field(default_factory=dict)
+    empty_ttl: int = 5
     lease_ms: int = 2000
     lease_wait_ms: int = 1000
     breaker_failures: int = 3
@@ -53,8 +59,10 @@ class Options:
     outbox_check_after_ms: int = 1000
     replica_ack_ms: int = 100
 
-    def ttl(self, namespace: str) -> int:
-        return self.ttls.get(namespace, self.default_ttl)
+    def ttl(self, namespace: str, *, empty: bool = False) -> int:
+        """Seconds to keep an entry of ``namespace`` (an ``empty`` one: ``EMPTY_TTL`` at most)."""
+        ttl = self.ttls.get(namespace, self.default_ttl)
+        return min(ttl, self.empty_ttl) if empty else ttl
 
 
 _options: Options | None = None
@@ -72,6 +80,7 @@ def options() -> Options:
             key_prefix=str(raw["KEY_PREFIX"]),
             default_ttl=int(raw["DEFAULT_TTL"]),
             ttls={str(k): int(v) for k, v in raw["TTLS"].items()},
+            empty_ttl=max(int(raw["EMPTY_TTL"]), 0),
             lease_ms=int(raw["LEASE_MS"]),
             lease_wait_ms=int(raw["LEASE_WAIT_MS"]),
             breaker_failures=int(raw["BREAKER_FAILURES"]),

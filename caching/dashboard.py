@@ -1,5 +1,6 @@
 """The cache dashboard in the Django admin (staff only): one row per namespace, the hit rate
-over the last hour, and a flush per namespace (POST, CSRF, a confirmation step)."""
+over the last hour, Redis memory (used, maxmemory, policy, evicted keys), and a flush per
+namespace (POST, CSRF, a confirmation step)."""
 
 from django.contrib import admin, messages
 from django.http import Http404
@@ -43,6 +44,7 @@ def dashboard(request):
     try:
         stats = service.stats()
         history = service.history(60)
+        memory = service.memory()
     except CacheUnavailable:
         context["unavailable"] = True
         return TemplateResponse(request, "caching/dashboard.html", context)
@@ -52,6 +54,8 @@ def dashboard(request):
     ]
     context["total"] = {**stats["total"], "hit_percent": _percent(stats["total"])}
     context["chart"] = _chart(history)
+    context["memory"] = memory
+    context["memory_rows"] = memory["nodes"] + ([{**memory, "node": "total"}] if len(memory["nodes"]) > 1 else [])
     return TemplateResponse(request, "caching/dashboard.html", context)
 
 

@@ -21,9 +21,14 @@ def etag(*chunks: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """``empty``: the loader found nothing for a key the client chose (a filter that matches
+    nothing). Such an entry is stored for ``EMPTY_TTL`` only, so a flood of distinct never-matching
+    requests costs Redis at most its rate times that; it is not part of the stored form."""
+
     parts: tuple[bytes, ...]
     meta: dict[str, Any] = field(default_factory=dict)
     etags: tuple[str, ...] = ()
+    empty: bool = False
 
     def __post_init__(self) -> None:
         if not self.etags:  # a fresh entry: each part's ETag covers the metadata and that part

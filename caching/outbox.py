@@ -84,16 +84,36 @@ def _recently_checked() -> bool:
     return bool(_checked_at) and client.last_failure() < _checked_at and time.monotonic() - _checked_at < options().outbox_check_after_ms / 1000
 
 
+def _delivered_by_others() -> bool:
+    """Whether the entries a replay left, which other processes hold (a write that has just
+    committed is delivering its own, or another process replays them), are gone within
+    ``LEASE_WAIT_MS``. They are in flight, not lost: a few milliseconds' wait beats a database
+    read. Entries that commit meanwhile belong to writes concurrent with this read: not waited
+    for."""
+    last = OutboxEntry.objects.order_by("-id").values_list("id", flat=True).first()
+    deadline = time.monotonic() + options().lease_wait_ms / 1000
+    delay = 0.002
+    while last is not None and OutboxEntry.objects.filter(id__lte=last).exists():
+        if time.monotonic() + delay > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        replay(batches=1)  # rows their holder let go of without delivering (it failed)
+    return True
+
+
 def cache_is_trusted() -> bool:
     """May this process serve from the cache now? Replays the backlog first when in doubt.
 
     In doubt means: never checked, Redis failed since the last check, or the last check is
     older than ``OUTBOX_CHECK_AFTER_MS`` (another process's undelivered invalidation shows up
     within that window). A check is one query; with a backlog, one batch is replayed per read
-    and the cache is trusted only once none is left. While the breaker is open (until its
-    probe succeeds), while another thread is checking, or inside an application transaction,
-    a doubting read bypasses; a read that finds another thread checking waits for it (at most
-    ``LEASE_WAIT_MS``), so a cold process does not send a burst of reads to the database.
+    and the cache is trusted only once none is left; entries other processes are delivering
+    at that moment are waited for (at most ``LEASE_WAIT_MS``). While the breaker is open
+    (until its probe succeeds), while another thread is checking, or inside an application
+    transaction, a doubting read bypasses; a read that finds another thread checking waits for
+    it (at most ``LEASE_WAIT_MS``), so a cold process does not send a burst of reads to the
+    database.
     """
     global _checked_at
     if _recently_checked():
@@ -107,9 +127,8 @@ def cache_is_trusted() -> bool:
         if not client.breaker.closed():
             client.call(lambda r: r.ping())  # the probe, once the cooldown is over
         if OutboxEntry.objects.exists():
-            replay(batches=1)
-            if OutboxEntry.objects.exists():  # more left, or locked by a concurrent replay
-                return False
+            if replay(batches=1) == BATCH or not _delivered_by_others():
+                return False  # a backlog left, or nobody could deliver it
         _checked_at = now
         return True
     except CacheUnavailable:

@@ -11,16 +11,36 @@ LEASE_MARK = "\0lease:"
 # Keys a script builds itself (a list key's generation suffix, an hourly history bucket) start
 # with a declared key's tag, so they are in the same slot too.
 
+# Redis may refuse a write at any moment: at ``maxmemory`` under ``noeviction`` (or a volatile-*
+# policy with nothing left to evict), every command that may grow memory gets -OOM. In a script
+# without flags Redis refuses only the first such write, and only if it was out of memory when
+# the script started (after one write the script may not stop halfway). So each script makes its
+# writes through ``written()``: a refusal is an answer, not an abort, and the script goes on
+# without that write. Deleting (DEL, UNLINK) is never refused. Any other error is a bug: raised.
+WRITTEN = """
+local function written(reply)
+  if type(reply) == 'table' and reply.err then
+    if string.sub(reply.err, 1, 4) ~= 'OOM ' then error(reply) end
+    return false
+  end
+  return true
+end
+"""
+
 # KEYS[1] the shard's stats hash, KEYS[2] value key (no generation), KEYS[3] generation counter
 # (optional). ARGV[1] lease to claim on a miss, ARGV[2] lease lifetime in ms, ARGV[3] generation
 # separator (keys.GENERATION_SEPARATOR), ARGV[4] prefix of the shard's hourly history hashes
 # (keys.history_prefix), ARGV[5] their lifetime in seconds.
-# Each read counts once in the totals and once in the current minute's field of the hour bucket.
+# Each read counts once in the totals and once in the current minute's field of the hour bucket,
+# unless Redis refuses the count: a hit never depends on a write.
 # Returns {1, value} on a hit, {2, key} when this caller now holds the lease on key,
-# {3, key} when another caller holds it.
-READ = """
+# {3, key} when another caller holds it, {4, key} on a miss that could take no lease because
+# Redis refuses writes (load, store nothing).
+READ = WRITTEN + """
 local function count(outcome)
-  redis.call('HINCRBY', KEYS[1], outcome, 1)
+  if not written(redis.pcall('HINCRBY', KEYS[1], outcome, 1)) then
+    return
+  end
   local now = tonumber(redis.call('TIME')[1])
   local bucket = ARGV[4] .. math.floor(now / 3600)
   if redis.call('HINCRBY', bucket, math.floor(now / 60) .. ':' .. outcome, 1) == 1 then
@@ -31,10 +51,14 @@ local key = KEYS[2]
 if KEYS[3] then
   local gen = redis.call('GET', KEYS[3])
   if not gen then
+    -- Missing (never made, evicted, or deleted by a BUMP that Redis refused): restart from the
+    -- clock, newer than any generation whose entries may still be stored.
     local t = redis.call('TIME')
     gen = string.format('%d', t[1] * 1000000 + t[2])
-    redis.call('SET', KEYS[3], gen, 'NX')
-    gen = redis.call('GET', KEYS[3])
+    if not written(redis.pcall('SET', KEYS[3], gen, 'NX')) then
+      count('misses')
+      return {4, key}
+    end
   end
   key = key .. ARGV[3] .. gen
 end
@@ -47,26 +71,31 @@ count('misses')
 if value then
   return {3, key}
 end
-redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+if not written(redis.pcall('SET', key, ARGV[1], 'PX', ARGV[2])) then
+  return {4, key}
+end
 return {2, key}
 """
 
 # KEYS[1] value key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease, ARGV[2] value,
 # ARGV[3] TTL in seconds. Counts the database load; stores only if the caller's lease is still
-# in place. Returns 1 if stored.
-STORE = """
-redis.call('HINCRBY', KEYS[2], 'loads', 1)
+# in place (not revoked by an invalidation, not expired, not evicted). If Redis refuses the
+# store, the lease is given up so that waiters load at once. Returns 1 if stored.
+STORE = WRITTEN + """
+written(redis.pcall('HINCRBY', KEYS[2], 'loads', 1))
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
+  if written(redis.pcall('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])) then
+    return 1
+  end
+  redis.call('DEL', KEYS[1])
 end
 return 0
 """
 
 # KEYS[1] value key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease. Counts the
 # database load and gives the lease up (the load found nothing, or failed).
-RELEASE = """
-redis.call('HINCRBY', KEYS[2], 'loads', 1)
+RELEASE = WRITTEN + """
+written(redis.pcall('HINCRBY', KEYS[2], 'loads', 1))
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -76,8 +105,11 @@ return 0
 # KEYS[1]: a generation counter to advance; ARGV[1]: "existing" to leave a missing one missing
 # (a reader starts a missing counter itself). A missing counter restarts from the server clock
 # in microseconds rather than from 1, so an evicted counter never returns to a generation whose
-# keys may still be stored. One key per call: each namespace's counter has its own slot.
-BUMP = """
+# keys may still be stored. If Redis refuses the SET, the counter is deleted instead (a DEL is
+# never refused): the next reader restarts it from the clock, which advances it just the same.
+# One key per call: each namespace's counter has its own slot. Returns 1 if advanced, 2 if
+# deleted, 0 if left missing.
+BUMP = WRITTEN + """
 local current = redis.call('GET', KEYS[1])
 if not current and ARGV[1] == 'existing' then
   return 0
@@ -86,8 +118,11 @@ local t = redis.call('TIME')
 local floor = t[1] * 1000000 + t[2]
 local gen = tonumber(current or '0')
 if gen < floor then gen = floor else gen = gen + 1 end
-redis.call('SET', KEYS[1], string.format('%d', gen))
-return 1
+if written(redis.pcall('SET', KEYS[1], string.format('%d', gen))) then
+  return 1
+end
+redis.call('DEL', KEYS[1])
+return 2
 """
 
 NAMES = ("READ", "STORE", "RELEASE", "BUMP")

@@ -8,6 +8,7 @@ an outbox replay.
 import itertools
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ from caching.transaction import has_pending_work
 log = logging.getLogger("caching")
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
-_WAIT = 3
+_WAIT, _FULL = 3, 4  # READ's answers besides a hit (1) and a lease granted (2)
 _CLAIMED = object()
 SCAN_BATCH = 1000
 LEASE_MARK_BYTES = LEASE_MARK.encode()
@@ -74,7 +75,8 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
     On a miss this caller holds a lease on the key, loads, and stores only if no invalidation
     revoked the lease meanwhile. Callers that find another's lease wait up to ``LEASE_WAIT_MS``
     for its value, then load from the database without storing. A loader result of ``None``
-    (nothing found) is not cached.
+    (nothing found) is not cached. While Redis refuses writes (full), hits are still served and
+    a miss loads from the database and stores nothing.
     """
     opts = options()
     if not opts.enabled or has_pending_work() or not outbox.cache_is_trusted():
@@ -91,16 +93,17 @@ def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
         return Result(loader(), BYPASS)
     if code == 1:
         return Result(Entry.decode(payload), HIT)
+    if code == _FULL:  # Redis refuses writes: no lease, so nothing to store and nobody to wait for
+        return Result(loader(), MISS)
     physical = payload.decode()
-    ttl = opts.ttl(key.namespace)
     if code == _WAIT:
         waited = _wait_for(physical, lease, opts)
         if waited is _CLAIMED:
-            return Result(_load_and_store(key, physical, lease, loader, ttl), MISS)
+            return Result(_load_and_store(key, physical, lease, loader), MISS)
         if waited is not None:
             return Result(waited, MISS)
         return Result(_load(key, loader), MISS)
-    return Result(_load_and_store(key, physical, lease, loader, ttl), MISS)
+    return Result(_load_and_store(key, physical, lease, loader), MISS)
 
 
 def _load(key: CacheKey, loader: Callable[[], Entry | None]) -> Entry | None:
@@ -109,21 +112,25 @@ def _load(key: CacheKey, loader: Callable[[], Entry | None]) -> Entry | None:
     try:
         call(lambda r: r.hincrby(keys.stats_of(key), "loads", 1))
     except CacheUnavailable:
-        pass  # a lost count, not a lost value
+        pass  # a lost count (Redis down or full), not a lost value
     return value
 
 
-def _load_and_store(key: CacheKey, physical: str, lease: str, loader: Callable[[], Entry | None], ttl: int) -> Entry | None:
+def _load_and_store(key: CacheKey, physical: str, lease: str, loader: Callable[[], Entry | None]) -> Entry | None:
     """Load under ``lease``; store the value if the lease survived, else give the lease up.
-    One round trip after the load, counting the load too."""
+    One round trip after the load, counting the load too. The namespace's TTL, or
+    ``EMPTY_TTL`` for an entry its loader marked ``empty`` (``0``: give the lease up)."""
     try:
         value = loader()
     except BaseException:
-        _finish(key, physical, lease, None, ttl)
+        _finish(key, physical, lease, None, 0)
         raise
-    data = None if value is None else value.encode()
-    _finish(key, physical, lease, data, ttl)
-    return None if data is None else Entry.decode(data)
+    if value is None:
+        _finish(key, physical, lease, None, 0)
+        return None
+    data, ttl = value.encode(), options().ttl(key.namespace, empty=value.empty)
+    _finish(key, physical, lease, data if ttl > 0 else None, ttl)
+    return Entry.decode(data)
 
 
 def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
@@ -139,8 +146,9 @@ def _wait_for(physical: str, lease: str, opts) -> Any:
     """Wait for the value another caller is loading, up to ``LEASE_WAIT_MS``.
 
     Returns the value; ``_CLAIMED`` if the other lease went away (given up, revoked by an
-    invalidation, or expired) and this caller took the key's lease in its place, so one
-    caller, not all of them, reloads; ``None`` if the time ran out (load, store nothing).
+    invalidation, expired or evicted) and this caller took the key's lease in its place, so one
+    caller, not all of them, reloads; ``None`` if the time ran out or Redis refuses the lease
+    (load, store nothing).
     """
     deadline = time.monotonic() + opts.lease_wait_ms / 1000
     delay = 0.002
@@ -174,7 +182,7 @@ def prime(key: CacheKey, loader: Callable[[], Entry | None]) -> bool:
         return False
     if not claimed:
         return False
-    return _load_and_store(key, physical, lease, loader, opts.ttl(key.namespace)) is not None
+    return _load_and_store(key, physical, lease, loader) is not None
 
 
 def _batches(items: Iterable[str], size: int) -> Iterable[list[str]]:
@@ -333,3 +341,57 @@ def ping() -> bool:
         return bool(call(lambda r: r.ping()))
     except CacheUnavailable:
         return False
+
+
+def _evictable(info: dict) -> int:
+    """Keys the server's policy may evict: all of them (allkeys-*), those with a TTL
+    (volatile-*), none (noeviction)."""
+    databases = [value for name, value in info.items() if re.fullmatch(r"db\d+", name)]
+    policy = info["maxmemory_policy"]
+    if policy.startswith("allkeys-"):
+        return sum(db["keys"] for db in databases)
+    if policy.startswith("volatile-"):
+        return sum(db["expires"] for db in databases)
+    return 0
+
+
+def _node_memory(name: str, info: dict) -> dict[str, Any]:
+    maxmemory = int(info["maxmemory"])
+    counted = int(info["used_memory"]) - int(info.get("mem_not_counted_for_evict", 0))
+    return {
+        "node": name,
+        "used_memory": int(info["used_memory"]),
+        "maxmemory": maxmemory,
+        "policy": info["maxmemory_policy"],
+        "evicted_keys": int(info["evicted_keys"]),
+        # Over the limit with nothing its policy may evict: Redis refuses writes. (Over it with
+        # keys to evict is a moment in the middle of an eviction, which goes on by itself.)
+        "full": bool(maxmemory) and counted > maxmemory and not _evictable(info),
+    }
+
+
+def memory() -> dict[str, Any]:
+    """Redis memory: bytes used, ``maxmemory`` (0: no limit), the eviction policy, keys evicted
+    since the server started, and ``full`` (over ``maxmemory`` with no key its policy may evict:
+    Redis refuses writes). Per primary in ``nodes`` (one on a single Redis) and summed over them
+    (``maxmemory`` 0 if any primary has no limit). One INFO per primary."""
+    found = call(lambda r: client.server_info(r, "memory", "stats", "keyspace"))
+    nodes = [_node_memory(name, info) for name, info in found if info is not None]
+    policies = sorted({n["policy"] for n in nodes})
+    return {
+        "used_memory": sum(n["used_memory"] for n in nodes),
+        "maxmemory": sum(n["maxmemory"] for n in nodes) if all(n["maxmemory"] for n in nodes) else 0,
+        "policy": ",".join(policies) or "unknown",
+        "evicted_keys": sum(n["evicted_keys"] for n in nodes),
+        "full": any(n["full"] for n in nodes),
+        "nodes": nodes,
+    }
+
+
+def cache_state() -> str:
+    """``ok``; ``full`` (Redis answers but refuses writes for want of memory: hits are still
+    served, misses are not stored, counts are lost); or ``unavailable``."""
+    try:
+        return "full" if memory()["full"] else "ok"
+    except CacheUnavailable:
+        return "unavailable"

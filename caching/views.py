@@ -25,9 +25,10 @@ class CacheAdminView(APIView):
 
 
 class StatsView(CacheAdminView):
-    @extend_schema(responses=inline_serializer("CacheStats", {"namespaces": serializers.DictField(), "total": serializers.DictField()}))
+    @extend_schema(responses=inline_serializer("CacheStats", {"namespaces": serializers.DictField(), "total": serializers.DictField(), "redis": serializers.DictField()}))
     def get(self, request):
-        return Response(service.stats())
+        """Counters per namespace, totals, and Redis memory (``service.memory``)."""
+        return Response({**service.stats(), "redis": service.memory()})
 
 
 class StatsResetView(CacheAdminView):

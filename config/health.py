@@ -5,12 +5,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from caching.service import ping
+from caching.service import cache_state
 
 
 class HealthView(APIView):
     """Liveness of the two backends. 200 while the database answers, even with Redis down
-    (the API keeps serving from the database); 503 when the database does not."""
+    (the API keeps serving from the database); 503 when the database does not. ``cache`` is
+    ``ok``, ``full`` (Redis refuses writes for want of memory; hits are still served) or
+    ``unavailable``."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -23,5 +25,5 @@ class HealthView(APIView):
             database = "ok"
         except DatabaseError:
             database = "unavailable"
-        body = {"database": database, "cache": "ok" if ping() else "unavailable"}
+        body = {"database": database, "cache": cache_state()}
         return Response(body, status=200 if database == "ok" else 503)

@@ -166,6 +166,7 @@ CACHE_LAYER = {
     "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", ""),
     "DEFAULT_TTL": env_int("CACHE_DEFAULT_TTL", 600),
     "TTLS": {"user": 3600, "post": 1800, "users": 600, "posts": 600},
+    "EMPTY_TTL": env_int("CACHE_EMPTY_TTL", 5),
     "BREAKER_FAILURES": env_int("CACHE_BREAKER_FAILURES", 3),
     "BREAKER_COOLDOWN_MS": env_int("CACHE_BREAKER_COOLDOWN_MS", 2000),
     "REPLICA_ACK_MS": env_int("CACHE_REPLICA_ACK_MS", 100),

@@ -36,4 +36,9 @@ def post_page(number: int, *, author: int | None = None, category: str | None = 
     if category is not None:
         queryset = queryset.filter(category=category)
     found = page_of(queryset, number, PostSerializer)
-    return None if found is None else Entry((render(found[1]),), found[0])
+    if found is None:
+        return None
+    # A filter that matches nothing is cheap to answer again and may be one of a flood of
+    # distinct values: kept briefly (EMPTY_TTL). An empty unfiltered page is one key: kept.
+    filtered = author is not None or category is not None
+    return Entry((render(found[1]),), found[0], empty=filtered and found[0]["count"] == 0)

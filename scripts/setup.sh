@@ -44,9 +44,14 @@ ensure_redis() {
     echo "Redis is not listening on 127.0.0.1:$REDIS_PORT and is not installed: apt-get install redis-server" >&2
     exit 1
   fi
-  echo "starting a private Redis in $RUN_DIR/redis" >&2
+  # Bounded (SPEC 10.7): volatile-lru evicts only keys with a TTL, which is every value, lease
+  # and history bucket the cache writes; its few counters (no TTL) stay. README: "Redis memory
+  # and eviction" for the supported policies.
+  local maxmemory="${REDIS_MAXMEMORY:-256mb}" policy="${REDIS_MAXMEMORY_POLICY:-volatile-lru}"
+  echo "starting a private Redis in $RUN_DIR/redis (maxmemory $maxmemory, $policy)" >&2
   mkdir -p "$RUN_DIR/redis"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --maxmemory "$maxmemory" --maxmemory-policy "$policy" \
     --dir "$RUN_DIR/redis" --logfile "$RUN_DIR/redis.log" --pidfile "$RUN_DIR/redis.pid"
   for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.1; done
   echo "Redis did not start; see $RUN_DIR/redis.log" >&2

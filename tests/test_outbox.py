@@ -1,15 +1,17 @@
 """The outbox and the breaker in detail: another process's undelivered invalidation is found
 within the check window, bad rows do not break reads, the breaker never sticks."""
 
+import threading
 import time
 
+import psycopg
 import pytest
 from redis._parsers.base import BaseParser
 import redis as redis_lib
 from django.db import connection
 
 from caching import client
-from caching.client import Breaker, CacheUnavailable, _unavailable
+from caching.client import Breaker, CacheFull, CacheUnavailable, _unavailable
 from caching.models import OutboxEntry
 from caching.registry import Changes
 from posts.cache import post_key
@@ -46,6 +48,35 @@ def test_a_busy_process_finds_another_process_backlog_within_the_window(api, set
     assert OutboxEntry.objects.count() == 0
 
 
+def test_a_doubting_read_waits_for_an_entry_another_process_is_delivering(api, settings):
+    """A write that has just committed holds its entry while it delivers it (or another process
+    replays it): a read that checks the outbox then waits a moment for it instead of bypassing."""
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 0}  # check every read
+    post = make_post(make_user(), title="v1")
+    url = f"/api/posts/{post.pk}/"
+    api.get(url)
+    entry = OutboxEntry.objects.create(payload=Changes(keys={post_key(post.pk)}).payload())
+    db = connection.settings_dict
+    holder = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"])
+    holder.execute("SELECT id FROM caching_outboxentry WHERE id = %s FOR UPDATE", [entry.pk])
+
+    def deliver():  # as the other process does: apply, then delete the row and commit
+        time.sleep(0.1)
+        holder.execute("DELETE FROM caching_outboxentry WHERE id = %s", [entry.pk])
+        holder.commit()
+
+    other = threading.Thread(target=deliver)
+    other.start()
+    try:
+        began = time.monotonic()
+        response = api.get(url)
+        waited = time.monotonic() - began
+    finally:
+        other.join()
+        holder.close()
+    assert response["X-Cache"] == "HIT" and 0.1 <= waited < 1.0
+
+
 def test_an_entry_for_a_namespace_no_longer_registered_is_dropped_not_fatal(api, settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 0}  # check every read
     post = make_post(make_user())
@@ -57,7 +88,7 @@ def test_an_entry_for_a_namespace_no_longer_registered_is_dropped_not_fatal(api,
 @pytest.mark.parametrize("reply", [
     "MISCONF no disk", "BUSY script", "LOADING data", "MASTERDOWN link", "CLUSTERDOWN The cluster is down",
     "TRYAGAIN Multiple keys request during rehashing of slot", "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381",
-    "READONLY You can't write against a read only replica.", "OOM command not allowed",
+    "READONLY You can't write against a read only replica.",
 ])
 def test_replies_of_a_redis_that_cannot_serve_count_as_unavailable(reply):
     """As redis-py's parser turns the reply into an exception (a class for most, the bare reply
@@ -68,6 +99,21 @@ def test_replies_of_a_redis_that_cannot_serve_count_as_unavailable(reply):
 @pytest.mark.parametrize("reply", ["WRONGTYPE Operation against a key", "NOSCRIPT No matching script", "ERR syntax error"])
 def test_other_error_replies_are_bugs(reply):
     assert not _unavailable(BaseParser.parse_error(reply))
+
+
+def test_an_out_of_memory_refusal_is_not_an_outage(redis):
+    """-OOM (maxmemory under noeviction): Redis answered, the write was not made. Callers get
+    CacheFull (a CacheUnavailable: "not stored"); the breaker stays closed, and the process checks
+    the outbox before its next hit (the refused write may have been an invalidation)."""
+    def refused(r):
+        raise BaseParser.parse_error("OOM command not allowed when used memory > 'maxmemory'.")
+
+    before = client.last_failure()
+    for _ in range(5):
+        with pytest.raises(CacheFull):
+            client.call(refused)
+    assert client.breaker.closed() and client.breaker.failures == 0
+    assert client.last_failure() > before
 
 
 def test_a_probe_answered_with_an_error_reply_closes_the_breaker(settings, redis, cache_prefix):

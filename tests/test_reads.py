@@ -1,5 +1,7 @@
 """Cache-aside reads: MISS then HIT with identical bodies, TTL per namespace, BYPASS."""
 
+import time
+
 import pytest
 
 from caching import keys
@@ -82,6 +84,30 @@ def test_empty_first_page_is_cached_and_told_apart_from_a_miss(api, db):
     first = api.get("/api/posts/?category=nothing-here")
     assert first.json() == {"count": 0, "next": None, "previous": None, "results": []}
     assert api.get("/api/posts/?category=nothing-here")["X-Cache"] == "HIT"
+
+
+def test_a_filter_that_matches_nothing_is_kept_for_empty_ttl_only(api, settings, redis, user):
+    """A flood of distinct never-matching filters costs at most its rate times EMPTY_TTL in
+    keys (SPEC 10.7); a filtered page with results, and the unfiltered first page even when
+    empty, keep the namespace's TTL."""
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "EMPTY_TTL": 1}
+
+    def ttl_ms(**filters) -> int:
+        generation = redis.get(keys.generation("posts")).decode()
+        return redis.pttl(keys.in_generation(posts_page_key(1, **filters), generation))
+
+    assert api.get("/api/posts/").json()["count"] == 0  # nothing published yet
+    assert 590_000 < ttl_ms() <= 600_000
+    make_post(user, category="redis")
+    nothing, something = "/api/posts/?author=99999999&category=zzzz-nonexistent", f"/api/posts/?author={user.pk}"
+    for url in (nothing, something):
+        assert api.get(url)["X-Cache"] == "MISS"
+        assert api.get(url)["X-Cache"] == "HIT"
+    assert 0 < ttl_ms(author=99999999, category="zzzz-nonexistent") <= 1000
+    assert 590_000 < ttl_ms(author=user.pk) <= 600_000
+    time.sleep(1.1)
+    assert ttl_ms(author=99999999, category="zzzz-nonexistent") == -2  # gone
+    assert api.get(nothing)["X-Cache"] == "MISS" and api.get(something)["X-Cache"] == "HIT"
 
 
 def test_pagination_links_are_built_per_request(api, user):
