@@ -15,6 +15,8 @@ seconds later (after ``CACHE_EMPTY_TTL``), and prints them as JSON. The database
 import argparse
 import json
 import os
+import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -36,10 +38,13 @@ def main() -> None:
 
     from tests.redis_server import RedisServer
 
-    server = RedisServer().start()
-    try:
+    # A terminated run unwinds like an error: its redis-server is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    with RedisServer() as server:
         os.environ["REDIS_URL"] = server.url
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        # Settings refuse the dev secret key when DEBUG is off: a throwaway key, unless one is given.
+        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=os.environ, check=True)
         import django
 
@@ -65,8 +70,6 @@ def main() -> None:
             "flood_bytes_right_after": after["used_memory"] - before["used_memory"],
             f"flood_bytes_after_{args.wait:g}s": later["used_memory"] - before["used_memory"],
         }, indent=2))
-    finally:
-        server.kill()
 
 
 if __name__ == "__main__":
