@@ -71,8 +71,8 @@ class RedisServer:
             stop_group(self.process, grace=5)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=SOCKET_TIMEOUT)
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(port=self.port, db=db, socket_timeout=SOCKET_TIMEOUT)
 
     def __enter__(self) -> "RedisServer":
         return self.start()

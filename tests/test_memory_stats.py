@@ -5,7 +5,6 @@ import json
 import re
 
 import pytest
-import redis as redis_py
 from django.core.management import call_command
 from django.test import Client
 
@@ -30,7 +29,7 @@ def test_every_surface_shows_maxmemory_policy_and_evictions(as_user, staff, priv
     server = private_redis.client()
     server.config_set("maxmemory-policy", "allkeys-lru")
     server.config_set("maxmemory", MAXMEMORY)
-    filler = redis_py.Redis(port=private_redis.port, db=1, socket_timeout=1)
+    filler = private_redis.client(db=1)
     for n in range(2 * MAXMEMORY // 16384):  # twice maxmemory: Redis evicts about half
         filler.set(f"filler:{n}", b"x" * 16384)
     evicted = server.info("stats")["evicted_keys"]

@@ -24,7 +24,7 @@ def fill(server, margin: int = 256 << 10) -> None:
     the margin keeps it so while connection buffers come and go."""
     admin = server.client()
     admin.config_set("maxmemory-policy", "noeviction")
-    filler = redis_py.Redis(port=server.port, db=1, socket_timeout=1)
+    filler = server.client(db=1)
     for n in range(FILLER // 16384):
         filler.set(f"filler:{n}", b"x" * 16384)
     admin.config_set("maxmemory", admin.info("memory")["used_memory"] - margin)
@@ -33,7 +33,7 @@ def fill(server, margin: int = 256 << 10) -> None:
 
 
 def free(server) -> None:
-    redis_py.Redis(port=server.port, db=1, socket_timeout=1).flushdb()  # the private server's filler DB only
+    server.client(db=1).flushdb()  # the private server's filler DB only
 
 
 def test_a_full_redis_serves_its_hits_loads_misses_and_takes_writes(api, as_user, private_redis):
