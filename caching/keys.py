@@ -140,6 +140,12 @@ def history(namespace: str, shard: int, hour: int) -> str:
     return f"{history_prefix(namespace, shard)}{hour}"
 
 
+def rate(limit: str, ident: object) -> str:
+    """The window counter of rate limit ``limit`` for ``ident`` (a user, an address), in a slot
+    of its own: ``<tag _rate.<ident>>_rate:<limit>``; bookkeeping, outside every namespace."""
+    return tag(f"_rate.{segment(ident)}") + f"_rate:{segment(limit)}"
+
+
 def glob_escape(text: str) -> str:
     return _GLOB_SPECIAL.sub(r"\\\1", text)
 

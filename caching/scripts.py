@@ -125,4 +125,17 @@ redis.call('DEL', KEYS[1])
 return 2
 """
 
-NAMES = ("READ", "STORE", "RELEASE", "BUMP")
+# KEYS[1] a rate limit's counter (keys.rate), ARGV[1] its window in seconds. Counts one event
+# in the window the first event opened; returns {events in the window, seconds until it ends}.
+# A counter that lost its expiry (it never should) gets one again rather than living forever.
+COUNT = """
+local events = redis.call('INCR', KEYS[1])
+local left = redis.call('TTL', KEYS[1])
+if left < 0 then
+  left = tonumber(ARGV[1])
+  redis.call('EXPIRE', KEYS[1], left)
+end
+return {events, left}
+"""
+
+NAMES = ("READ", "STORE", "RELEASE", "BUMP", "COUNT")

@@ -57,6 +57,9 @@ def metrics_view(request):
 
     from caching import metrics
 
-    if request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_IPS:
+    from django.utils.module_loading import import_string
+
+    # The client's address as the project reads it (behind a proxy, not the proxy's own).
+    if import_string(settings.CLIENT_ADDRESS)(request) not in settings.METRICS_ALLOWED_IPS:
         return HttpResponseForbidden("metrics are served to the addresses in METRICS_ALLOWED_IPS only")
     return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,8 @@ under ``/api/``, whoever raises it (DRF, Django's URL resolver, a crash), and bo
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.urls import resolve
 from django.views import csrf, defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import exception_handler
@@ -83,7 +84,13 @@ def server_error(request, template_name="500.html"):
 
 @csrf_exempt  # a POST to an unknown URL is a 404, not a CSRF failure
 def api_not_found(request, *args, **kwargs):
-    """The last ``/api/`` route: an unknown URL is a JSON 404 even with ``DEBUG`` on."""
+    """The last ``/api/`` route: an unknown URL is a JSON 404 even with ``DEBUG`` on. A GET of
+    a known URL without its final slash is redirected to it, as ``APPEND_SLASH`` does for
+    URLs that no route takes."""
+    with_slash = request.path + "/"
+    if request.method in ("GET", "HEAD") and not request.path.endswith("/") and resolve(with_slash).func is not api_not_found:
+        query = request.META.get("QUERY_STRING", "")
+        return HttpResponsePermanentRedirect(with_slash + (f"?{query}" if query else ""))
     return _error("Not found.", 404)
 
 

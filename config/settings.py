@@ -21,8 +21,10 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 BENCH_VIEWS = env_bool("BENCH_VIEWS", False)  # mounts /bench/ceiling/<size>/ (bench/ only)
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")  # who may GET /metrics
+CLIENT_ADDRESS = "config.net.client_address"  # how the apps read a request's client address
 # Proxies in front of the app that append to X-Forwarded-For: the client address (login lockout,
-# anonymous throttling) is the PROXY_COUNT-th entry from the right; 0: REMOTE_ADDR.
+# anonymous throttling, /metrics) is the PROXY_COUNT-th entry from the right; 0: REMOTE_ADDR
+# (config.net.client_address).
 PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 0)
 
 # HTTPS behind a proxy (SPEC 10.2): the proxy terminates TLS and sets X-Forwarded-Proto.
@@ -123,7 +125,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=AUTH_LOCKOUT_SECONDS)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts AUTH_LOCKOUT_SECONDS, not longer
-AXES_CLIENT_IP_CALLABLE = "users.lockout.client_address"
+AXES_CLIENT_IP_CALLABLE = "config.net.client_address"
 AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
 AXES_VERBOSE = False
 AXES_DISABLE_ACCESS_LOG = True  # successes are not recorded (a token login has no session to tie them to)
@@ -156,10 +158,6 @@ CACHES = {
     }
 }
 
-# The write throttle's counters (config.throttling): the same Redis, every Redis error ignored
-# (a throttle fails open: an outage must not turn writes into 500s).
-CACHES["throttle"] = {**CACHES["default"], "OPTIONS": {**CACHES["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": True}}
-
 # The caching app's options, all in one place (documented in caching/conf.py).
 CACHE_LAYER = {
     "ENABLED": env_bool("CACHE_ENABLED", True),
@@ -190,10 +188,12 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    # Writes per user (SPEC 10.4); staff exempt. State in Redis, failing open (config.throttling).
+    # Writes per user (SPEC 10.4); staff exempt. Counted in Redis, failing open (config.throttling).
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"writes": None if _WRITE_RATE.lower() == "none" else _WRITE_RATE},
-    "NUM_PROXIES": PROXY_COUNT or None,
+    # No browsable API: every answer under /api/ is JSON, whatever the Accept header says.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,30 +1,35 @@
-"""Write throttling (SPEC 10.4): DRF's per-user rate throttle on writes, staff exempt.
+"""Write throttling (SPEC 10.4): a DRF throttle on writes at ``API_WRITE_RATE``, staff exempt.
 
 Reads are never throttled here (their cost is the cache's job; per-address read limits belong to
-the proxy). The counters live in Redis through the ``throttle`` cache alias, which ignores
-Redis errors: while Redis is down the throttle fails open and writes keep working.
+the proxy). The counts live in Redis through the cache layer (``caching.ratelimit``: one window
+counter per user, under the cache's failure policy), and while Redis cannot count the throttle
+lets every write through: an outage must not turn writes into 429s or 500s.
 """
 
-from django.conf import settings
-from django.core.cache import caches
 from rest_framework.permissions import SAFE_METHODS
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
+
+from caching import ratelimit
+from config.net import client_address
 
 
-class WriteRateThrottle(UserRateThrottle):
-    """``API_WRITE_RATE`` POST, PUT, PATCH and DELETE requests per user (per client address for
-    anonymous callers, such as the token endpoint); staff are not throttled."""
+class WriteRateThrottle(SimpleRateThrottle):
+    """POST, PUT, PATCH and DELETE per user (per client address for anonymous callers, such as
+    the token endpoint), in fixed windows of the rate's period; staff are not throttled."""
 
     scope = "writes"
-    cache = caches["throttle"]
+    left = None
 
     def allow_request(self, request, view) -> bool:
-        if request.method in SAFE_METHODS or (request.user and request.user.is_staff):
+        user = request.user
+        if self.rate is None or request.method in SAFE_METHODS or (user and user.is_staff):
             return True
-        return super().allow_request(request, view)
+        who = f"user-{user.pk}" if user and user.is_authenticated else f"address-{client_address(request)}"
+        counted = ratelimit.count(self.scope, who, self.duration)
+        if counted is None:
+            return True  # fail open
+        events, self.left = counted
+        return events <= self.num_requests
 
-    def get_cache_key(self, request, view) -> str | None:
-        """DRF's key (``throttle_writes_<user id>``) under the cache layer's key prefix, so two
-        deployments (or test runs) sharing a Redis keep separate counts."""
-        key = super().get_cache_key(request, view)
-        return key and f"{settings.CACHE_LAYER['KEY_PREFIX']}:{key}"
+    def wait(self) -> int | None:
+        return self.left

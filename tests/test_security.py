@@ -10,6 +10,7 @@ import requests
 from posts.models import Post
 from rest_framework.authtoken.models import Token
 from tests.factories import PASSWORD, make_post, make_user
+from tests.live import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +46,12 @@ def test_unknown_urls_malformed_ids_and_format_suffixes_are_json_404s_without_de
                  "/api/users/abc/", "/api/posts/%C2%B2/", "/api/posts.json", "/api/cache/nope/"):
         assert_json_error(requests.get(server.url + path, timeout=TIMEOUT), 404)
     assert_json_error(requests.post(server.url + "/api/nope/", json={}, timeout=TIMEOUT), 404)
-    assert_json_error(requests.delete(server.url + "/api/posts/", timeout=TIMEOUT), 401)
+    browser = {"Accept": "text/html,application/xhtml+xml"}  # no browsable API: JSON all the same
+    assert_json_error(requests.delete(server.url + "/api/posts/", headers=browser, timeout=TIMEOUT), 406)
+    assert_json_error(requests.get(server.url + "/api/posts/?format=api", headers=browser, timeout=TIMEOUT), 406)
+    assert requests.options(server.url + "/api/posts/", headers=browser, timeout=TIMEOUT).headers["Content-Type"] == "application/json"
+    slashless = requests.get(server.url + "/api/health?x=1", allow_redirects=False, timeout=TIMEOUT)
+    assert slashless.status_code == 301 and slashless.headers["Location"] == "/api/health/?x=1"
     html = requests.get(server.url + "/no-such-page/", timeout=TIMEOUT)
     assert html.status_code == 404 and "Traceback" not in html.text and "urlpatterns" not in html.text
 
@@ -157,6 +163,28 @@ def test_an_address_failing_across_usernames_is_locked_out_as_a_whole(lockout_se
     assert login(lockout_server, "dave", PASSWORD, **{"X-Forwarded-For": "203.0.113.9"}).status_code == 429
 
 
+def test_wrong_current_passwords_count_towards_the_lockout(lockout_server):
+    frank = make_user(username="frank")
+    url = f"{lockout_server.url}/api/users/{frank.pk}/"
+    guess = {"password": "Another-long-passphrase-9", "current_password": "guess"}
+    for _ in range(2):
+        assert "current_password" in requests.patch(url, json=guess, headers=token_for(frank), timeout=TIMEOUT).json()
+    assert_json_error(requests.patch(url, json=guess, headers=token_for(frank), timeout=TIMEOUT), 429)
+    assert login(lockout_server, "frank", PASSWORD).status_code == 429
+
+
+def test_a_lockout_ends_after_its_time_and_is_per_forwarded_address_behind_a_proxy(live):
+    make_user(username="gina")
+    server = live(env={**PRODUCTION, "AUTH_FAILURE_LIMIT": "2", "AUTH_LOCKOUT_SECONDS": "3", "DJANGO_PROXY_COUNT": "1"})
+    attacker, colleague = {"X-Forwarded-For": "198.51.100.7"}, {"X-Forwarded-For": "203.0.113.5, 198.51.100.8"}
+    assert login(server, "gina", "wrong", **attacker).status_code == 400
+    locked = login(server, "gina", "wrong", **attacker)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) <= 3
+    assert login(server, "gina", PASSWORD, **attacker).status_code == 429
+    assert login(server, "gina", PASSWORD, **colleague).status_code == 200  # another client behind the proxy
+    wait_until(lambda: login(server, "gina", PASSWORD, **attacker).status_code == 200, timeout=30, interval=0.5)
+
+
 def test_logins_work_and_lock_out_while_redis_is_down(live, private_redis):
     make_user(username="erin")
     server = live(env={**PRODUCTION, "REDIS_URL": private_redis.url, "AUTH_FAILURE_LIMIT": "2"})
@@ -185,6 +213,10 @@ def test_the_write_over_the_rate_is_a_429_staff_exempt_reads_untouched(live, use
         assert requests.post(server.url + "/api/posts/", json=post, headers=token_for(staff), timeout=TIMEOUT).status_code == 201
     for _ in range(20):
         assert requests.get(server.url + "/api/posts/", headers=token_for(user), timeout=TIMEOUT).status_code == 200
+    # Anonymous writes (the token endpoint) count per address; a forged X-Forwarded-For is no
+    # new address when no proxy is configured.
+    statuses = [login(server, f"nobody{n}", "x", **{"X-Forwarded-For": f"192.0.2.{n}"}).status_code for n in range(6)]
+    assert statuses[:5] == [400] * 5 and statuses[5] == 429
 
 
 def test_the_write_throttle_fails_open_while_redis_is_down(live, private_redis, user):

@@ -17,6 +17,14 @@ class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "display_name", "is_staff")
     search_fields = ("username", "email", "display_name")
 
+    def get_readonly_fields(self, request, obj=None):
+        """Only a superuser grants staff status, superuser status, groups or permissions (to
+        anyone, themself included)."""
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return (*fields, "is_staff", "is_superuser", "groups", "user_permissions")
+
     def has_change_permission(self, request, obj=None) -> bool:
         return not _protected(request, obj) and super().has_change_permission(request, obj)
 

@@ -58,16 +58,3 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
         response = HttpResponse(LOCKED_OUT, status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(retry_after(request, credentials))
     return response
-
-
-def client_address(request) -> str | None:
-    """The client's address: behind ``PROXY_COUNT`` proxies that append to X-Forwarded-For,
-    the entry that many places from the right (what the nearest trusted proxy saw); else
-    ``REMOTE_ADDR``. Entries further left are the client's own claims and never trusted."""
-    count = settings.PROXY_COUNT
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if count and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",")]
-        if len(hops) >= count and hops[-count]:
-            return hops[-count][:64]
-    return request.META.get("REMOTE_ADDR")

@@ -30,10 +30,20 @@ class User(InvalidatingModel, AbstractUser):
     def __str__(self) -> str:
         return self.username
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._loaded_password = user.__dict__.get("password")
+        return user
+
     def save(self, *args, **kwargs) -> None:
-        """A password change, by any path (API, admin, ``changepassword``), revokes the user's
-        API tokens (``set_password`` leaves the new password in ``_password`` until saved)."""
-        password_changed = self._password is not None
+        """A password change revokes the user's API tokens: by ``set_password`` (the API, the
+        admin, ``changepassword``) or any other change of the stored hash
+        (``set_unusable_password``, an assignment). ``QuerySet.update(password=...)`` bypasses
+        this, as it bypasses ``save``."""
+        loaded = getattr(self, "_loaded_password", self.password)
+        password_changed = self._password is not None or (self.pk is not None and self.password != loaded)
         super().save(*args, **kwargs)
+        self._loaded_password = self.password
         if password_changed:
             Token.objects.filter(user=self).delete()

@@ -1,10 +1,13 @@
 import copy
 
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.exceptions import Throttled
 
+from users.lockout import LOCKED_OUT, retry_after
 from users.models import User
 
 
@@ -42,7 +45,10 @@ class UserWriteSerializer(UserSerializer):
         if self.instance is not None and request is not None and self.instance.pk == request.user.pk:
             if current is None:
                 raise serializers.ValidationError({"current_password": ["Required to change your own password."]})
-            if not self.instance.check_password(current):
+            # Checked as a login, so that guesses count towards the lockout (users.lockout).
+            if authenticate(request, username=self.instance.get_username(), password=current) is None:
+                if getattr(request, "axes_locked_out", False):
+                    raise Throttled(wait=retry_after(request, {"username": self.instance.get_username()}), detail=LOCKED_OUT)
                 raise serializers.ValidationError({"current_password": ["Wrong password."]})
         # Similarity is judged against the account as it will be (new username, email...).
         subject = copy.copy(self.instance) if self.instance is not None else User()

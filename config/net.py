@@ -1,0 +1,24 @@
+"""Who the client is: its address, read the same way by the login lockout (axes), the write
+throttle and the ``/metrics`` allow-list."""
+
+import ipaddress
+
+from django.conf import settings
+
+
+def client_address(request) -> str | None:
+    """The client's address. Behind ``PROXY_COUNT`` proxies that each append to
+    X-Forwarded-For, the entry that many places from the right (what the nearest trusted proxy
+    saw); entries further left are the client's own claims and never trusted. Without proxies,
+    or when the header is shorter than the proxy count or its entry is not an IP address (a
+    misconfigured proxy), ``REMOTE_ADDR``."""
+    count = settings.PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if count and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        if len(hops) >= count:
+            try:
+                return str(ipaddress.ip_address(hops[-count]))
+            except ValueError:
+                pass
+    return request.META.get("REMOTE_ADDR")
