@@ -85,11 +85,11 @@ def _recently_checked() -> bool:
 
 
 def _delivered_by_others() -> bool:
-    """Whether the entries a replay left, which other processes hold (a write that has just
-    committed is delivering its own, or another process replays them), are gone within
-    ``LEASE_WAIT_MS``. They are in flight, not lost: a few milliseconds' wait beats a database
-    read. Entries that commit meanwhile belong to writes concurrent with this read: not waited
-    for."""
+    """Whether the entries a replay left (rows another process's replay holds locked, or rows
+    a write that has just committed is about to delete after delivering them itself) are gone
+    within ``LEASE_WAIT_MS``. They are in flight, not lost: a few milliseconds' wait beats a
+    database read. Entries that commit meanwhile belong to writes concurrent with this read:
+    not waited for."""
     last = OutboxEntry.objects.order_by("-id").values_list("id", flat=True).first()
     deadline = time.monotonic() + options().lease_wait_ms / 1000
     delay = 0.002
