@@ -93,7 +93,7 @@ class Server:
             try:
                 if requests.get(self.base + "/api/health/", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a cold worker's first request
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError("gunicorn did not start")
