@@ -336,13 +336,6 @@ def reset_stats() -> None:
     call(run)
 
 
-def ping() -> bool:
-    try:
-        return bool(call(lambda r: r.ping()))
-    except CacheUnavailable:
-        return False
-
-
 def _evictable(info: dict) -> int:
     """Keys the server's policy may evict: all of them (allkeys-*), those with a TTL
     (volatile-*), none (noeviction)."""
