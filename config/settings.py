@@ -193,6 +193,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"writes": None if _WRITE_RATE.lower() == "none" else _WRITE_RATE},
     # No browsable API: every answer under /api/ is JSON, whatever the Accept header says.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.JSONOnly",
     "URL_FORMAT_OVERRIDE": None,
 }
 

@@ -47,7 +47,10 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
     for n in range(5):
         make_post(make_user(), title=f"other {n}", category="hot")
     token = Token.objects.create(user=author).key
-    server = live(workers=2, env={"REDIS_URL": private_redis.url}, extra_args=GUNICORN_THREADS)
+    # Redis's answers may take longer than the 250 ms default when this test shares two cores
+    # with other work: a slow answer here is CPU starvation, not an outage, and this test is
+    # about eviction (tests/test_faults.py covers a Redis that does not answer).
+    server = live(workers=2, env={"REDIS_URL": private_redis.url, "CACHE_REDIS_TIMEOUT_MS": "5000"}, extra_args=GUNICORN_THREADS)
     detail, listed = f"{server.url}/api/posts/{post.pk}/", f"{server.url}/api/posts/?category=hot"
     with ThreadPoolExecutor(FLOODERS) as pool:  # every connection open before memory is measured
         list(pool.map(lambda url: requests.get(url, timeout=HTTP_TIMEOUT), [detail, listed] * FLOODERS))

@@ -47,8 +47,9 @@ def test_unknown_urls_malformed_ids_and_format_suffixes_are_json_404s_without_de
         assert_json_error(requests.get(server.url + path, timeout=TIMEOUT), 404)
     assert_json_error(requests.post(server.url + "/api/nope/", json={}, timeout=TIMEOUT), 404)
     browser = {"Accept": "text/html,application/xhtml+xml"}  # no browsable API: JSON all the same
-    assert_json_error(requests.delete(server.url + "/api/posts/", headers=browser, timeout=TIMEOUT), 406)
-    assert_json_error(requests.get(server.url + "/api/posts/?format=api", headers=browser, timeout=TIMEOUT), 406)
+    assert_json_error(requests.delete(server.url + "/api/posts/", headers=browser, timeout=TIMEOUT), 401)
+    assert_json_error(requests.get(server.url + "/api/posts/999999/?format=api", headers=browser, timeout=TIMEOUT), 404)
+    assert requests.get(server.url + "/api/posts/?format=api", headers=browser, timeout=TIMEOUT).headers["Content-Type"] == "application/json"
     assert requests.options(server.url + "/api/posts/", headers=browser, timeout=TIMEOUT).headers["Content-Type"] == "application/json"
     slashless = requests.get(server.url + "/api/health?x=1", allow_redirects=False, timeout=TIMEOUT)
     assert slashless.status_code == 301 and slashless.headers["Location"] == "/api/health/?x=1"
