@@ -73,3 +73,7 @@ def test_any_change_of_the_stored_password_revokes_tokens(user):
     loaded.display_name = "only this"
     loaded.save()
     assert Token.objects.filter(user=user).exists()  # other changes keep them
+    partial = User.objects.only("id", "display_name").get(pk=user.pk)  # the hash not loaded
+    partial.display_name = "deferred"
+    partial.save(update_fields=["display_name"])
+    assert Token.objects.filter(user=user).exists()

@@ -41,9 +41,10 @@ class User(InvalidatingModel, AbstractUser):
         admin, ``changepassword``) or any other change of the stored hash
         (``set_unusable_password``, an assignment). ``QuerySet.update(password=...)`` bypasses
         this, as it bypasses ``save``."""
-        loaded = getattr(self, "_loaded_password", self.password)
-        password_changed = self._password is not None or (self.pk is not None and self.password != loaded)
+        loaded = getattr(self, "_loaded_password", None)  # None: new, or loaded without it (deferred)
+        current = self.__dict__.get("password")  # never a query for a deferred field
+        password_changed = self._password is not None or (loaded is not None and current != loaded)
         super().save(*args, **kwargs)
-        self._loaded_password = self.password
+        self._loaded_password = self.__dict__.get("password")
         if password_changed:
             Token.objects.filter(user=self).delete()
