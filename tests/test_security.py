@@ -1,7 +1,6 @@
 """Safe on the open internet (SPEC 10), end to end against gunicorn as a client sees it."""
 
 import re
-import secrets
 import time
 
 import pytest
@@ -14,7 +13,6 @@ from tests.live import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
-PRODUCTION = {"DJANGO_DEBUG": "", "DJANGO_SECRET_KEY": "test-" + secrets.token_urlsafe(48)}  # DJANGO_DEBUG unset
 JSON = {"Content-Type": "application/json"}
 TIMEOUT = 60  # generous: a slow answer on a loaded machine is not a failure
 
@@ -34,7 +32,7 @@ def assert_json_error(response, status: int) -> dict:
 
 @pytest.fixture
 def server(live):
-    return live(env=PRODUCTION)
+    return live()  # as in production: tests.live.LiveServer leaves DJANGO_DEBUG unset
 
 
 # 10.1 fail closed, 10.6 bounded input
@@ -124,7 +122,7 @@ def admin_login(server, username, password):
 
 @pytest.fixture
 def lockout_server(live):
-    return live(env={**PRODUCTION, "AUTH_FAILURE_LIMIT": "3", "AUTH_LOCKOUT_SECONDS": "600"})
+    return live(env={"AUTH_FAILURE_LIMIT": "3", "AUTH_LOCKOUT_SECONDS": "600"})
 
 
 def test_the_limit_locks_a_username_out_even_with_the_right_password(lockout_server):
@@ -176,7 +174,7 @@ def test_wrong_current_passwords_count_towards_the_lockout(lockout_server):
 
 def test_a_lockout_ends_after_its_time_and_is_per_forwarded_address_behind_a_proxy(live):
     make_user(username="gina")
-    server = live(env={**PRODUCTION, "AUTH_FAILURE_LIMIT": "2", "AUTH_LOCKOUT_SECONDS": "3", "DJANGO_PROXY_COUNT": "1"})
+    server = live(env={"AUTH_FAILURE_LIMIT": "2", "AUTH_LOCKOUT_SECONDS": "3", "DJANGO_PROXY_COUNT": "1"})
     attacker, colleague = {"X-Forwarded-For": "198.51.100.7"}, {"X-Forwarded-For": "203.0.113.5, 198.51.100.8"}
     assert login(server, "gina", "wrong", **attacker).status_code == 400
     locked = login(server, "gina", "wrong", **attacker)
@@ -188,7 +186,7 @@ def test_a_lockout_ends_after_its_time_and_is_per_forwarded_address_behind_a_pro
 
 def test_logins_work_and_lock_out_while_redis_is_down(live, private_redis):
     make_user(username="erin")
-    server = live(env={**PRODUCTION, "REDIS_URL": private_redis.url, "AUTH_FAILURE_LIMIT": "2"})
+    server = live(env={"REDIS_URL": private_redis.url, "AUTH_FAILURE_LIMIT": "2"})
     private_redis.kill()
     began = time.monotonic()
     assert login(server, "erin", PASSWORD).status_code == 200
@@ -202,7 +200,7 @@ def test_logins_work_and_lock_out_while_redis_is_down(live, private_redis):
 
 
 def test_the_write_over_the_rate_is_a_429_staff_exempt_reads_untouched(live, user, staff):
-    server = live(env={**PRODUCTION, "API_WRITE_RATE": "5/minute"})
+    server = live(env={"API_WRITE_RATE": "5/minute"})
     post = {"title": "t", "category": "c", "status": "published"}
     for _ in range(5):
         assert requests.post(server.url + "/api/posts/", json=post, headers=token_for(user), timeout=TIMEOUT).status_code == 201
@@ -221,7 +219,7 @@ def test_the_write_over_the_rate_is_a_429_staff_exempt_reads_untouched(live, use
 
 
 def test_the_write_throttle_fails_open_while_redis_is_down(live, private_redis, user):
-    server = live(env={**PRODUCTION, "REDIS_URL": private_redis.url, "API_WRITE_RATE": "2/minute"})
+    server = live(env={"REDIS_URL": private_redis.url, "API_WRITE_RATE": "2/minute"})
     private_redis.kill()
     post = {"title": "t", "category": "c"}
     for _ in range(4):
@@ -326,7 +324,7 @@ def test_a_password_changed_in_the_admin_or_by_changepassword_revokes_tokens(ser
 def test_https_behind_a_proxy(live, user):
     for n in range(25):
         make_post(user, title=f"p{n}")
-    server = live(env={**PRODUCTION, "DJANGO_HTTPS": "true"})
+    server = live(env={"DJANGO_HTTPS": "true"})
     plain = requests.get(server.url + "/api/posts/", allow_redirects=False, timeout=TIMEOUT)
     assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
     assert requests.get(server.url + "/api/health/", allow_redirects=False, timeout=TIMEOUT).status_code == 200
