@@ -137,12 +137,14 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
     """Memory of a cached post and list page, post write cost (1k vs 1M unrelated keys), and a
     1M-key flush under SLOWLOG (on a private redis-server, whose config it may change)."""
     from bench import write_cost
-    from caching import client, keys, service
+    from caching import keys
+    from caching.backend.connection import client as redis_client
+    from caching.store import clears
     from django.test import override_settings
     from posts.cache import post_key, posts_page_key
     from tests.redis_server import RedisServer
 
-    r = client.connection()
+    r = redis_client()
     detail = keys.physical(post_key(cached_post))
     page = keys.in_generation(posts_page_key(1), r.get(keys.generation("posts")).decode())
     memory = {"bytes_per_post": r.memory_usage(detail) or 0, "bytes_per_page": r.memory_usage(page) or 0}
@@ -161,7 +163,7 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
                     pipe.execute()
             pipe.execute()
             began = time.monotonic()
-            removed = service.clear_namespace("post")
+            removed = clears.clear_namespace("post")
             figures["flush_seconds"] = time.monotonic() - began
             figures["flush_keys"] = removed
             figures["slow_commands"] = len(r.slowlog_get(1000))
@@ -213,7 +215,7 @@ def main() -> None:
     django.setup()
     from rest_framework.authtoken.models import Token
 
-    from caching import service
+    from caching.store import stats as counters
     from posts.models import Post
     from users.models import User
 
@@ -246,9 +248,9 @@ def main() -> None:
         samples = {name: [] for name in variants}
         for _ in range(args.rounds):
             for name, (target, script) in variants.items():
-                before = service.stats(with_keys=False)
+                before = counters.stats(with_keys=False)
                 result = run_wrk(wrk, target.url, script, args.seconds)
-                result["hit_rate"] = hit_rate(before, service.stats(with_keys=False)) if target is on and "ceiling" not in name else None
+                result["hit_rate"] = hit_rate(before, counters.stats(with_keys=False)) if target is on and "ceiling" not in name else None
                 samples[name].append(result)
                 if "mix" in name:  # rewarm what the writes invalidated
                     for path in detail_paths + list_paths:

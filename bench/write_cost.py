@@ -5,7 +5,7 @@
 Uses the configured DATABASE_URL and REDIS_URL, a key prefix of its own (deleted at the end) and
 one post of its own. Each round measures both sizes (small, then big), and the medians of the
 rounds are reported: the full write (ORM save: row lock, UPDATE, commit, invalidation) and the
-cache work alone (``service.apply`` of the write's invalidation).
+cache work alone (``caching.store.writes.apply`` of the write's invalidation).
 """
 
 import argparse
@@ -27,7 +27,9 @@ import django  # noqa: E402
 
 django.setup()
 
-from caching import client, keys, registry, service  # noqa: E402
+from caching import keys, rules  # noqa: E402
+from caching.backend.connection import client as redis_client  # noqa: E402
+from caching.store import clears, writes  # noqa: E402
 from posts.cache import posts_page_key  # noqa: E402
 from posts.models import Post  # noqa: E402
 from users.cache import user_key  # noqa: E402
@@ -38,7 +40,7 @@ FILLER = b'{"id":1,"title":"unrelated"}'
 
 def fill(start: int, stop: int) -> None:
     """Unrelated keys in this prefix's own namespaces: user details and old list generations."""
-    r = client.connection()
+    r = redis_client()
     pipe = r.pipeline(transaction=False)
     for i in range(start, stop):
         pipe.set(keys.physical(user_key(10_000_000 + i)) if i % 2 else keys.in_generation(posts_page_key(i), 1), FILLER, ex=3600)
@@ -48,7 +50,7 @@ def fill(start: int, stop: int) -> None:
 
 
 def drop(start: int, stop: int) -> None:
-    r = client.connection()
+    r = redis_client()
     names = [keys.physical(user_key(10_000_000 + i)) if i % 2 else keys.in_generation(posts_page_key(i), 1) for i in range(start, stop)]
     for at in range(0, len(names), 10_000):
         r.unlink(*names[at:at + 10_000])
@@ -62,9 +64,9 @@ def time_writes(post: Post, n: int) -> tuple[float, float]:
         began = time.perf_counter()
         post.save()
         full.append(time.perf_counter() - began)
-        changes = registry.changes_for(Post, [registry.RowChange("update", post.pk, {"author_id": post.author_id, "status": "published"}, {"author_id": post.author_id, "status": "published"})])
+        changes = rules.changes_for(Post, [rules.RowChange("update", post.pk, {"author_id": post.author_id, "status": "published"}, {"author_id": post.author_id, "status": "published"})])
         began = time.perf_counter()
-        service.apply(changes)
+        writes.apply(changes)
         cache_only.append(time.perf_counter() - began)
     return statistics.median(full), statistics.median(cache_only)
 
@@ -96,7 +98,7 @@ def measure(*, writes: int, rounds: int, small: int, big: int) -> dict:
 
 def forget_prefix() -> None:
     """Remove every key of this run's own prefix (values and bookkeeping, every version)."""
-    service.delete_matching(keys.prefix_pattern(all_versions=True))
+    clears.delete_matching(keys.prefix_pattern(all_versions=True))
 
 
 def main() -> None:

@@ -1,6 +1,12 @@
+"""The caching app's config and its system check."""
+
+from typing import Any
+
 from django.apps import AppConfig
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+from caching.conf import options
 
 
 class CachingConfig(AppConfig):
@@ -11,10 +17,8 @@ class CachingConfig(AppConfig):
         checks.register(check_options, checks.Tags.caches)
 
 
-def check_options(**kwargs) -> list[checks.CheckMessage]:
+def check_options(**kwargs: Any) -> list[checks.CheckMessage]:
     """``CACHE_LAYER`` is read lazily; ``manage.py check`` (and every command) reads it now."""
-    from caching.conf import options
-
     try:
         options()
     except (ImproperlyConfigured, ValueError, TypeError) as error:

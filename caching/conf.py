@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
+
+from caching.state import STATE
 
 _DEFAULTS = {
     "ENABLED": True,
@@ -65,17 +66,14 @@ class Options:
         return min(ttl, self.empty_ttl) if empty else ttl
 
 
-_options: Options | None = None
-
-
 def options() -> Options:
-    """The current options; rebuilt when a test changes ``CACHE_LAYER``."""
-    global _options
-    if _options is None:
+    """The current options, read once per process (again after ``STATE.reset()``, which a
+    change of ``CACHE_LAYER`` in a test triggers)."""
+    if STATE.options is None:
         raw = {**_DEFAULTS, **getattr(settings, "CACHE_LAYER", {})}
         if set(str(raw["KEY_PREFIX"])) & set("{}"):
             raise ImproperlyConfigured("CACHE_LAYER['KEY_PREFIX'] may not contain { or }: they would change every key's hash tag")
-        _options = Options(
+        STATE.options = Options(
             enabled=bool(raw["ENABLED"]),
             key_prefix=str(raw["KEY_PREFIX"]),
             default_ttl=int(raw["DEFAULT_TTL"]),
@@ -88,13 +86,4 @@ def options() -> Options:
             outbox_check_after_ms=int(raw["OUTBOX_CHECK_AFTER_MS"]),
             replica_ack_ms=int(raw["REPLICA_ACK_MS"]),
         )
-    return _options
-
-
-def _reset(*, setting: str, **kwargs) -> None:
-    global _options
-    if setting == "CACHE_LAYER":
-        _options = None
-
-
-setting_changed.connect(_reset, dispatch_uid="caching.conf.reset")
+    return STATE.options

@@ -2,23 +2,30 @@
 over the last hour, Redis memory (used, maxmemory, policy, evicted keys), and a flush per
 namespace (POST, CSRF, a confirmation step)."""
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from caching import registry, service
-from caching.client import CacheUnavailable
+from caching import rules
+from caching.backend.policy import CacheUnavailable
 from caching.conf import options
+from caching.store.clears import clear_namespace, count_keys
+from caching.store.memory import memory, memory_rows
+from caching.store.stats import history, stats
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
 
-def _chart(history: list[dict]) -> dict:
+def _chart(history: list[dict[str, Any]]) -> dict[str, Any]:
     """An SVG polyline of the per-minute hit rate (gaps where a minute had no reads)."""
     step = CHART_WIDTH / max(len(history) - 1, 1)
-    segments, current, points = [], [], []
+    segments: list[list[str]] = []
+    current: list[str] = []
+    points: list[tuple[float, float]] = []
     for i, row in enumerate(history):
         if row["hit_rate"] is None:
             if current:
@@ -35,46 +42,46 @@ def _chart(history: list[dict]) -> dict:
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "lines": lines, "points": points, "reads": reads}
 
 
-def _percent(row: dict) -> str:
+def _percent(row: dict[str, Any]) -> str:
     return f"{row['hit_rate']:.1%}" if row["hits"] + row["misses"] else "–"
 
 
-def dashboard(request):
+def dashboard(request: HttpRequest) -> HttpResponse:
     context = {**admin.site.each_context(request), "title": "Cache dashboard"}
     try:
-        stats = service.stats()
-        history = service.history(60)
-        memory = service.memory()
+        counters = stats()
+        recent = history(60)
+        redis_memory = memory()
     except CacheUnavailable:
         context["unavailable"] = True
         return TemplateResponse(request, "caching/dashboard.html", context)
     context["rows"] = [
         {"name": name, "ttl": options().ttl(name), **row, "hit_percent": _percent(row)}
-        for name, row in stats["namespaces"].items()
+        for name, row in counters["namespaces"].items()
     ]
-    context["total"] = {**stats["total"], "hit_percent": _percent(stats["total"])}
-    context["chart"] = _chart(history)
-    context["memory"] = memory
-    context["memory_rows"] = memory["nodes"] + ([{**memory, "node": "total"}] if len(memory["nodes"]) > 1 else [])
+    context["total"] = {**counters["total"], "hit_percent": _percent(counters["total"])}
+    context["chart"] = _chart(recent)
+    context["memory"] = redis_memory
+    context["memory_rows"] = memory_rows(redis_memory)
     return TemplateResponse(request, "caching/dashboard.html", context)
 
 
-def flush(request, namespace: str):
+def flush(request: HttpRequest, namespace: str) -> HttpResponse:
     """GET: the confirmation page; POST: the same SCAN-based clear as ``cache_flush``."""
     try:
-        registry.require(namespace)
-    except registry.UnknownNamespace as error:
+        rules.require(namespace)
+    except rules.UnknownNamespace as error:
         raise Http404(str(error)) from None
     if request.method == "POST":
         try:
-            removed = service.clear_namespace(namespace)
+            removed = clear_namespace(namespace)
         except CacheUnavailable:
             messages.error(request, "Redis is unavailable: nothing was flushed.")
         else:
             messages.success(request, f"Flushed namespace {namespace!r}: {removed} keys removed.")
         return redirect(reverse("cache-dashboard"))
     try:
-        count = service.count_keys().get(namespace, 0)
+        count = count_keys().get(namespace, 0)
     except CacheUnavailable:
         messages.error(request, "Redis is unavailable: nothing can be flushed now.")
         return redirect(reverse("cache-dashboard"))

@@ -1,5 +1,6 @@
 """What a cache entry holds: rendered JSON bytes, ready to be sent, plus the small metadata
-needed to serve them without the database (access checks, page counts) and an ETag per part.
+needed to serve them without the database (access checks, page counts) and an ETag per part;
+and what a read returns (``Result``: the entry and how it was served).
 
 Layout in Redis: one line of JSON metadata, a newline, then the parts back to back:
 ``{"m": meta, "l": [len, ...], "e": [etag, ...]}\\n<part 0><part 1>...``. A hit decodes the
@@ -10,6 +11,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+
+HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"  # a read's X-Cache: from Redis, loaded, cache unused
 
 
 def etag(*chunks: bytes) -> str:
@@ -49,3 +53,11 @@ class Entry:
             parts.append(body[at:at + length])
             at += length
         return cls(tuple(parts), info["m"], tuple(info["e"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A read's entry (``None``: the loader found nothing) and how it was served."""
+
+    value: Entry | None
+    status: str

@@ -1,3 +1,5 @@
+"""The staff cache API's routes, mounted under ``/api/cache/``."""
+
 from django.urls import path
 
 from caching import views

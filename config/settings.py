@@ -21,10 +21,10 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 BENCH_VIEWS = env_bool("BENCH_VIEWS", False)  # mounts /bench/ceiling/<size>/ (bench/ only)
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")  # who may GET /metrics
-CLIENT_ADDRESS = "config.net.client_address"  # how the apps read a request's client address
+CLIENT_ADDRESS = "api.net.client_address"  # how the apps read a request's client address
 # Proxies in front of the app that append to X-Forwarded-For: the client address (login lockout,
 # anonymous throttling, /metrics) is the PROXY_COUNT-th entry from the right; 0: REMOTE_ADDR
-# (config.net.client_address).
+# (api.net.client_address).
 PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 0)
 
 # HTTPS behind a proxy (SPEC 10.2): the proxy terminates TLS and sets X-Forwarded-Proto.
@@ -39,10 +39,10 @@ if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
-CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "api.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
-# Bounded input (SPEC 10.6): a larger body is a 413 (config.errors.BoundedRequestMiddleware).
+# Bounded input (SPEC 10.6): a larger body is a 413 (api.errors.BoundedRequestMiddleware).
 MAX_REQUEST_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
@@ -59,13 +59,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "caching",
+    "api",
     "users",
     "posts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "config.errors.BoundedRequestMiddleware",
+    "api.errors.BoundedRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,7 +126,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=AUTH_LOCKOUT_SECONDS)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts AUTH_LOCKOUT_SECONDS, not longer
-AXES_CLIENT_IP_CALLABLE = "config.net.client_address"
+AXES_CLIENT_IP_CALLABLE = "api.net.client_address"
 AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
 AXES_VERBOSE = False
 AXES_DISABLE_ACCESS_LOG = True  # successes are not recorded (a token login has no session to tie them to)
@@ -142,7 +143,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-redis owns the connection pool; caching/ is the only code that uses it. REDIS_URL is one
 # Redis (redis://host:port/db) or a Redis Cluster (redis+cluster://host:port,host:port,...;
-# caching.connections.ConnectionFactory builds redis-py's RedisCluster for it).
+# caching.backend.connection.ConnectionFactory builds redis-py's RedisCluster for it).
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
@@ -150,7 +151,7 @@ CACHES = {
         "LOCATION": [REDIS_URL],  # a list: django-redis would split a cluster's node list on commas
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "CONNECTION_FACTORY": "caching.connections.ConnectionFactory",
+            "CONNECTION_FACTORY": "caching.backend.connection.ConnectionFactory",
             # A frozen Redis costs a request at most this (no retries), then the breaker opens.
             "SOCKET_CONNECT_TIMEOUT": env_int("CACHE_REDIS_TIMEOUT_MS", 250) / 1000,
             "SOCKET_TIMEOUT": env_int("CACHE_REDIS_TIMEOUT_MS", 250) / 1000,
@@ -183,17 +184,17 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.BoundedJSONParser",
+        "api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    # Writes per user (SPEC 10.4); staff exempt. Counted in Redis, failing open (config.throttling).
-    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteRateThrottle"],
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    # Writes per user (SPEC 10.4); staff exempt. Counted in Redis, failing open (api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"writes": None if _WRITE_RATE.lower() == "none" else _WRITE_RATE},
     # No browsable API: every answer under /api/ is JSON, whatever the Accept header says.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.JSONOnly",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.JSONOnly",
     "URL_FORMAT_OVERRIDE": None,
 }
 
@@ -210,7 +211,7 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "config.log.RequestLogFilter"}},
+    "filters": {"request": {"()": "api.log.RequestLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "request": {"format": "%(asctime)s %(levelname)s %(name)s method=%(method)s path=%(path)s %(message)s"},

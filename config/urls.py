@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from api import errors
+from api.bench import ceiling
+from api.health import HealthView
 from caching.dashboard import dashboard, flush
 from caching.views import metrics_view
-from config import errors
-from config.health import HealthView
 from posts.views import PostViewSet
 from users.views import TokenView, UserViewSet
 
@@ -22,7 +23,7 @@ router = Router()
 router.register("users", UserViewSet, basename="user")
 router.register("posts", PostViewSet, basename="post")
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/cache/", admin.site.admin_view(dashboard), name="cache-dashboard"),
     path("admin/cache/flush/<str:namespace>/", admin.site.admin_view(flush), name="cache-flush"),
     path("admin/", admin.site.urls),
@@ -35,13 +36,10 @@ urlpatterns = [
     re_path(r"^api/", errors.api_not_found),
     path("metrics", metrics_view, name="metrics"),
 ]
+if settings.BENCH_VIEWS:
+    urlpatterns.append(path("bench/ceiling/<int:size>/", ceiling))
 
 handler400 = errors.bad_request
 handler403 = errors.permission_denied
 handler404 = errors.page_not_found
 handler500 = errors.server_error
-
-if settings.BENCH_VIEWS:
-    from config.bench import ceiling
-
-    urlpatterns.append(path("bench/ceiling/<int:size>/", ceiling))

@@ -1,8 +1,16 @@
 """What the posts app caches, and what writes to posts (and to their authors) invalidate."""
 
-from caching import keys, registry
-from caching.registry import Changes, RowChange
+from caching import (
+    CacheKey,
+    Changes,
+    RowChange,
+    detail_key,
+    page_key,
+    register_model,
+    register_namespace,
+)
 from posts.models import Post
+from posts.selectors import post_detail
 from users.cache import USERS, user_key
 from users.models import User
 
@@ -10,12 +18,12 @@ POST, POSTS = "post", "posts"
 PUBLISHED = Post.Status.PUBLISHED
 
 
-def post_key(pk: int) -> keys.CacheKey:
-    return keys.detail(POST, pk)
+def post_key(pk: int) -> CacheKey:
+    return detail_key(POST, pk)
 
 
-def posts_page_key(number: int, *, author: int | None = None, category: str | None = None) -> keys.CacheKey:
-    return keys.page(POSTS, number, {"author": author, "category": category})
+def posts_page_key(number: int, *, author: int | None = None, category: str | None = None) -> CacheKey:
+    return page_key(POSTS, number, {"author": author, "category": category})
 
 
 def _counted_for(snapshot) -> object | None:
@@ -28,11 +36,9 @@ def _counted_for(snapshot) -> object | None:
 def post_changes(row: RowChange) -> Changes:
     """A post write changes its detail; the lists if it is or was published; and the
     ``post_count`` of every author whose count of published posts it moves."""
-    from posts.selectors import post_detail
-
-    changes = Changes(keys={post_key(row.pk)} if row.pk is not None else set())
+    changes = Changes(drop={post_key(row.pk)} if row.pk is not None else set())
     if row.kind == "create" and row.pk is not None:
-        changes.primes[post_key(row.pk)] = lambda: post_detail(row.pk)
+        changes.prime[post_key(row.pk)] = lambda: post_detail(row.pk)
     unknown = row.kind == "update" and row.before is None
     if unknown:
         counted = {row.after["author_id"]} if row.after else set()
@@ -42,10 +48,10 @@ def post_changes(row: RowChange) -> Changes:
         counted = {old, new} - {None} if old != new else set()
         listed = old is not None or new is not None
     if listed:
-        changes.namespaces.add(POSTS)
+        changes.advance.add(POSTS)
     if counted:
-        changes.keys |= {user_key(pk) for pk in counted}
-        changes.namespaces.add(USERS)
+        changes.drop |= {user_key(pk) for pk in counted}
+        changes.advance.add(USERS)
     return changes
 
 
@@ -55,16 +61,17 @@ def _names(snapshot) -> tuple:
 
 def author_changes(row: RowChange) -> Changes:
     """Every post embeds its author's ``username`` and ``display_name``: a change to either
-    invalidates the lists and the detail of each of the author's posts (one query, in the
-    write's transaction; the cost grows with the author's posts, not with the key space)."""
+    invalidates the lists and the detail of each of the author's posts. The posts are found by
+    one query inside the write's transaction, after the row was locked; the cost grows with the
+    author's posts, not with the key space."""
     if row.kind != "update" or (row.before is not None and _names(row.before) == _names(row.after)):
         return Changes()
     details = {post_key(pk) for pk in Post.objects.filter(author_id=row.pk).values_list("pk", flat=True)}
-    return Changes(keys=details, namespaces={POSTS})
+    return Changes(drop=details, advance={POSTS})
 
 
 def register() -> None:
-    registry.register_namespace(POST)
-    registry.register_namespace(POSTS, generational=True)
-    registry.register_model(Post, tracked=("author_id", "status"), changes=post_changes)
-    registry.register_model(User, tracked=("username", "display_name"), changes=author_changes)
+    register_namespace(POST)
+    register_namespace(POSTS, generational=True)
+    register_model(Post, tracked=("author_id", "status"), changes=post_changes)
+    register_model(User, tracked=("username", "display_name"), changes=author_changes)

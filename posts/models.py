@@ -4,8 +4,7 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
-from caching.models import InvalidatingModel
-from caching.querysets import InvalidatingQuerySet
+from caching import InvalidatingModel, InvalidatingQuerySet
 
 BODY_MAX_LENGTH = 20_000
 

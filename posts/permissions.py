@@ -1,6 +1,5 @@
 from rest_framework import permissions
 
-from posts.models import Post
 
 
 class IsAuthorOrStaff(permissions.BasePermission):
@@ -17,8 +16,9 @@ class IsAuthorOrStaff(permissions.BasePermission):
         return request.user.is_staff or obj.author_id == request.user.pk
 
 
-def may_see(post: dict, reader) -> bool:
-    """A draft is visible only to its author and to staff (SPEC 5)."""
-    if post["status"] != Post.Status.DRAFT:
+def may_see(reader, draft_of: int | None) -> bool:
+    """A post is visible to everyone, unless it is a draft (``draft_of``: its author's id): then
+    only to its author and to staff (SPEC 5)."""
+    if draft_of is None:
         return True
-    return reader.is_authenticated and (reader.is_staff or post["author"]["id"] == reader.pk)
+    return bool(reader.is_authenticated and (reader.is_staff or reader.pk == draft_of))

@@ -2,9 +2,9 @@
 
 from django.db.models import Q, QuerySet
 
-from caching.entry import Entry
-from config.api import render
-from config.pagination import page_of
+from api.pagination import page_of
+from api.responses import render
+from caching import Entry
 from posts.models import Post
 from posts.serializers import PostSerializer
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from config.api import MAX_PK, PageQuery
+from api.params import MAX_PK, PageQuery
 from posts.models import Post
 from users.models import User
 

@@ -1,11 +1,13 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 
-from caching.service import get_or_load
-from config.api import CachedReadsMixin, not_found, page_body, query, send
+from api.params import query
+from api.reads import CachedReadsMixin
+from api.responses import not_found, page_body, send
+from caching import get_or_load
 from posts import selectors
 from posts.cache import post_key, posts_page_key
-from posts.permissions import IsAuthorOrStaff
+from posts.permissions import IsAuthorOrStaff, may_see
 from posts.serializers import PostListQuery, PostSerializer
 
 
@@ -46,7 +48,6 @@ class PostViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         result = get_or_load(post_key(pk), lambda: selectors.post_detail(pk))
         entry = result.value
         # One entry serves every reader, so the draft check runs on each read, hit or miss.
-        draft_of = entry.meta["draft_of"] if entry is not None else None
-        if entry is None or (draft_of is not None and not (reader.is_staff or reader.pk == draft_of)):
+        if entry is None or not may_see(reader, entry.meta["draft_of"]):
             return not_found("No post with this id.")
         return send(request, result, entry.parts[0], entry.etags[0])

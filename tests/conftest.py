@@ -7,15 +7,17 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from caching import client as redis_client
-from caching import keys, service
+from caching import keys
+from caching.backend.connection import client as redis_client
+from caching.state import STATE
+from caching.store import clears
 from tests.factories import make_user
 
 RUN = uuid.uuid4().hex[:8]
 
 
 def delete_prefix(prefix: str) -> None:
-    service.delete_matching(keys.glob_escape(prefix) + "*")
+    clears.delete_matching(keys.glob_escape(prefix) + "*")
 
 
 @pytest.fixture(autouse=True)
@@ -28,15 +30,15 @@ def cache_prefix(settings, request):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": prefix, "ENABLED": True, "OUTBOX_CHECK_AFTER_MS": 600_000}
     shared = settings.CACHES["default"]["LOCATION"]
     yield prefix
-    redis_client.breaker = redis_client.Breaker()  # a test that opened it leaves no state behind
+    STATE.reset()  # a test that opened the breaker (or anything else) leaves no state behind
     if settings.CACHES["default"]["LOCATION"] == shared:  # a private server went with its test
         delete_prefix(prefix)
 
 
 def entry(value):
     """A cache entry holding ``value`` rendered, as the selectors build them."""
-    from caching.entry import Entry
-    from config.api import render
+    from caching import Entry
+    from api.responses import render
 
     return Entry((render(value),))
 
@@ -63,7 +65,7 @@ def closing_connections(fn):
 
 @pytest.fixture
 def redis():
-    return redis_client.connection()
+    return redis_client()
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 import pytest
 
-from caching import keys, service
+from caching import keys
+from caching.store import clears
 from posts.cache import post_key, posts_page_key
 from users.cache import user_key
 
@@ -29,14 +30,14 @@ def test_clear_one_namespace_among_20000_keys(redis, cache_prefix):
     fill(redis, posts + others)
     redis.set(decoys[0], b"{}", ex=600)
     try:
-        assert service.count_keys()["post"] == 3000
-        assert service.clear_namespace("post", dry_run=True) == 3000
-        assert service.count_keys()["post"] == 3000
-        assert service.clear_namespace("post") == 3000
-        assert service.count_keys()["post"] == 0
+        assert clears.count_keys()["post"] == 3000
+        assert clears.clear_namespace("post", dry_run=True) == 3000
+        assert clears.count_keys()["post"] == 3000
+        assert clears.clear_namespace("post") == 3000
+        assert clears.count_keys()["post"] == 0
         assert redis.exists(*posts[:100]) == 0
-        assert service.count_keys()["user"] == OTHERS // 2
-        assert service.count_keys()["posts"] == OTHERS // 2
+        assert clears.count_keys()["user"] == OTHERS // 2
+        assert clears.count_keys()["posts"] == OTHERS // 2
         assert redis.exists(decoys[0]) == 1
     finally:
         redis.delete(decoys[0])

@@ -12,10 +12,14 @@ import requests
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.authtoken.models import Token
 
-from caching import client, keys, service
-from caching.connections import ConnectionFactory
+from caching import keys, service
+from caching.backend.cluster import key_slot_of
+from caching.backend.connection import client as redis_client
+from caching.store import clears
+from caching.store import stats as counters
+from caching.backend.connection import ConnectionFactory
 from posts.cache import post_key, posts_page_key
-from caching.models import OutboxEntry
+from caching.outbox.models import OutboxEntry
 from posts.models import Post
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, free_port, wait_until
@@ -34,8 +38,8 @@ def keys_on(cluster, port: int, pattern: str) -> list[bytes]:
 
 
 def test_the_url_alone_selects_a_cluster_client(on_cluster):
-    assert isinstance(client.connection(), redis.cluster.RedisCluster)
-    assert client.connection().ping()
+    assert isinstance(redis_client(), redis.cluster.RedisCluster)
+    assert redis_client().ping()
     # Any reachable node bootstraps it, a dead one in the list included.
     url = on_cluster.url.replace("redis+cluster://", "redis+cluster://127.0.0.1:1,")
     assert ConnectionFactory({}).connect(url).ping()
@@ -48,7 +52,7 @@ def test_a_malformed_cluster_url_is_a_configuration_error(url):
 
 
 def test_flush_and_counts_visit_every_primary_and_report_true_totals(on_cluster):
-    r = client.connection()
+    r = redis_client()
     posts = [keys.physical(post_key(pk)) for pk in range(1, 3001)]
     users = [keys.physical(user_key(pk)) for pk in range(1, 501)]
     pages = [keys.in_generation(posts_page_key(n), 7) for n in range(1, 201)]
@@ -57,17 +61,17 @@ def test_flush_and_counts_visit_every_primary_and_report_true_totals(on_cluster)
         pipe.set(name, b"x", ex=600)
     pipe.execute()
     pattern = keys.namespace_pattern("post")
-    per_primary = {port: len(keys_on(on_cluster, port, pattern)) for port in on_cluster.primaries()}
+    per_primary = {port: len(keys_on(on_cluster, port, pattern)) for port in on_primaries()}
     assert len(per_primary) == 3 and all(n > 300 for n in per_primary.values()), per_primary
     assert sum(per_primary.values()) == 3000
 
-    assert service.count_keys() == {"post": 3000, "posts": 200, "user": 500, "users": 0}
-    assert service.clear_namespace("post", dry_run=True) == 3000
-    assert service.clear_namespace("post") == 3000
-    assert all(not keys_on(on_cluster, port, pattern) for port in on_cluster.primaries())
-    assert service.count_keys() == {"post": 0, "posts": 200, "user": 500, "users": 0}
+    assert clears.count_keys() == {"post": 3000, "posts": 200, "user": 500, "users": 0}
+    assert clears.clear_namespace("post", dry_run=True) == 3000
+    assert clears.clear_namespace("post") == 3000
+    assert all(not keys_on(on_cluster, port, pattern) for port in on_primaries())
+    assert clears.count_keys() == {"post": 0, "posts": 200, "user": 500, "users": 0}
     # and through the API, as an operator would
-    assert service.clear_namespace("posts") == 200 and service.clear_namespace("user") == 500
+    assert clears.clear_namespace("posts") == 200 and clears.clear_namespace("user") == 500
 
 
 def test_counters_add_up_over_shards_and_nodes(on_cluster, db):
@@ -78,13 +82,13 @@ def test_counters_add_up_over_shards_and_nodes(on_cluster, db):
         service.get_or_load(post_key(pk), lambda pk=pk: entry({"id": pk}))
         service.get_or_load(post_key(pk), lambda: pytest.fail("a hit must not load"))
     service.get_or_load(posts_page_key(1), lambda: entry([]))
-    row = service.stats()["namespaces"]["post"]
+    row = counters.stats()["namespaces"]["post"]
     assert (row["hits"], row["misses"], row["loads"], row["keys"]) == (40, 40, 40, 40)
-    assert service.stats()["namespaces"]["posts"]["misses"] == 1
-    assert sum(m["hits"] + m["misses"] for m in service.history(2)) == 81
-    service.reset_stats()
-    assert service.stats(with_keys=False)["total"] == {"hits": 0, "misses": 0, "hit_rate": 0.0}
-    assert sum(m["hits"] + m["misses"] for m in service.history(2)) == 0
+    assert counters.stats()["namespaces"]["posts"]["misses"] == 1
+    assert sum(m["hits"] + m["misses"] for m in counters.history(2)) == 81
+    counters.reset_stats()
+    assert counters.stats(with_keys=False)["total"] == {"hits": 0, "misses": 0, "hit_rate": 0.0}
+    assert sum(m["hits"] + m["misses"] for m in counters.history(2)) == 0
 
 
 @pytest.mark.own_redis
@@ -117,9 +121,9 @@ def test_scripts_are_reloaded_where_a_node_lost_them(api, own_server):
     for read in (url, listing):
         api.get(read)
         assert api.get(read)["X-Cache"] == "HIT"
-    client.connection().script_flush()
+    redis_client().script_flush()
     assert api.get(url)["X-Cache"] == "HIT"  # READ, loaded again
-    client.connection().script_flush()
+    redis_client().script_flush()
     post.title = "v2"
     post.save()  # its delivery BUMPs the posts generation: NOSCRIPT inside a pipeline
     assert OutboxEntry.objects.count() == 0  # delivered, not left for replay
@@ -138,7 +142,7 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(private_clu
     url = f"/api/posts/{post.pk}/"
     api.get(url)
     assert api.get(url)["X-Cache"] == "HIT"
-    r = client.connection()
+    r = redis_client()
     primary = r.get_node_from_key(keys.physical(post_key(post.pk))).port
     replica = private_cluster.replica_of(primary)
     wait_until(lambda: private_cluster.reader(replica).exists(keys.physical(post_key(post.pk))))
@@ -150,7 +154,7 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(private_clu
     finally:
         private_cluster.kill(primary)
         private_cluster.thaw(replica)
-    slot = client.key_slot_of(keys.physical(post_key(post.pk)))
+    slot = key_slot_of(keys.physical(post_key(post.pk)))
     wait_until(lambda: private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False), interval=0.05)
     assert private_cluster.reader(replica).exists(keys.physical(post_key(post.pk)))  # the stale entry, promoted
 
@@ -167,7 +171,7 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     author = make_user()
     token = Token.objects.create(user=author).key
     posts = [make_post(author, title="v0", category="failover") for _ in range(24)]  # two list pages
-    r = client.connection()
+    r = redis_client()
     victim = r.get_node_from_key(keys.generation("posts")).port
     on_victim = [p.pk for p in posts if r.get_node_from_key(keys.physical(post_key(p.pk))).port == victim]
     server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "8"],
@@ -232,7 +236,7 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
         wait_until(lambda: hits_on_every_post_after(began) and len(returned[posts[-1].pk]) > 2, interval=0.05)
         killed = time.monotonic()
         private_cluster.kill(victim)
-        slot = client.key_slot_of(keys.generation("posts"))
+        slot = key_slot_of(keys.generation("posts"))
         wait_until(lambda: victim not in private_cluster.serving(slot) and private_cluster.healthy(replicas=False), interval=0.05)
         promoted = time.monotonic()
         wait_until(lambda: any(started > promoted and cache == "HIT" for pk, started, _, _, cache, _ in reads[-200:] if pk in on_victim), interval=0.05)

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from caching import service
+from caching.store import stats as counters
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT
 
@@ -33,7 +33,7 @@ def test_counters_match_the_responses_across_two_workers(live):
     for url, status in seen:
         namespace = "user" if "/users/" in url else ("posts" if url.startswith("/api/posts/?") or url == "/api/posts/" else "post")
         by_namespace[namespace, status] += 1
-    stats = service.stats(with_keys=False)
+    stats = counters.stats(with_keys=False)
     assert stats["total"]["hits"] == statuses["HIT"]
     assert stats["total"]["misses"] == statuses["MISS"]
     assert statuses["HIT"] + statuses["MISS"] == len(jobs)

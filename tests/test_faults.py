@@ -10,7 +10,7 @@ import requests
 from django.core.management import call_command
 
 from caching import keys
-from caching.models import OutboxEntry
+from caching.outbox.models import OutboxEntry
 from posts.cache import post_key
 from posts.models import Post
 from rest_framework.authtoken.models import Token

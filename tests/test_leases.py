@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from caching import keys, service
+from caching import keys
+from caching.store import clears
+from caching.store import stats as counters
 from caching.service import get_or_load
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
@@ -26,7 +28,7 @@ def post(db):
 
 def test_a_load_that_raced_a_committed_write_is_not_stored(post):
     """The reader loads v1, then a write commits v2 and invalidates, then the reader stores."""
-    service.clear_namespace("post")
+    clears.clear_namespace("post")
 
     def load_then_lose_the_race():
         old = post_detail(post.pk)
@@ -54,7 +56,7 @@ def test_a_list_load_that_raced_a_committed_write_is_not_served(post):
 
 def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 100, "LEASE_WAIT_MS": 0}
-    service.clear_namespace("post")
+    clears.clear_namespace("post")
     key = post_key(post.pk)
     started, fresh_stored = threading.Event(), threading.Event()
 
@@ -81,15 +83,15 @@ def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
 def test_fifty_concurrent_cold_misses_cause_one_load(post, settings):
     # However long the fifty take to arrive, the lease holds and every waiter waits for the load.
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 120_000, "LEASE_WAIT_MS": 60_000}
-    service.clear_namespace("post")
-    service.reset_stats()
+    clears.clear_namespace("post")
+    counters.reset_stats()
     calls = []
     barrier = threading.Barrier(50)
 
     def loader():
         calls.append(1)
         # A slow query: it ends once every other reader has arrived and missed.
-        wait_until(lambda: service.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
+        wait_until(lambda: counters.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
         return post_detail(post.pk)
 
     @closing_connections
@@ -101,15 +103,15 @@ def test_fifty_concurrent_cold_misses_cause_one_load(post, settings):
         results = list(pool.map(read, range(50)))
     assert len(calls) == 1
     assert {data(r)["title"] for r in results} == {"v1"}
-    stats = service.stats(with_keys=False)["namespaces"]["post"]
+    stats = counters.stats(with_keys=False)["namespaces"]["post"]
     assert stats["loads"] == 1 and stats["misses"] == 50
 
 
 def test_waiters_fall_back_to_the_database_after_the_bounded_wait_and_store_nothing(post, settings):
     # The holder's lease outlasts its load however slow the machine; waiters wait 100 ms.
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 120_000, "LEASE_WAIT_MS": 100}
-    service.clear_namespace("post")
-    service.reset_stats()
+    clears.clear_namespace("post")
+    counters.reset_stats()
     holder_started, release = threading.Event(), threading.Event()
 
     def stuck_loader():
@@ -132,4 +134,4 @@ def test_waiters_fall_back_to_the_database_after_the_bounded_wait_and_store_noth
         assert waited >= 0.1 and held
         assert data(holder.result())["title"] == "v1"
     assert data(get_or_load(post_key(post.pk), lambda: None))["title"] == "v1"  # the holder's value
-    assert service.stats(with_keys=False)["namespaces"]["post"]["loads"] == 2
+    assert counters.stats(with_keys=False)["namespaces"]["post"]["loads"] == 2

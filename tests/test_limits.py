@@ -9,7 +9,7 @@ from django.test import RequestFactory
 
 from posts.models import BODY_MAX_LENGTH, Post
 from tests.factories import make_user
-from config.net import client_address
+from api.net import client_address
 from users.models import BIO_MAX_LENGTH
 
 

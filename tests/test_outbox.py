@@ -10,10 +10,10 @@ from redis._parsers.base import BaseParser
 import redis as redis_lib
 from django.db import connection
 
-from caching import client
-from caching.client import Breaker, CacheFull, CacheUnavailable, _unavailable
-from caching.models import OutboxEntry
-from caching.registry import Changes
+from caching.backend import policy
+from caching.backend.policy import Breaker, CacheFull, CacheUnavailable, _unavailable
+from caching.outbox.models import OutboxEntry
+from caching.rules import Changes
 from posts.cache import post_key
 from tests.factories import make_post, make_user
 from tests.live import WAIT_TIMEOUT, wait_until
@@ -30,7 +30,7 @@ def test_a_busy_process_finds_another_process_backlog_within_the_window(api, set
     # Another process committed v2 but could not reach Redis: the row changed, the entry waits.
     with connection.cursor() as cursor:
         cursor.execute("UPDATE posts_post SET title = 'v2' WHERE id = %s", [post.pk])
-    OutboxEntry.objects.create(payload=Changes(keys={post_key(post.pk)}).payload())
+    OutboxEntry.objects.create(payload=Changes(drop={post_key(post.pk)}).payload())
     created = time.monotonic()
     # This process keeps hitting Redis meanwhile; a read that starts once the 200 ms window has
     # passed since the entry was committed checks the outbox, so it must not serve v1.
@@ -57,7 +57,7 @@ def test_a_doubting_read_waits_for_an_entry_another_process_is_delivering(api, s
     post = make_post(make_user(), title="v1")
     url = f"/api/posts/{post.pk}/"
     api.get(url)
-    entry = OutboxEntry.objects.create(payload=Changes(keys={post_key(post.pk)}).payload())
+    entry = OutboxEntry.objects.create(payload=Changes(drop={post_key(post.pk)}).payload())
     db = connection.settings_dict
     holder = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"])
     holder.execute("SELECT id FROM caching_outboxentry WHERE id = %s FOR UPDATE", [entry.pk])
@@ -115,30 +115,30 @@ def test_an_out_of_memory_refusal_is_not_an_outage(redis):
     def refused(r):
         raise BaseParser.parse_error("OOM command not allowed when used memory > 'maxmemory'.")
 
-    before = client.last_failure()
+    before = policy.last_failure()
     for _ in range(5):
         with pytest.raises(CacheFull):
-            client.call(refused)
-    assert client.breaker.closed() and client.breaker.failures == 0
-    assert client.last_failure() > before
+            policy.call(refused)
+    assert policy.breaker().closed() and policy.breaker().failures == 0
+    assert policy.last_failure() > before
 
 
 def test_a_probe_answered_with_an_error_reply_closes_the_breaker(settings, redis, cache_prefix):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 0}
-    breaker = client.breaker
+    breaker = policy.breaker()
     for _ in range(3):
         breaker.failed(redis_lib.ConnectionError("down"))
     assert breaker.state == Breaker.OPEN
     redis.set(f"{cache_prefix}:str", "x")
     with pytest.raises(redis_lib.ResponseError):  # WRONGTYPE: Redis answered, the bug is ours
-        client.call(lambda r: r.lpush(f"{cache_prefix}:str", "y"))
+        policy.call(lambda r: r.lpush(f"{cache_prefix}:str", "y"))
     assert breaker.state == Breaker.CLOSED
-    assert client.call(lambda r: r.ping())
+    assert policy.call(lambda r: r.ping())
 
 
 def test_a_probe_that_dies_leaves_the_breaker_open_for_the_next_probe(settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 0}
-    breaker = client.breaker
+    breaker = policy.breaker()
     for _ in range(3):
         breaker.failed(redis_lib.ConnectionError("down"))
 
@@ -146,11 +146,11 @@ def test_a_probe_that_dies_leaves_the_breaker_open_for_the_next_probe(settings):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        client.call(interrupted)
+        policy.call(interrupted)
     assert breaker.state == Breaker.OPEN
-    assert client.call(lambda r: r.ping()) and breaker.state == Breaker.CLOSED
+    assert policy.call(lambda r: r.ping()) and breaker.state == Breaker.CLOSED
     with pytest.raises(CacheUnavailable):
         settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 60_000}
         for _ in range(3):
-            client.breaker.failed(redis_lib.ConnectionError("down"))
-        client.call(lambda r: r.ping())
+            policy.breaker().failed(redis_lib.ConnectionError("down"))
+        policy.call(lambda r: r.ping())

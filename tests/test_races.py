@@ -12,7 +12,8 @@ import requests
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from caching import service
+from caching.store import clears
+from caching.store import stats as counters
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, wait_until
 
@@ -92,8 +93,8 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
     # expired) loads by itself, by design. The load waits only for the fifty, not for a time.
     server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "64"],
                   env={"CACHE_LEASE_WAIT_MS": "60000", "CACHE_LEASE_MS": "120000"})
-    service.clear_namespace("post")
-    service.reset_stats()
+    clears.clear_namespace("post")
+    counters.reset_stats()
     # Hold the load back: while this lock is held every query on the posts table waits, so all
     # fifty requests are in flight together, the lease holder's load included.
     db = connection.settings_dict
@@ -107,10 +108,10 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
 
         with ThreadPoolExecutor(50) as pool:
             futures = [pool.submit(read, n) for n in range(50)]
-            wait_until(lambda: service.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
+            wait_until(lambda: counters.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
             blocker.rollback()  # releases the lock
             responses = [f.result() for f in futures]
     assert all(r.status_code == 200 and r.json()["title"] == "hot" for r in responses)
-    stats = service.stats(with_keys=False)["namespaces"]["post"]
+    stats = counters.stats(with_keys=False)["namespaces"]["post"]
     print(f"\n50 concurrent cold requests: {stats['loads']} database load(s)")
     assert stats["loads"] == 1 and stats["misses"] == 50

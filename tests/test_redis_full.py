@@ -5,9 +5,9 @@ grow memory (-OOM), and the cache keeps serving what it has. A private redis-ser
 import pytest
 import redis as redis_py
 
-from caching import client as redis_client
 from caching import keys, service
-from caching.models import OutboxEntry
+from caching.backend import policy
+from caching.outbox.models import OutboxEntry
 from posts.cache import post_key
 from tests.conftest import data, entry
 from tests.factories import make_post, make_user
@@ -59,7 +59,7 @@ def test_a_full_redis_serves_its_hits_loads_misses_and_takes_writes(api, as_user
     for _ in range(3):
         assert api.get(detail).json()["title"] == "v2"
         assert api.get(listed).json()["results"][0]["title"] == "v2"
-    assert redis_client.breaker.closed() and redis_client.breaker.failures == 0
+    assert policy.breaker().closed() and policy.breaker().failures == 0
 
     free(private_redis)
     assert api.get("/api/health/").json() == {"database": "ok", "cache": "ok"}
@@ -82,4 +82,4 @@ def test_a_load_that_finds_redis_full_gives_its_lease_up(private_redis, db):
     assert result.status == "MISS" and data(result) == {"id": 123456}
     assert not private_redis.client().exists(keys.physical(key))  # neither the value nor the lease
     assert service.get_or_load(key, lambda: entry({"id": 123456})).status == "MISS"
-    assert redis_client.breaker.closed() and redis_client.breaker.failures == 0
+    assert policy.breaker().closed() and policy.breaker().failures == 0

@@ -5,6 +5,6 @@ class UsersConfig(AppConfig):
     name = "users"
 
     def ready(self) -> None:
-        from users import cache
+        from users import cache  # imports the models: only once apps are loaded
 
         cache.register()

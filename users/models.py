@@ -5,8 +5,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from rest_framework.authtoken.models import Token
 
-from caching.models import InvalidatingModel
-from caching.querysets import InvalidatingQuerySet
+from caching import InvalidatingModel, InvalidatingQuerySet
 
 BIO_MAX_LENGTH = 1_000
 

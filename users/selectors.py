@@ -6,9 +6,9 @@ staff; a user reading themself). The view picks one per reader (``users.views``)
 
 from django.db.models import Count, Q, QuerySet
 
-from caching.entry import Entry
-from config.api import render
-from config.pagination import page_of
+from api.pagination import page_of
+from api.responses import render
+from caching import Entry
 from users.models import User
 from users.serializers import UserSerializer
 

@@ -12,8 +12,8 @@ from users.models import User
 
 
 class UserSerializer(serializers.ModelSerializer):
-    """The user representation (SPEC 4). ``email`` is cached with it and removed per reader by
-    ``users.views.visible``."""
+    """The user representation (SPEC 4). The cached entry holds it with and without ``email``
+    (``users.selectors``); ``users.views.UserViewSet`` picks the part each reader may see."""
 
     post_count = serializers.IntegerField(read_only=True)
 

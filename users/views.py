@@ -9,9 +9,10 @@ from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from caching.entry import etag
-from caching.service import get_or_load
-from config.api import CachedReadsMixin, PageQuery, not_found, page_body, query, render, send
+from api.params import PageQuery, query
+from api.reads import CachedReadsMixin
+from api.responses import not_found, page_body, render, send
+from caching import etag, get_or_load
 from users import selectors
 from users.lockout import LOCKED_OUT, retry_after
 from users.cache import user_key, users_page_key

@@ -1,15 +1,20 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
-from caching import outbox
-from caching.client import CacheUnavailable
+from caching.backend.policy import CacheUnavailable
+from caching.outbox.delivery import backlog, replay
 
 
 class Command(BaseCommand):
     help = "Deliver the invalidations left in the outbox while Redis was unavailable (oldest first)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
-            delivered = outbox.replay()
+            delivered = replay()
         except CacheUnavailable as error:
-            raise CommandError(f"Redis is unavailable ({error}); {outbox.backlog()} invalidations wait in the outbox") from error
-        self.stdout.write(f"delivered {delivered} invalidations; {outbox.backlog()} left")
+            waiting = backlog()
+            raise CommandError(
+                f"Redis is unavailable ({error}); {waiting} invalidations wait in the outbox"
+            ) from error
+        self.stdout.write(f"delivered {delivered} invalidations; {backlog()} left")

@@ -1,16 +1,25 @@
-"""django-redis's connection factory, plus Redis Cluster: ``CACHES['default']['LOCATION']``
-may be ``redis+cluster://[user:password@]host:port,host:port,...`` (``rediss+cluster://`` for
-TLS), any nodes of the cluster, and then django-redis (so ``caching.client``) hands out redis-py's
-``RedisCluster`` instead of a ``Redis`` on a pool.
+"""The process's Redis client, and django-redis's connection factory plus Redis Cluster.
+
+``CACHES['default']['LOCATION']`` may be ``redis+cluster://[user:password@]host:port,...``
+(``rediss+cluster://`` for TLS), any nodes of the cluster, and then django-redis hands out
+redis-py's ``RedisCluster`` instead of a ``Redis`` on a pool. The layer above runs the same
+operations on either (its keys carry hash tags, ``caching.keys``).
 """
 
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import redis
 from django.core.exceptions import ImproperlyConfigured
+from django_redis import get_redis_connection
 from django_redis.pool import ConnectionFactory as DefaultConnectionFactory
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
+
+from caching.state import STATE
+
+Client = redis.Redis | RedisCluster
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme: TLS
 
@@ -23,7 +32,7 @@ class ConnectionFactory(DefaultConnectionFactory):
 
     _clusters: dict[str, RedisCluster] = {}
 
-    def connect(self, url: str):
+    def connect(self, url: str) -> Any:
         scheme = url.partition("://")[0]
         if scheme not in CLUSTER_SCHEMES:
             return super().connect(url)
@@ -31,7 +40,7 @@ class ConnectionFactory(DefaultConnectionFactory):
             self._clusters[url] = self._cluster(url, tls=CLUSTER_SCHEMES[scheme])
         return self._clusters[url]
 
-    def disconnect(self, connection) -> None:
+    def disconnect(self, connection: Any) -> None:
         if isinstance(connection, RedisCluster):
             connection.close()
         else:
@@ -61,3 +70,15 @@ class ConnectionFactory(DefaultConnectionFactory):
             # client refreshes its slot map for the next one); the breaker handles the rest.
             retry=Retry(NoBackoff(), 0),
         )
+
+
+def client() -> Client:
+    """The process's client (django-redis's pool for ``CACHES['default']``, or the cluster
+    client), looked up once."""
+    if STATE.client is None:
+        STATE.client = get_redis_connection("default")
+    return STATE.client
+
+
+def is_cluster(r: Client) -> bool:
+    return isinstance(r, RedisCluster)

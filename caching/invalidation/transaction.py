@@ -1,9 +1,20 @@
-"""The database transaction as the cache sees it."""
+"""The database transaction as the cache sees it: the one module that reads Django's
+transaction internals (``atomic_blocks``, ``run_on_commit``, a test case's own blocks)."""
+
+from collections.abc import Callable
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-# Set on the callbacks that caching.invalidation.schedule registers with on_commit.
+# Set on the callbacks ``after_commit`` registers, so pending cache work can be recognised.
 MARK = "caching_work"
+
+
+def after_commit(work: Callable[[], Any], using: str) -> None:
+    """Run ``work`` once the current transaction commits (never if it rolls back), marked as
+    the cache work of a write, so reads in the transaction bypass the cache until then."""
+    setattr(work, MARK, True)
+    transaction.on_commit(work, using=using, robust=True)
 
 
 def has_pending_work(using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -16,7 +27,8 @@ def has_pending_work(using: str = DEFAULT_DB_ALIAS) -> bool:
     """
     if not in_application_transaction(using):
         return False
-    return any(getattr(callback, MARK, False) for _, callback, _ in connections[using].run_on_commit)
+    pending = connections[using].run_on_commit
+    return any(getattr(callback, MARK, False) for _, callback, _ in pending)
 
 
 def in_application_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -26,11 +38,8 @@ def in_application_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
 
 def mark_pending(using: str = DEFAULT_DB_ALIAS) -> None:
     """Declare cache work pending in the current transaction before it is scheduled."""
-    transaction.on_commit(_pending, using=using)
+    after_commit(_pending, using)
 
 
 def _pending() -> None:
     """Marks a transaction as holding uncommitted cached writes; does nothing on commit."""
-
-
-setattr(_pending, MARK, True)

@@ -2,7 +2,8 @@
 while Redis cannot count (down, full, the breaker open), nothing is limited."""
 
 from caching import keys
-from caching.client import CacheUnavailable, call, run_script
+from caching.backend.policy import CacheUnavailable, call
+from caching.backend.scripts import run_script
 
 
 def count(limit: str, ident: object, window: int) -> tuple[int, int] | None:

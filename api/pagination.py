@@ -1,7 +1,7 @@
 """Page-number pagination shared by the cached lists.
 
 A cached page holds its rows and ``{count, pages}``; the ``next``/``previous`` links are built
-per request (``config.api.page_body``), so a shared entry never carries another client's host.
+per request (``api.responses.page_body``), so a shared entry never carries another client's host.
 """
 
 from django.conf import settings

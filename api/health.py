@@ -5,7 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from caching.service import cache_state
+from caching import cache_state
 
 
 class HealthView(APIView):

@@ -2,12 +2,12 @@
 under ``/api/``, whoever raises it (DRF, Django's URL resolver, a crash), and bounded input.
 
 - DRF's errors go through ``api_exception_handler`` (DRF's own, plus a 413 for an oversized
-  body; ``config.parsers`` makes deep JSON a 400);
+  body; ``api.parsers`` makes deep JSON a 400);
 - what DRF never sees (an unknown URL, a body too large for the middleware, a crash outside a
   view) goes through ``handler404`` / ``handler500`` & co., JSON under ``/api/``, Django's pages
   elsewhere (the admin);
 - a 500 is logged to stderr with its method, path and traceback (logger ``django.request``,
-  formatted with ``config.log.RequestLogFilter``).
+  formatted with ``api.log.RequestLogFilter``).
 """
 
 from django.conf import settings
@@ -18,7 +18,7 @@ from django.views import csrf, defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import exception_handler
 
-from config.parsers import PayloadTooLarge
+from api.parsers import PayloadTooLarge
 
 API_PREFIX = "/api/"
 

@@ -5,65 +5,75 @@ Models use it as their default manager, so ordinary ORM code needs no extra step
 fast-delete path for these models and sends ``post_delete`` for every row, cascades included.
 """
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from django.db import models, transaction
 from django.db.models import Q
 
-from caching import registry
-from caching.invalidation import invalidating, schedule, snapshot
+from caching import rules
+from caching.invalidation.capture import invalidating, schedule, snapshot
+from caching.rules import Kind, RowChange
 
 
-class InvalidatingQuerySet(models.QuerySet):
-    def update(self, **kwargs) -> int:
+class InvalidatingQuerySet(models.QuerySet):  # type: ignore[type-arg]
+    def update(self, **kwargs: Any) -> int:
         """Update the matching rows (locked, so the set updated is the set invalidated)."""
-        if registry.entry(self.model) is None:
+        if rules.for_model(self.model) is None:
             return super().update(**kwargs)
         pks = list(self.values_list("pk", flat=True))
         with invalidating(self.model, pks, using=self.db):
             return super(InvalidatingQuerySet, self.filter(pk__in=pks)).update(**kwargs)
 
-    update.alters_data = True
+    update.alters_data = True  # type: ignore[attr-defined]
 
-    def bulk_update(self, objs, fields, batch_size=None) -> int:
+    def bulk_update(
+        self, objs: Iterable[Any], fields: Sequence[str], batch_size: int | None = None
+    ) -> int:
         objs = list(objs)
         with invalidating(self.model, [obj.pk for obj in objs], using=self.db):
             return super().bulk_update(objs, fields, batch_size=batch_size)
 
-    bulk_update.alters_data = True
+    bulk_update.alters_data = True  # type: ignore[attr-defined]
 
-    def bulk_create(self, objs, *args, **kwargs):
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
         """Insert; new rows change lists and counts. For an upsert (``update_conflicts``) the
         rows it will overwrite are locked and read first, by ``unique_fields``, so their old
         values are invalidated too; ``ignore_conflicts`` rows have no pk and only their list and
         count effects are invalidated."""
-        entry = registry.entry(self.model)
-        if entry is None:
+        found = rules.for_model(self.model)
+        if found is None:
             return super().bulk_create(objs, *args, **kwargs)
         objs = list(objs)
         with transaction.atomic(using=self.db, savepoint=False):
-            unique = self._attnames(kwargs.get("unique_fields") or ()) if kwargs.get("update_conflicts") else []
-            existing = self._locked_by(unique, objs, entry.tracked) if unique else {}
+            upsert = kwargs.get("update_conflicts")
+            unique = self._attnames(kwargs.get("unique_fields") or ()) if upsert else []
+            existing = self._locked_by(unique, objs, found.tracked) if unique else {}
             created = super().bulk_create(objs, *args, **kwargs)
             rows = []
             for obj in created:
-                before = existing.get(tuple(getattr(obj, name) for name in unique)) if unique else None
-                kind = "update" if before is not None else "create"
-                rows.append(registry.RowChange(kind, obj.pk, before, snapshot(obj, entry.tracked)))
+                key = tuple(getattr(obj, name) for name in unique)
+                before = existing.get(key) if unique else None
+                kind: Kind = "update" if before is not None else "create"
+                rows.append(RowChange(kind, obj.pk, before, snapshot(obj, found.tracked)))
             schedule(self.model, rows, self.db, write_through=False)
         return created
 
-    def _attnames(self, fields) -> list[str]:
+    def _attnames(self, fields: Iterable[str]) -> list[str]:
         meta = self.model._meta
         return [meta.pk.attname if name == "pk" else meta.get_field(name).attname for name in fields]
 
-    def _locked_by(self, unique: list[str], objs: list, tracked: tuple[str, ...]) -> dict:
+    def _locked_by(
+        self, unique: list[str], objs: list[Any], tracked: tuple[str, ...]
+    ) -> dict[tuple[Any, ...], dict[str, Any]]:
         """The rows an upsert of ``objs`` will overwrite, locked, keyed by their unique values."""
         match = Q()
         for obj in objs:
             match |= Q(**{name: getattr(obj, name) for name in unique})
         rows = self.model._base_manager.using(self.db).filter(match).select_for_update(no_key=True)
-        found = {}
+        locked = {}
         for row in rows.values(*dict.fromkeys([*unique, *tracked])):
-            found[tuple(row[name] for name in unique)] = {name: row[name] for name in tracked}
-        return found
+            locked[tuple(row[name] for name in unique)] = {name: row[name] for name in tracked}
+        return locked
 
-    bulk_create.alters_data = True
+    bulk_create.alters_data = True  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """Write throttling (SPEC 10.4): a DRF throttle on writes at ``API_WRITE_RATE``, staff exempt.
 
 Reads are never throttled here (their cost is the cache's job; per-address read limits belong to
-the proxy). The counts live in Redis through the cache layer (``caching.ratelimit``: one window
+the proxy). The counts live in Redis through the cache layer (``caching.store.ratelimit``: one window
 counter per user, under the cache's failure policy), and while Redis cannot count the throttle
 lets every write through: an outage must not turn writes into 429s or 500s.
 """
@@ -9,8 +9,8 @@ lets every write through: an outage must not turn writes into 429s or 500s.
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
-from caching import ratelimit
-from config.net import client_address
+from api.net import client_address
+from caching import count_event
 
 
 class WriteRateThrottle(SimpleRateThrottle):
@@ -25,7 +25,7 @@ class WriteRateThrottle(SimpleRateThrottle):
         if self.rate is None or request.method in SAFE_METHODS or (user and user.is_staff):
             return True
         who = f"user-{user.pk}" if user and user.is_authenticated else f"address-{client_address(request)}"
-        counted = ratelimit.count(self.scope, who, self.duration)
+        counted = count_event(self.scope, who, self.duration)
         if counted is None:
             return True  # fail open
         events, self.left = counted

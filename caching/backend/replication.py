@@ -20,12 +20,16 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
-from django.core.signals import setting_changed
+from redis.cluster import RedisCluster
 from redis.exceptions import MovedError
 
-from caching.client import Unacknowledged, is_cluster, key_slot_of, pipelined
+from caching.backend.cluster import key_slot_of, pipelined
+from caching.backend.connection import Client
+from caching.backend.policy import Unacknowledged
+from caching.state import STATE
 
 log = logging.getLogger("caching")
 RECHECK_S = 5.0
@@ -39,10 +43,10 @@ class _Primary:
     replica_seen_at: float = -math.inf
 
 
-_primaries: dict[str, _Primary] = {}
+Command = tuple[Any, ...]
 
 
-def run_durably(r, commands: list[tuple[str, tuple]], *, replica_ack_ms: int) -> None:
+def run_durably(r: Client, commands: list[tuple[str, Command]], *, replica_ack_ms: int) -> None:
     """Run ``commands`` (``(key, command args)``, each command on one slot's keys): one pipeline
     per primary (one in all on a single Redis), each waiting for its replica as above; raises
     ``Unacknowledged`` or a Redis error. On a cluster a MOVED reply or a refused connection
@@ -55,16 +59,19 @@ def run_durably(r, commands: list[tuple[str, tuple]], *, replica_ack_ms: int) ->
                 _run_on(conn, name, batch, replica_ack_ms)
             return
         except (redis.ConnectionError, MovedError):
-            if attempt == 2 or not is_cluster(r):
+            if attempt == 2 or not isinstance(r, RedisCluster):
                 raise
             r.nodes_manager.initialize()
 
 
-def _by_primary(r, commands: list[tuple[str, tuple]]) -> list[tuple[redis.Redis, str, list[tuple]]]:
-    if not is_cluster(r):
+def _by_primary(
+    r: Client, commands: list[tuple[str, Command]]
+) -> list[tuple[redis.Redis, str, list[Command]]]:
+    if not isinstance(r, RedisCluster):
         where = r.connection_pool.connection_kwargs
         return [(r, f"{where.get('host')}:{where.get('port')}", [args for _, args in commands])]
-    nodes, batches = {}, {}
+    nodes: dict[str, Any] = {}
+    batches: dict[str, list[Command]] = {}
     for key, args in commands:
         node = r.nodes_manager.get_node_from_slot(key_slot_of(key))
         nodes[node.name] = node
@@ -72,8 +79,8 @@ def _by_primary(r, commands: list[tuple[str, tuple]]) -> list[tuple[redis.Redis,
     return [(r.get_redis_connection(nodes[name]), name, batch) for name, batch in batches.items()]
 
 
-def _run_on(conn: redis.Redis, name: str, batch: list[tuple], replica_ack_ms: int) -> None:
-    state = _primaries.setdefault(name, _Primary())
+def _run_on(conn: redis.Redis, name: str, batch: list[Command], replica_ack_ms: int) -> None:
+    state = STATE.primaries.setdefault(name, _Primary())
     now = time.monotonic()
     if now - state.checked_at > RECHECK_S:
         state.online, state.checked_at = online_replicas(conn), now
@@ -81,7 +88,7 @@ def _run_on(conn: redis.Redis, name: str, batch: list[tuple], replica_ack_ms: in
             state.replica_seen_at = now
     wait = state.online > 0
 
-    def queue(pipe) -> None:
+    def queue(pipe: Any) -> None:
         for args in batch:
             pipe.execute_command(*args)
         if wait:
@@ -107,12 +114,3 @@ def online_replicas(conn: redis.Redis) -> int:
         log.warning("event=replicas_unknown error=%s message=\"INFO refused: invalidations are not confirmed by replicas\"", json.dumps(str(error)))
         return 0
     return sum(1 for field, value in info.items() if field.startswith("slave") and isinstance(value, dict) and value.get("state") == "online")
-
-
-def _forget(*, setting: str, **kwargs) -> None:
-    """A test that points the cache elsewhere starts knowing nothing of its primaries."""
-    if setting == "CACHES":
-        _primaries.clear()
-
-
-setting_changed.connect(_forget, dispatch_uid="caching.replication.forget")

@@ -8,8 +8,10 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 
-from caching import outbox, registry
-from caching.transaction import MARK, mark_pending
+from caching import rules
+from caching.invalidation.transaction import after_commit, mark_pending
+from caching.outbox import delivery
+from caching.rules import Kind, RowChange
 
 _SNAPSHOT = "_caching_before"
 
@@ -25,7 +27,9 @@ def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any] | 
     return values
 
 
-def _locked_row(instance: models.Model, tracked: tuple[str, ...], using: str) -> dict[str, Any] | None:
+def _locked_row(
+    instance: models.Model, tracked: tuple[str, ...], using: str
+) -> dict[str, Any] | None:
     """The row's tracked values as stored now, locked until the transaction ends so that no
     concurrent write can slip between this read and the write that follows it."""
     rows = type(instance)._base_manager.using(using).filter(pk=instance.pk)
@@ -42,67 +46,79 @@ def before_write(instance: models.Model, using: str) -> None:
     The instance's own values may be older than the row (loaded before a concurrent write), so
     they cannot tell what this write moves away from; the locked row can.
     """
-    entry = registry.entry(type(instance))
-    if entry is not None:
-        before = None if instance.pk is None else _locked_row(instance, entry.tracked, using)
+    found = rules.for_model(type(instance))
+    if found is not None:
+        before = None if instance.pk is None else _locked_row(instance, found.tracked, using)
         setattr(instance, _SNAPSHOT, before)
 
 
-def saved(instance: models.Model, created: bool, update_fields, using: str) -> None:
-    entry = registry.entry(type(instance))
-    if entry is None:
+def saved(
+    instance: models.Model, created: bool, update_fields: Iterable[str] | None, using: str
+) -> None:
+    found = rules.for_model(type(instance))
+    if found is None:
         return
     before = None if created else getattr(instance, _SNAPSHOT, None)
-    after = snapshot(instance, entry.tracked)
+    after = snapshot(instance, found.tracked)
     if before is not None and (after is None or update_fields is not None):
         # Only the saved fields changed; the others keep the row's values.
         meta = instance._meta
         saved_attnames = {meta.get_field(name).attname for name in update_fields or ()}
-        after = {name: instance.__dict__[name] if name in saved_attnames else value for name, value in before.items()}
+        after = {
+            name: instance.__dict__[name] if name in saved_attnames else value
+            for name, value in before.items()
+        }
     fields = None if update_fields is None else frozenset(update_fields)
-    kind = "update" if before is not None else "create"
-    schedule(type(instance), [registry.RowChange(kind, instance.pk, before, after, fields)], using)
+    kind: Kind = "update" if before is not None else "create"
+    schedule(type(instance), [RowChange(kind, instance.pk, before, after, fields)], using)
 
 
 def deleted(instance: models.Model, using: str) -> None:
-    entry = registry.entry(type(instance))
-    if entry is None:
+    found = rules.for_model(type(instance))
+    if found is None:
         return
-    before = getattr(instance, _SNAPSHOT, None) or snapshot(instance, entry.tracked)
-    schedule(type(instance), [registry.RowChange("delete", instance.pk, before, None)], using)
+    before = getattr(instance, _SNAPSHOT, None) or snapshot(instance, found.tracked)
+    schedule(type(instance), [RowChange("delete", instance.pk, before, None)], using)
 
 
-def schedule(model: type[models.Model], rows: Iterable[registry.RowChange], using: str, *, write_through: bool = True) -> None:
+def schedule(
+    model: type[models.Model],
+    rows: Iterable[RowChange],
+    using: str,
+    *,
+    write_through: bool = True,
+) -> None:
     """Compute the cache work of ``rows`` now, record it in the outbox in the same transaction,
     and deliver it once the transaction commits (in a rolled-back one: never, and no record).
 
     Call it inside the write's transaction: outside one the record commits on its own.
     """
-    changes = registry.changes_for(model, rows)
+    changes = rules.changes_for(model, rows)
     if not write_through:
-        changes.primes.clear()
+        changes.prime.clear()
     if changes:
-        work = partial(outbox.deliver, outbox.record(changes), changes)
-        setattr(work, MARK, True)
-        transaction.on_commit(work, using=using, robust=True)
+        after_commit(partial(delivery.deliver, delivery.record(changes), changes), using)
 
 
-
-def _tracked_rows(model, pks: list, tracked: tuple[str, ...], using: str, *, lock: bool) -> dict:
+def _tracked_rows(
+    model: type[models.Model], pks: list[Any], tracked: tuple[str, ...], using: str, *, lock: bool
+) -> dict[Any, dict[str, Any]]:
     rows = model._base_manager.using(using).filter(pk__in=pks).order_by("pk")
     if lock:
         rows = rows.select_for_update(no_key=True)
     return {row.pop("pk"): row for row in rows.values("pk", *tracked)}
 
 
-def _kind(before, after) -> registry.Kind | None:
+def _kind(before: object, after: object) -> Kind | None:
     if before is None:
         return "create" if after is not None else None
     return "update" if after is not None else "delete"
 
 
 @contextmanager
-def invalidating(model: type[models.Model], pks: Iterable, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+def invalidating(
+    model: type[models.Model], pks: Iterable[Any], *, using: str = DEFAULT_DB_ALIAS
+) -> Iterator[None]:
     """Invalidate what a write the ORM cannot see (raw SQL) does to rows ``pks`` of ``model``.
 
     ::
@@ -115,19 +131,19 @@ def invalidating(model: type[models.Model], pks: Iterable, *, using: str = DEFAU
     delivers it after commit. Rows inserted by the block are created; rows it removes, deleted.
     Bulk writes do not write through: new rows are cached by their first read.
     """
-    entry = registry.entry(model)
+    found = rules.for_model(model)
     pks = list(pks)
-    if entry is None or not pks:
+    if found is None or not pks:
         yield
         return
     with transaction.atomic(using=using):
         mark_pending(using)  # reads inside the block bypass the cache
-        before = _tracked_rows(model, pks, entry.tracked, using, lock=True)
+        before = _tracked_rows(model, pks, found.tracked, using, lock=True)
         yield
-        after = _tracked_rows(model, pks, entry.tracked, using, lock=False)
+        after = _tracked_rows(model, pks, found.tracked, using, lock=False)
         rows = []
         for pk in pks:
             kind = _kind(before.get(pk), after.get(pk))
             if kind is not None:
-                rows.append(registry.RowChange(kind, pk, before.get(pk), after.get(pk)))
+                rows.append(RowChange(kind, pk, before.get(pk), after.get(pk)))
         schedule(model, rows, using, write_through=False)

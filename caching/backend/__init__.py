@@ -1,0 +1,2 @@
+"""The Redis boundary: the only code in the project that imports ``redis`` or
+``django_redis``. Connection, failure policy, scripts, cluster routing, replication."""

@@ -1,0 +1,82 @@
+"""Routing that differs between one Redis and a Redis Cluster: the primaries, hash slots,
+multi-key deletes per slot, and pipelines (one per node on a cluster) that reload the scripts
+a promoted replica may lack."""
+
+import itertools
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError
+
+from caching.backend.connection import Client, is_cluster
+from caching.backend.scripts import load_scripts
+
+log = logging.getLogger("caching")
+
+
+def primaries(r: Client) -> list[tuple[str, redis.Redis]]:
+    """``(name, client)`` of every primary: the one server of a single Redis, or a plain client
+    to each primary of a cluster."""
+    if not isinstance(r, RedisCluster):
+        where = r.connection_pool.connection_kwargs
+        return [(where.get("path") or f"{where.get('host')}:{where.get('port')}", r)]
+    return [(node.name, r.get_redis_connection(node)) for node in r.get_primaries()]
+
+
+def server_info(r: Client, *sections: str) -> list[tuple[str, dict[str, Any] | None]]:
+    """``INFO <sections>`` of every primary, by name; ``None`` for a server that refuses INFO
+    (an ACL, a renamed command): what it would tell is unknown, not an outage."""
+    found: list[tuple[str, dict[str, Any] | None]] = []
+    for name, node in primaries(r):
+        try:
+            found.append((name, node.info(*sections)))
+        except redis.ResponseError as error:
+            log.warning("event=info_refused node=%s error=%s", name, json.dumps(str(error)))
+            found.append((name, None))
+    return found
+
+
+def pipelined(r: Client, queue: Callable[[Any], object]) -> list[Any]:
+    """The commands ``queue(pipe)`` adds, sent in one round trip (on a cluster client: one per
+    node). Scripts go in as ``pipe.execute_command("EVALSHA", ...)`` (redis-py's cluster
+    pipeline refuses ``evalsha()``): after a NOSCRIPT reply they are loaded and the whole
+    pipeline runs again, so what it queues must be safe to repeat."""
+    for attempt in (1, 2):
+        pipe = r.pipeline(transaction=False)
+        queue(pipe)
+        try:
+            return pipe.execute()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            load_scripts(r)
+    raise AssertionError("unreachable")
+
+
+def key_slot_of(name: str) -> int:
+    return key_slot(name.encode())
+
+
+def by_slot(names: Iterable[str]) -> Iterable[list[str]]:
+    """``names`` grouped by hash slot: a multi-key command on a cluster takes one slot's keys."""
+    ordered = sorted(names, key=key_slot_of)
+    for _, group in itertools.groupby(ordered, key=key_slot_of):
+        yield list(group)
+
+
+def unlink(r: Client, names: list[str]) -> int:
+    """UNLINK ``names``: one command on a single Redis; on a cluster one per slot, pipelined
+    (as ``execute_command``: redis-py's cluster pipeline refuses a multi-key ``unlink()``)."""
+    if not names:
+        return 0
+    if not is_cluster(r):
+        return int(r.unlink(*names))
+    queue: Callable[[Any], object] = lambda pipe: [  # noqa: E731
+        pipe.execute_command("UNLINK", *group) for group in by_slot(names)
+    ]
+    return sum(pipelined(r, queue))

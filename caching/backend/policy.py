@@ -1,0 +1,190 @@
+"""The one failure policy for every call to Redis: ``call()``.
+
+django-redis owns the connection pool (``CACHES['default']``, short connect and socket
+timeouts, no retries; ``caching.backend.connection``). Every call from the layers above goes
+through ``call()``:
+
+- an ``UNAVAILABLE`` error becomes ``CacheUnavailable``, which callers turn into a database
+  read (``X-Cache: BYPASS``) or an outbox entry; other Redis errors are bugs and propagate;
+- a write refused for want of memory (-OOM: ``maxmemory`` reached under ``noeviction``) becomes
+  ``CacheFull``, a ``CacheUnavailable`` that callers treat as "not stored"; Redis answered, so
+  the breaker does not count it (the scripts catch their own refusals: ``caching.backend.scripts``);
+- a circuit breaker: after ``BREAKER_FAILURES`` failures in a row it opens and calls fail at
+  once, without touching Redis, for ``BREAKER_COOLDOWN_MS``; then one call probes (half-open):
+  success closes it, failure opens it again;
+- each degradation and each recovery is logged once per process, not per request.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    MovedError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+
+from caching import metrics
+from caching.backend.connection import Client, client
+from caching.conf import options
+from caching.state import STATE
+
+log = logging.getLogger("caching")
+T = TypeVar("T")
+
+# Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only). Other errors
+# (a wrong type, a script error) are bugs; an out-of-memory refusal is neither (CacheFull).
+# On a cluster: no node reachable, a slot without a primary (mid-failover), the cluster down.
+# ClusterError covers CLUSTERDOWN and MASTERDOWN; MOVED, ASK and TRYAGAIN reach us only from
+# a plain connection to one node (caching.backend.replication) while slots move.
+UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.ReadOnlyError,
+    ClusterError,
+    SlotNotCoveredError,
+    MovedError,
+    AskError,
+    TryAgainError,
+)
+# The same, as error replies redis-py has no class for: persistence failing, a script running.
+UNAVAILABLE_REPLIES = ("MISCONF", "BUSY")
+# The cluster client's own errors when it cannot find a node to ask (its other errors, such as
+# keys of one command in several slots, are bugs).
+UNAVAILABLE_CLUSTER = (
+    "Redis Cluster cannot be connected",
+    "All slots are not covered",
+    "startup_nodes could not agree",
+    "No targets were found",
+)
+
+
+def _unavailable(error: Exception) -> bool:
+    if isinstance(error, UNAVAILABLE):
+        return True
+    if isinstance(error, RedisClusterException):
+        return str(error).startswith(UNAVAILABLE_CLUSTER)
+    return isinstance(error, redis.ResponseError) and str(error).startswith(UNAVAILABLE_REPLIES)
+
+
+class CacheUnavailable(Exception):
+    """Redis could not be reached in time, or the breaker is open; serve without the cache."""
+
+
+class CacheFull(CacheUnavailable):
+    """Redis refused a write for want of memory (``maxmemory`` under ``noeviction``, or a
+    volatile-* policy with no key left to evict): nothing was written. Not an outage."""
+
+
+class Unacknowledged(Exception):
+    """Redis took a write, but no replica confirmed it in time (``caching.backend.replication``): keep
+    the work for replay. Redis answered, so the breaker does not count it."""
+
+
+class Breaker:
+    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.state = self.CLOSED
+        self.failures = 0
+        self.opened_at = 0.0
+        self.last_success = 0.0
+        self.last_failure = 0.0
+
+    def allow(self) -> bool:
+        """Whether a call may go to Redis now (in half-open state: only the one probe)."""
+        if self.state == self.CLOSED:
+            return True
+        with self._lock:
+            if self.state == self.OPEN and time.monotonic() - self.opened_at >= options().breaker_cooldown_ms / 1000:
+                self.state = self.HALF_OPEN
+                return True
+            return False
+
+    def succeeded(self) -> None:
+        self.last_success = time.monotonic()
+        if self.state == self.CLOSED and not self.failures:
+            return
+        with self._lock:
+            if self.state != self.CLOSED:
+                log.warning("event=cache_recovered breaker=closed message=\"cache recovered: Redis answers again\"")
+                metrics.BREAKER_OPEN.set(0)
+            self.state, self.failures = self.CLOSED, 0
+
+    def refused(self) -> None:
+        """Redis answered, but refused a write: not a failure of Redis, yet whatever was not
+        written may have been an invalidation, so the process checks the outbox again before
+        its next hit (``caching.service``, which compares with ``last_failure``)."""
+        self.succeeded()
+        self.last_failure = time.monotonic()
+
+    def closed(self) -> bool:
+        return self.state == self.CLOSED
+
+    def abandoned(self) -> None:
+        """A probe ended without telling whether Redis is back: stay open, probe again later."""
+        with self._lock:
+            if self.state == self.HALF_OPEN:
+                self.state, self.opened_at = self.OPEN, time.monotonic()
+
+    def failed(self, error: Exception) -> None:
+        with self._lock:
+            self.last_failure = time.monotonic()
+            self.failures += 1
+            if self.state == self.HALF_OPEN or self.failures >= options().breaker_failures:
+                if self.state == self.CLOSED:
+                    log.error("event=cache_degraded breaker=open failures=%d error=%s message=\"cache degraded: serving from the database\"", self.failures, json.dumps(str(error)))
+                    metrics.BREAKER_OPEN.set(1)
+                self.state, self.opened_at = self.OPEN, time.monotonic()
+
+
+def breaker() -> Breaker:
+    """This process's breaker (``STATE.breaker``)."""
+    if STATE.breaker is None:
+        STATE.breaker = Breaker()
+    return STATE.breaker
+
+
+def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False) -> T:
+    """Run ``operation`` on the client under the failure policy above. ``through_open_breaker``
+    tries Redis even while the breaker is open (a write's invalidation: see
+    ``caching.outbox.delivery.deliver``)."""
+    current = breaker()
+    if not current.allow() and not through_open_breaker:
+        raise CacheUnavailable("circuit breaker open")
+    try:
+        result = operation(client())
+    except Unacknowledged as error:
+        current.succeeded()
+        raise CacheUnavailable(str(error)) from error
+    except redis.OutOfMemoryError as error:
+        current.refused()
+        raise CacheFull(str(error)) from error
+    except (redis.RedisError, RedisClusterException) as error:
+        if _unavailable(error):
+            current.failed(error)
+            raise CacheUnavailable(str(error)) from error
+        if isinstance(error, redis.ResponseError):
+            current.succeeded()  # Redis answered; the error is ours
+        else:
+            current.abandoned()
+        raise
+    except BaseException:
+        current.abandoned()
+        raise
+    current.succeeded()
+    return result
+
+
+def last_failure() -> float:
+    """When this process last saw Redis fail or refuse a write (monotonic; 0: never)."""
+    return breaker().last_failure

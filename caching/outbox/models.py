@@ -1,0 +1,22 @@
+"""The outbox's rows."""
+
+from django.db import models
+
+
+class OutboxEntry(models.Model):
+    """An invalidation not yet delivered to Redis.
+
+    Written in the same transaction as the data change it belongs to, deleted once Redis has
+    taken it; what is left after an outage is replayed (``caching.outbox.delivery``).
+    """
+
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "caching"
+        ordering = ["id"]
+        verbose_name = "undelivered invalidation"
+
+    def __str__(self) -> str:
+        return f"invalidation #{self.pk}"

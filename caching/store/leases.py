@@ -1,0 +1,134 @@
+"""A cache-aside read with its lease: a hit is one round trip (value and counters together);
+a miss takes the key's lease, loads, and stores only if no invalidation revoked the lease.
+
+Callers that find another's lease wait up to ``LEASE_WAIT_MS`` for its value, then load from
+the database without storing. A loader result of ``None`` (nothing found) is not cached. While
+Redis refuses writes (full), hits are still served and a miss loads and stores nothing. Whether
+the cache may be used at all is the caller's question (``caching.service``).
+"""
+
+import time
+from collections.abc import Callable
+
+from caching import keys, rules
+from caching.backend.policy import CacheUnavailable, call
+from caching.backend.scripts import ReadReply, run_script
+from caching.conf import Options, options
+from caching.entry import HIT, MISS, Entry, Result
+from caching.keys import CacheKey
+from caching.state import LEASE_MARK, STATE
+
+Loader = Callable[[], Entry | None]
+LEASE_MARK_BYTES = LEASE_MARK.encode()
+
+
+class _Claimed:
+    """``wait_for``'s answer when this caller took over the lease."""
+
+
+CLAIMED = _Claimed()
+
+
+def is_lease(raw: bytes) -> bool:
+    return raw.startswith(LEASE_MARK_BYTES)
+
+
+def new_lease() -> str:
+    """A token no other lease holder has: this process's random base and a counter (no
+    system call on the hit path, which claims a lease only on a miss but needs one ready)."""
+    return f"{STATE.lease_base}{next(STATE.lease_numbers)}"
+
+
+def read(key: CacheKey, loader: Loader) -> Result:
+    """Read ``key`` through Redis, loading on a miss; raises ``CacheUnavailable`` only before
+    anything was loaded (the caller then loads without the cache)."""
+    opts = options()
+    namespace = rules.require(key.namespace)
+    lease = new_lease()
+    read_keys = [keys.stats_of(key), keys.physical(key)]
+    if namespace.generational:
+        read_keys.append(keys.generation(namespace.name))
+    args = [
+        lease,
+        opts.lease_ms,
+        keys.GENERATION_SEPARATOR,
+        keys.history_prefix(key.namespace, key.shard),
+        keys.HISTORY_SECONDS,
+    ]
+    code, payload = call(lambda r: run_script(r, "READ", read_keys, args))
+    if code == ReadReply.HIT:
+        return Result(Entry.decode(payload), HIT)
+    if code == ReadReply.FULL:  # no lease: nothing to store and nobody to wait for
+        return Result(loader(), MISS)
+    physical = payload.decode()
+    if code == ReadReply.WAIT:
+        waited = wait_for(physical, lease, opts)
+        if waited is CLAIMED:
+            return Result(load_and_store(key, physical, lease, loader), MISS)
+        if isinstance(waited, Entry):
+            return Result(waited, MISS)
+        return Result(_load(key, loader), MISS)
+    return Result(load_and_store(key, physical, lease, loader), MISS)
+
+
+def _load(key: CacheKey, loader: Loader) -> Entry | None:
+    """A database load that will not be stored (the lease holder took too long)."""
+    value = loader()
+    try:
+        call(lambda r: r.hincrby(keys.stats_of(key), "loads", 1))
+    except CacheUnavailable:
+        pass  # a lost count (Redis down or full), not a lost value
+    return value
+
+
+def load_and_store(key: CacheKey, physical: str, lease: str, loader: Loader) -> Entry | None:
+    """Load under ``lease``; store the value if the lease survived, else give the lease up.
+    One round trip after the load, counting the load too. The namespace's TTL, or
+    ``EMPTY_TTL`` for an entry its loader marked ``empty`` (``0``: give the lease up)."""
+    try:
+        value = loader()
+    except BaseException:
+        _finish(key, physical, lease, None, 0)
+        raise
+    if value is None:
+        _finish(key, physical, lease, None, 0)
+        return None
+    data, ttl = value.encode(), options().ttl(key.namespace, empty=value.empty)
+    _finish(key, physical, lease, data if ttl > 0 else None, ttl)
+    return Entry.decode(data)
+
+
+def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
+    """STORE (or, with nothing to store, RELEASE) the lease on ``physical``; counts the load."""
+    name, args = ("RELEASE", [lease]) if data is None else ("STORE", [lease, data, ttl])
+    try:
+        call(lambda r: run_script(r, name, [physical, keys.stats_of(key)], args))
+    except CacheUnavailable:
+        pass  # served from the database; the lease expires by itself after LEASE_MS
+
+
+def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | None:
+    """Wait for the value another caller is loading, up to ``LEASE_WAIT_MS``.
+
+    Returns the value; ``CLAIMED`` if the other lease went away (given up, revoked by an
+    invalidation, expired or evicted) and this caller took the key's lease in its place, so one
+    caller, not all of them, reloads; ``None`` if the time ran out or Redis refuses the lease
+    (load, store nothing).
+    """
+    deadline = time.monotonic() + opts.lease_wait_ms / 1000
+    delay = 0.002
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        try:
+            raw = call(
+                lambda r: r.get(physical)
+                or (r.set(physical, lease, nx=True, px=opts.lease_ms) and CLAIMED)
+            )
+        except CacheUnavailable:
+            return None
+        if raw is CLAIMED:
+            return CLAIMED
+        if raw and not is_lease(raw):
+            return Entry.decode(raw)
+    return None

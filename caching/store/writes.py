@@ -1,0 +1,78 @@
+"""A write's cache work in Redis: the invalidation (``apply``: UNLINK details, BUMP list
+generations) and write-through (``prime``: fill a key at once, under a lease)."""
+
+from caching import keys, metrics, rules
+from caching.backend.connection import Client, is_cluster
+from caching.backend.policy import CacheUnavailable, call
+from caching.backend.cluster import by_slot
+from caching.backend.replication import Command, run_durably
+from caching.backend.scripts import SHAS
+from caching.conf import options
+from caching.keys import CacheKey
+from caching.rules import Changes
+from caching.store.leases import Loader, load_and_store, new_lease
+
+
+def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
+    """The Redis side of an invalidation: delete keys, advance list generations, in this key
+    version and the previous one (``keys.INVALIDATED_VERSIONS``).
+
+    One pipeline per primary touched, whatever else Redis holds, waiting for a replica's
+    acknowledgement where there is one (``caching.backend.replication``); UNLINKs grouped by
+    slot, one BUMP per generation counter. Raises CacheUnavailable. Runs even with ``ENABLED``
+    false, so entries cached before the layer was switched off are not served stale when it is
+    switched on again.
+    """
+    if not changes.drop and not changes.advance:
+        return
+    opts = options()
+
+    def run(r: Client) -> tuple[int, int]:
+        # A cluster never held keys of a layout without hash tags.
+        versions = [
+            v for v in keys.INVALIDATED_VERSIONS if v >= keys.TAGGED_SINCE or not is_cluster(r)
+        ]
+        physical = sorted(
+            keys.physical(k, v)
+            for k in changes.drop
+            if not rules.require(k.namespace).generational
+            for v in versions
+        )
+        previous = sorted(
+            keys.generation(ns, v) for ns in changes.advance for v in versions if v != keys.VERSION
+        )
+        bump = SHAS["BUMP"]
+        commands: list[tuple[str, Command]] = [
+            (group[0], ("UNLINK", *group)) for group in by_slot(physical)
+        ]
+        commands += [
+            (counter, ("EVALSHA", bump, 1, counter, ""))
+            for counter in map(keys.generation, sorted(changes.advance))
+        ]
+        # In the previous version, only where a reader made one.
+        commands += [(counter, ("EVALSHA", bump, 1, counter, "existing")) for counter in previous]
+        run_durably(r, commands, replica_ack_ms=opts.replica_ack_ms)
+        return len(physical), len(changes.advance)
+
+    deleted, advanced = call(run, through_open_breaker=through_open_breaker)
+    metrics.INVALIDATIONS.labels("keys").inc(deleted)
+    metrics.INVALIDATIONS.labels("generations").inc(advanced)
+
+
+def prime(key: CacheKey, loader: Loader) -> bool:
+    """Write-through: fill ``key`` now, under a lease, from a fresh load. ``True`` if stored.
+
+    The load happens after the lease is taken, so an invalidation that commits in between
+    revokes the lease and the (possibly older) value is not stored.
+    """
+    opts = options()
+    if not opts.enabled or rules.require(key.namespace).generational:
+        return False
+    physical, lease = keys.physical(key), new_lease()
+    try:
+        claimed = call(lambda r: r.set(physical, lease, nx=True, px=opts.lease_ms))
+    except CacheUnavailable:
+        return False
+    if not claimed:
+        return False
+    return load_and_store(key, physical, lease, loader) is not None
