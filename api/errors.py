@@ -88,7 +88,11 @@ def api_not_found(request, *args, **kwargs):
     a known URL without its final slash is redirected to it, as ``APPEND_SLASH`` does for
     URLs that no route takes."""
     with_slash = request.path + "/"
-    if request.method in ("GET", "HEAD") and not request.path.endswith("/") and resolve(with_slash).func is not api_not_found:
+    if (
+        request.method in ("GET", "HEAD")
+        and not request.path.endswith("/")
+        and resolve(with_slash).func is not api_not_found
+    ):
         query = request.META.get("QUERY_STRING", "")
         return HttpResponsePermanentRedirect(with_slash + (f"?{query}" if query else ""))
     return _error("Not found.", 404)

@@ -17,7 +17,11 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(responses=inline_serializer("Health", {"database": serializers.CharField(), "cache": serializers.CharField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "Health", {"database": serializers.CharField(), "cache": serializers.CharField()}
+        )
+    )
     def get(self, request):
         try:
             with connection.cursor() as cursor:

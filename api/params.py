@@ -60,7 +60,8 @@ def _field_names(serializer_class: type[serializers.Serializer]) -> tuple[str, .
 
 
 def query(
-    serializer_class: type[serializers.Serializer], request: HttpRequest  # type: ignore[type-arg]
+    serializer_class: type[serializers.Serializer],
+    request: HttpRequest,  # type: ignore[type-arg]
 ) -> tuple[dict[str, Any] | None, HttpResponse | None]:
     """Validated query parameters, or the 400 that names the bad ones.
 

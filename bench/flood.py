@@ -33,7 +33,9 @@ def snapshot(r) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--wait", type=float, default=6.0, help="seconds after the flood for the last reading")
+    parser.add_argument(
+        "--wait", type=float, default=6.0, help="seconds after the flood for the last reading"
+    )
     args = parser.parse_args()
 
     from tests.redis_server import RedisServer
@@ -45,7 +47,12 @@ def main() -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         # Settings refuse the dev secret key when DEBUG is off: a throwaway key, unless one is given.
         os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=os.environ, check=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=os.environ,
+            check=True,
+        )
         import django
 
         django.setup()
@@ -57,19 +64,34 @@ def main() -> None:
         began = time.monotonic()
         statuses: dict[str, int] = {}
         for n in range(args.requests):
-            response = api.get(f"/api/posts/?author={900_000_000 + n}&category=zzzz-nonexistent-{n}")
-            assert response.status_code == 200 and response.json()["count"] == 0, response.status_code
+            response = api.get(
+                f"/api/posts/?author={900_000_000 + n}&category=zzzz-nonexistent-{n}"
+            )
+            assert response.status_code == 200 and response.json()["count"] == 0, (
+                response.status_code
+            )
             statuses[response["X-Cache"]] = statuses.get(response["X-Cache"], 0) + 1
         took = time.monotonic() - began
         after = snapshot(r)
         time.sleep(args.wait)
         later = snapshot(r)
-        print(json.dumps({
-            "requests": args.requests, "seconds": round(took, 1), "per_second": round(args.requests / took),
-            "x_cache": statuses, "before": before, "right_after": after, f"after_{args.wait:g}s": later,
-            "flood_bytes_right_after": after["used_memory"] - before["used_memory"],
-            f"flood_bytes_after_{args.wait:g}s": later["used_memory"] - before["used_memory"],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "requests": args.requests,
+                    "seconds": round(took, 1),
+                    "per_second": round(args.requests / took),
+                    "x_cache": statuses,
+                    "before": before,
+                    "right_after": after,
+                    f"after_{args.wait:g}s": later,
+                    "flood_bytes_right_after": after["used_memory"] - before["used_memory"],
+                    f"flood_bytes_after_{args.wait:g}s": later["used_memory"]
+                    - before["used_memory"],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -81,7 +81,17 @@ def prepare_database(url: str, users: int, posts: int, tiny: bool) -> None:
         name = dj_database_url.parse(url)["NAME"]
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
         manage("migrate", "--noinput", "-v0", env=env)
-    manage("seed_demo", "--if-empty", "--users", str(users), "--posts", str(posts), "--seed", "1", env=env)
+    manage(
+        "seed_demo",
+        "--if-empty",
+        "--users",
+        str(users),
+        "--posts",
+        str(posts),
+        "--seed",
+        "1",
+        env=env,
+    )
 
 
 def server(url: str, extra_env: dict):
@@ -90,11 +100,17 @@ def server(url: str, extra_env: dict):
     a secret key of its own."""
     from tests.live import LiveServer
 
-    return LiveServer(prefix=PREFIX, workers=WORKERS, extra_args=["--worker-class", WORKER_CLASS],
-                      env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env})
+    return LiveServer(
+        prefix=PREFIX,
+        workers=WORKERS,
+        extra_args=["--worker-class", WORKER_CLASS],
+        env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env},
+    )
 
 
-def lua_script(paths: list[str], write_every: int = 0, token: str = "", write_ids: list[int] = ()) -> str:
+def lua_script(
+    paths: list[str], write_every: int = 0, token: str = "", write_ids: list[int] = ()
+) -> str:
     """A wrk script cycling through ``paths``; every ``write_every``-th request a PATCH."""
     writes = json.dumps(list(write_ids))[1:-1]
     return f"""
@@ -115,7 +131,9 @@ end
 def run_wrk(wrk: str, base: str, script: str, seconds: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    out = subprocess.run([wrk, *WRK, f"-d{seconds}s", "-s", f.name, base], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [wrk, *WRK, f"-d{seconds}s", "-s", f.name, base], capture_output=True, text=True, check=True
+    ).stdout
     os.unlink(f.name)
 
     def ms(label: str) -> float:
@@ -123,8 +141,12 @@ def run_wrk(wrk: str, base: str, script: str, seconds: int) -> dict:
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
-            "errors": int(errors.group(1)) if errors else 0}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
 
 
 def hit_rate(before: dict, after: dict) -> float | None:
@@ -136,26 +158,37 @@ def hit_rate(before: dict, after: dict) -> float | None:
 def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
     """Memory of a cached post and list page, post write cost (1k vs 1M unrelated keys), and a
     1M-key flush under SLOWLOG (on a private redis-server, whose config it may change)."""
+    from django.test import override_settings
+
     from bench import write_cost
     from caching import keys
     from caching.backend.connection import client as redis_client
     from caching.store import clears
-    from django.test import override_settings
     from posts.cache import post_key, posts_page_key
     from tests.redis_server import RedisServer
 
     r = redis_client()
     detail = keys.physical(post_key(cached_post))
     page = keys.in_generation(posts_page_key(1), r.get(keys.generation("posts")).decode())
-    memory = {"bytes_per_post": r.memory_usage(detail) or 0, "bytes_per_page": r.memory_usage(page) or 0}
+    memory = {
+        "bytes_per_post": r.memory_usage(detail) or 0,
+        "bytes_per_page": r.memory_usage(page) or 0,
+    }
     big = 20_000 if tiny else 1_000_000
-    figures = memory | write_cost.measure(writes=5 if tiny else 200, rounds=1 if tiny else 3, small=1_000 if not tiny else 100, big=big)
+    figures = memory | write_cost.measure(
+        writes=5 if tiny else 200,
+        rounds=1 if tiny else 3,
+        small=1_000 if not tiny else 100,
+        big=big,
+    )
 
     with RedisServer() as server:
         r = server.client()
         r.config_set("slowlog-log-slower-than", 10_000)  # µs: record every command over 10 ms
         r.slowlog_reset()
-        with override_settings(CACHES={"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": server.url}}):
+        with override_settings(
+            CACHES={"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": server.url}}
+        ):
             pipe = r.pipeline(transaction=False)
             for i in range(big):
                 pipe.set(keys.physical(post_key(i + 1)), b"x" * 200)
@@ -179,7 +212,16 @@ def chart(rows: dict, path: Path) -> None:
     names = list(rows)
     values = [rows[n]["rps"] for n in names]
     fig, ax = plt.subplots(figsize=(9, 4))
-    colors = ["#2b6cb0" if "hits" in n else "#a0aec0" if "ceiling" in n else "#38a169" if "mix" in n else "#dd6b20" for n in names]
+    colors = [
+        "#2b6cb0"
+        if "hits" in n
+        else "#a0aec0"
+        if "ceiling" in n
+        else "#38a169"
+        if "mix" in n
+        else "#dd6b20"
+        for n in names
+    ]
     ax.barh(names, values, color=colors)
     for y, v in enumerate(values):
         ax.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
@@ -191,12 +233,16 @@ def chart(rows: dict, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tiny", action="store_true", help="a smoke run: small data, 1 s per variant")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a smoke run: small data, 1 s per variant"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     args = parser.parse_args()
     # A terminated run (a test's deadline, a `kill`) unwinds like an error: the servers it
@@ -219,19 +265,27 @@ def main() -> None:
     from posts.models import Post
     from users.models import User
 
-    hot = list(Post.objects.filter(status="published").order_by("id").values_list("id", flat=True)[:HOT])
+    hot = list(
+        Post.objects.filter(status="published").order_by("id").values_list("id", flat=True)[:HOT]
+    )
     staff, _ = User.objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     token = Token.objects.get_or_create(user=staff)[0].key
     with ExitStack() as servers:
         on = servers.enter_context(server(url, {}))
         off = servers.enter_context(server(url, {"CACHE_ENABLED": "false"}))
         detail_paths = [f"/api/posts/{pk}/" for pk in hot]
+
         def pages(query: str) -> int:
-            count = requests.get(f"{on.url}/api/posts/?{query}", timeout=HTTP_TIMEOUT).json()["count"]
+            count = requests.get(f"{on.url}/api/posts/?{query}", timeout=HTTP_TIMEOUT).json()[
+                "count"
+            ]
             return max(1, -(-count // 20))
 
         list_paths = [f"/api/posts/?page={n}" for n in range(1, min(10, pages("")) + 1)]
-        list_paths += [f"/api/posts/?category=django&page={n}" for n in range(1, min(5, pages("category=django")) + 1)]
+        list_paths += [
+            f"/api/posts/?category=django&page={n}"
+            for n in range(1, min(5, pages("category=django")) + 1)
+        ]
         for path in detail_paths + list_paths:  # warm
             requests.get(on.url + path, timeout=HTTP_TIMEOUT)
         detail_size = len(requests.get(on.url + detail_paths[0], timeout=HTTP_TIMEOUT).content)
@@ -243,14 +297,21 @@ def main() -> None:
             "list hits": (on, lua_script(list_paths)),
             "ceiling (list size)": (on, lua_script([f"/bench/ceiling/{list_size}/"])),
             "list, cache off": (off, lua_script(list_paths)),
-            "95/5 read/write mix": (on, lua_script(detail_paths, write_every=20, token=token, write_ids=hot[:10])),
+            "95/5 read/write mix": (
+                on,
+                lua_script(detail_paths, write_every=20, token=token, write_ids=hot[:10]),
+            ),
         }
         samples = {name: [] for name in variants}
         for _ in range(args.rounds):
             for name, (target, script) in variants.items():
                 before = counters.stats(with_keys=False)
                 result = run_wrk(wrk, target.url, script, args.seconds)
-                result["hit_rate"] = hit_rate(before, counters.stats(with_keys=False)) if target is on and "ceiling" not in name else None
+                result["hit_rate"] = (
+                    hit_rate(before, counters.stats(with_keys=False))
+                    if target is on and "ceiling" not in name
+                    else None
+                )
                 samples[name].append(result)
                 if "mix" in name:  # rewarm what the writes invalidated
                     for path in detail_paths + list_paths:
@@ -259,7 +320,10 @@ def main() -> None:
     rows = {}
     for name, results in samples.items():
         rates = [r["hit_rate"] for r in results if r["hit_rate"] is not None]
-        rows[name] = {key: statistics.median(r[key] for r in results) for key in ("rps", "p50", "p99", "errors")}
+        rows[name] = {
+            key: statistics.median(r[key] for r in results)
+            for key in ("rps", "p50", "p99", "errors")
+        }
         rows[name]["hit_rate"] = statistics.median(rates) if rates else None
     from bench.write_cost import forget_prefix
 
@@ -276,7 +340,9 @@ def main() -> None:
     ]
     for name, row in rows.items():
         rate = "" if row["hit_rate"] is None else f"{row['hit_rate']:.1%}"
-        lines.append(f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | {row['errors']:.0f} |")
+        lines.append(
+            f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | {row['errors']:.0f} |"
+        )
     lines += [
         "",
         "| measure | result | target |",

@@ -43,7 +43,13 @@ def fill(start: int, stop: int) -> None:
     r = redis_client()
     pipe = r.pipeline(transaction=False)
     for i in range(start, stop):
-        pipe.set(keys.physical(user_key(10_000_000 + i)) if i % 2 else keys.in_generation(posts_page_key(i), 1), FILLER, ex=3600)
+        pipe.set(
+            keys.physical(user_key(10_000_000 + i))
+            if i % 2
+            else keys.in_generation(posts_page_key(i), 1),
+            FILLER,
+            ex=3600,
+        )
         if i % 10_000 == 9_999:
             pipe.execute()
     pipe.execute()
@@ -51,9 +57,14 @@ def fill(start: int, stop: int) -> None:
 
 def drop(start: int, stop: int) -> None:
     r = redis_client()
-    names = [keys.physical(user_key(10_000_000 + i)) if i % 2 else keys.in_generation(posts_page_key(i), 1) for i in range(start, stop)]
+    names = [
+        keys.physical(user_key(10_000_000 + i))
+        if i % 2
+        else keys.in_generation(posts_page_key(i), 1)
+        for i in range(start, stop)
+    ]
     for at in range(0, len(names), 10_000):
-        r.unlink(*names[at:at + 10_000])
+        r.unlink(*names[at : at + 10_000])
 
 
 def time_writes(post: Post, n: int) -> tuple[float, float]:
@@ -64,7 +75,17 @@ def time_writes(post: Post, n: int) -> tuple[float, float]:
         began = time.perf_counter()
         post.save()
         full.append(time.perf_counter() - began)
-        changes = rules.changes_for(Post, [rules.RowChange("update", post.pk, {"author_id": post.author_id, "status": "published"}, {"author_id": post.author_id, "status": "published"})])
+        changes = rules.changes_for(
+            Post,
+            [
+                rules.RowChange(
+                    "update",
+                    post.pk,
+                    {"author_id": post.author_id, "status": "published"},
+                    {"author_id": post.author_id, "status": "published"},
+                )
+            ],
+        )
         began = time.perf_counter()
         writes.apply(changes)
         cache_only.append(time.perf_counter() - began)
@@ -86,11 +107,17 @@ def measure(*, writes: int, rounds: int, small: int, big: int) -> dict:
         drop(0, small)
     finally:
         author.delete()
-    medians = {label: tuple(statistics.median(r[i] for r in results[label]) * 1000 for i in (0, 1)) for label in results}
+    medians = {
+        label: tuple(statistics.median(r[i] for r in results[label]) * 1000 for i in (0, 1))
+        for label in results
+    }
     return {
-        "small": small, "big": big,
-        "small_full_ms": medians["small"][0], "small_cache_ms": medians["small"][1],
-        "big_full_ms": medians["big"][0], "big_cache_ms": medians["big"][1],
+        "small": small,
+        "big": big,
+        "small_full_ms": medians["small"][0],
+        "small_cache_ms": medians["small"][1],
+        "big_full_ms": medians["big"][0],
+        "big_cache_ms": medians["big"][1],
         "full_ratio": medians["big"][0] / medians["small"][0],
         "cache_ratio": medians["big"][1] / medians["small"][1],
     }
@@ -102,7 +129,9 @@ def forget_prefix() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--writes", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small", type=int, default=1_000)

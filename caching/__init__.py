@@ -52,7 +52,28 @@ _EXPORTS = {
     "cache_state": ("caching.store.memory", "cache_state"),
     "count_event": ("caching.store.ratelimit", "count"),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BYPASS",
+    "CacheKey",
+    "CacheUnavailable",
+    "Changes",
+    "Entry",
+    "HIT",
+    "InvalidatingModel",
+    "InvalidatingQuerySet",
+    "MISS",
+    "Result",
+    "RowChange",
+    "cache_state",
+    "count_event",
+    "detail_key",
+    "etag",
+    "get_or_load",
+    "invalidating",
+    "page_key",
+    "register_model",
+    "register_namespace",
+]
 
 
 def __getattr__(name: str) -> Any:

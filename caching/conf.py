@@ -72,7 +72,10 @@ def options() -> Options:
     if STATE.options is None:
         raw = {**_DEFAULTS, **getattr(settings, "CACHE_LAYER", {})}
         if set(str(raw["KEY_PREFIX"])) & set("{}"):
-            raise ImproperlyConfigured("CACHE_LAYER['KEY_PREFIX'] may not contain { or }: they would change every key's hash tag")
+            raise ImproperlyConfigured(
+                "CACHE_LAYER['KEY_PREFIX'] may not contain { or }: "
+                "they would change every key's hash tag"
+            )
         STATE.options = Options(
             enabled=bool(raw["ENABLED"]),
             key_prefix=str(raw["KEY_PREFIX"]),

@@ -39,7 +39,13 @@ def _chart(history: list[dict[str, Any]]) -> dict[str, Any]:
         segments.append(current)
     reads = sum(row["hits"] + row["misses"] for row in history)
     lines = [" ".join(segment) for segment in segments if len(segment) > 1]
-    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "lines": lines, "points": points, "reads": reads}
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "lines": lines,
+        "points": points,
+        "reads": reads,
+    }
 
 
 def _percent(row: dict[str, Any]) -> str:

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"  # a read's X-Cache: from Redis, loaded, cache unused
 
 
@@ -41,7 +40,10 @@ class Entry:
 
     def encode(self) -> bytes:
         """The stored form."""
-        head = json.dumps({"m": self.meta, "l": [len(p) for p in self.parts], "e": self.etags}, separators=(",", ":"))
+        head = json.dumps(
+            {"m": self.meta, "l": [len(p) for p in self.parts], "e": self.etags},
+            separators=(",", ":"),
+        )
         return head.encode() + b"\n" + b"".join(self.parts)
 
     @classmethod
@@ -50,7 +52,7 @@ class Entry:
         info = json.loads(head)
         parts, at = [], 0
         for length in info["l"]:
-            parts.append(body[at:at + length])
+            parts.append(body[at : at + length])
             at += length
         return cls(tuple(parts), info["m"], tuple(info["e"]))
 

@@ -78,8 +78,10 @@ def page(namespace: str, number: int, filters: Mapping[str, object] | None = Non
 def restore(namespace: str, logical: str) -> CacheKey:
     """The key named ``logical`` (also: as kept in the outbox) with its shard, the one place
     that decides it: ``<namespace>:<id>`` is in shard ``id mod SHARDS``, anything else in 0."""
-    rest = logical[len(namespace) + 1:]
-    return CacheKey(namespace, logical, int(rest) % SHARDS if rest.isascii() and rest.isdigit() else 0)
+    rest = logical[len(namespace) + 1 :]
+    return CacheKey(
+        namespace, logical, int(rest) % SHARDS if rest.isascii() and rest.isdigit() else 0
+    )
 
 
 def shards(generational: bool) -> range:
@@ -159,7 +161,7 @@ def prefix_pattern(*, all_versions: bool = False) -> str:
 def namespace_of(physical_key: str) -> str:
     """The namespace of a physical data key; bookkeeping keys give ``_gen``, ``_stats``,
     ``_hist``, which no namespace is called."""
-    rest = physical_key[len(_base()):]
+    rest = physical_key[len(_base()) :]
     if rest.startswith("{"):
         rest = rest.partition("}:")[2]
     return rest.partition(":")[0]

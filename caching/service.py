@@ -76,9 +76,10 @@ def cache_is_trusted() -> bool:
         now = time.monotonic()
         if not breaker().closed():
             call(lambda r: r.ping())  # the probe, once the cooldown is over
-        if delivery.has_backlog():
-            if delivery.replay(batches=1) == delivery.BATCH or not delivery.delivered_by_others():
-                return False  # a backlog left, or nobody could deliver it
+        if delivery.has_backlog() and (
+            delivery.replay(batches=1) == delivery.BATCH or not delivery.delivered_by_others()
+        ):
+            return False  # a backlog left, or nobody could deliver it
         STATE.trusted_at = now
         return True
     except CacheUnavailable:

@@ -7,7 +7,12 @@ sample files (``*.db``) left there by earlier runs, and only those.
 import os
 from pathlib import Path
 
-_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent.parent / ".run" / "prometheus")))
+_dir = Path(
+    os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR",
+        str(Path(__file__).resolve().parent.parent / ".run" / "prometheus"),
+    )
+)
 
 
 def on_starting(server):

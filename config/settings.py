@@ -125,11 +125,15 @@ AXES_FAILURE_LIMIT = AUTH_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=AUTH_LOCKOUT_SECONDS)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts AUTH_LOCKOUT_SECONDS, not longer
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = (
+    False  # a lockout lasts AUTH_LOCKOUT_SECONDS, not longer
+)
 AXES_CLIENT_IP_CALLABLE = "api.net.client_address"
 AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
 AXES_VERBOSE = False
-AXES_DISABLE_ACCESS_LOG = True  # successes are not recorded (a token login has no session to tie them to)
+AXES_DISABLE_ACCESS_LOG = (
+    True  # successes are not recorded (a token login has no session to tie them to)
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -214,11 +218,19 @@ LOGGING = {
     "filters": {"request": {"()": "api.log.RequestLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "request": {"format": "%(asctime)s %(levelname)s %(name)s method=%(method)s path=%(path)s %(message)s"},
+        "request": {
+            "format": (
+                "%(asctime)s %(levelname)s %(name)s method=%(method)s path=%(path)s %(message)s"
+            )
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "requests": {"class": "logging.StreamHandler", "formatter": "request", "filters": ["request"]},
+        "requests": {
+            "class": "logging.StreamHandler",
+            "formatter": "request",
+            "filters": ["request"],
+        },
     },
     "loggers": {
         "caching": {"handlers": ["console"], "level": "INFO"},

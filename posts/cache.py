@@ -22,7 +22,9 @@ def post_key(pk: int) -> CacheKey:
     return detail_key(POST, pk)
 
 
-def posts_page_key(number: int, *, author: int | None = None, category: str | None = None) -> CacheKey:
+def posts_page_key(
+    number: int, *, author: int | None = None, category: str | None = None
+) -> CacheKey:
     return page_key(POSTS, number, {"author": author, "category": category})
 
 
@@ -66,7 +68,9 @@ def author_changes(row: RowChange) -> Changes:
     author's posts, not with the key space."""
     if row.kind != "update" or (row.before is not None and _names(row.before) == _names(row.after)):
         return Changes()
-    details = {post_key(pk) for pk in Post.objects.filter(author_id=row.pk).values_list("pk", flat=True)}
+    details = {
+        post_key(pk) for pk in Post.objects.filter(author_id=row.pk).values_list("pk", flat=True)
+    }
     return Changes(drop=details, advance={POSTS})
 
 

@@ -14,7 +14,9 @@ class Post(InvalidatingModel):
         DRAFT = "draft", "Draft"
         PUBLISHED = "published", "Published"
 
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts"
+    )
     title = models.CharField(max_length=200, validators=[MinLengthValidator(1)])
     body = models.TextField(blank=True, max_length=BODY_MAX_LENGTH)
     category = models.SlugField(max_length=50)
@@ -27,7 +29,10 @@ class Post(InvalidatingModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=LessThanOrEqual(Length("body"), BODY_MAX_LENGTH), name="post_body_max_length"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("body"), BODY_MAX_LENGTH),
+                name="post_body_max_length",
+            ),
         ]
         indexes = [
             # One index per list query (SPEC 5): published posts, newest first, optionally by

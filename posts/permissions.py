@@ -1,7 +1,6 @@
 from rest_framework import permissions
 
 
-
 class IsAuthorOrStaff(permissions.BasePermission):
     """Anyone reads; authenticated users create; the author or staff change and delete."""
 

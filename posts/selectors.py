@@ -29,7 +29,9 @@ def post_detail(pk: int) -> Entry | None:
     return Entry((render(PostSerializer(post).data),), {"draft_of": draft_of})
 
 
-def post_page(number: int, *, author: int | None = None, category: str | None = None) -> Entry | None:
+def post_page(
+    number: int, *, author: int | None = None, category: str | None = None
+) -> Entry | None:
     queryset = posts().filter(status=Post.Status.PUBLISHED).order_by("-created_at", "-id")
     if author is not None:
         queryset = queryset.filter(author_id=author)

@@ -39,10 +39,17 @@ class PostViewSet(CachedReadsMixin, viewsets.ModelViewSet):
             return error
         number = params["page"]
         filters = {name: params.get(name) for name in ("author", "category")}
-        result = get_or_load(posts_page_key(number, **filters), lambda: selectors.post_page(number, **filters))
+        result = get_or_load(
+            posts_page_key(number, **filters), lambda: selectors.post_page(number, **filters)
+        )
         if result.value is None:
             return not_found("Invalid page.")
-        return send(request, result, page_body(request, result.value, params, result.value.parts[0]), result.value.etags[0])
+        return send(
+            request,
+            result,
+            page_body(request, result.value, params, result.value.parts[0]),
+            result.value.etags[0],
+        )
 
     def read_detail(self, request, reader, pk):
         result = get_or_load(post_key(pk), lambda: selectors.post_detail(pk))

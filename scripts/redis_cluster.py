@@ -55,7 +55,9 @@ def free_ports(count: int) -> list[int]:
 
 class Cluster:
     def __init__(self, folder: Path, *, node_timeout_ms: int = 3000) -> None:
-        self.folder = Path(folder).resolve()  # redis-server changes into --dir before opening its log
+        self.folder = Path(
+            folder
+        ).resolve()  # redis-server changes into --dir before opening its log
         self.node_timeout_ms = node_timeout_ms
         self.ports: list[int] = []
         self.processes: dict[int, subprocess.Popen] = {}
@@ -70,13 +72,24 @@ class Cluster:
         try:
             for port in self.ports:
                 self._spawn(port)
-            (self.folder / "pids").write_text("".join(f"{p.pid} {port}\n" for port, p in self.processes.items()))
+            (self.folder / "pids").write_text(
+                "".join(f"{p.pid} {port}\n" for port, p in self.processes.items())
+            )
             for port in self.ports:
                 _wait(lambda port=port: self._answers(port), timeout, f"node {port} did not start")
             subprocess.run(
-                ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
-                 "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
-                check=True, stdout=subprocess.DEVNULL, timeout=timeout,
+                [
+                    "redis-cli",
+                    "--cluster",
+                    "create",
+                    *(f"127.0.0.1:{port}" for port in self.ports),
+                    "--cluster-replicas",
+                    str(REPLICAS),
+                    "--cluster-yes",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                timeout=timeout,
             )
             self.wait_healthy(timeout)
             self.wait_replicating(timeout)
@@ -92,10 +105,31 @@ class Cluster:
         # A session of its own: a node outlives the `start` command (scripts/test.sh stops it by
         # PID), and a terminal's signals to the caller do not reach it.
         self.processes[port] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
-             "--save", "", "--appendonly", "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                str(self.node_timeout_ms),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(folder),
+                "--logfile",
+                str(folder / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     def _answers(self, port: int) -> bool:
@@ -103,18 +137,24 @@ class Cluster:
         port between free_ports() and the start: that server must not pass for ours)."""
         process = self.processes[port]
         if process.poll() is not None:
-            raise RuntimeError(f"node {port} exited ({process.returncode}); see {self.folder / f'node-{port}' / 'redis.log'}")
+            raise RuntimeError(
+                f"node {port} exited ({process.returncode}); see {self.folder / f'node-{port}' / 'redis.log'}"
+            )
         return self.node(port).info("server")["process_id"] == process.pid
 
     def node(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT)
+        return redis.Redis(
+            port=port, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        )
 
     def alive(self) -> list[int]:
         return [port for port, process in self.processes.items() if process.poll() is None]
 
     def primaries(self) -> list[int]:
         """Ports of the live nodes that are primaries now."""
-        return [port for port in self.alive() if self.node(port).info("replication")["role"] == "master"]
+        return [
+            port for port in self.alive() if self.node(port).info("replication")["role"] == "master"
+        ]
 
     def serving(self, slot: int) -> set[int]:
         """The port of the primary serving ``slot``, as each live node sees it."""
@@ -134,7 +174,11 @@ class Cluster:
                 if info["cluster_state"] != "ok" or int(info["cluster_slots_ok"]) != 16384:
                     return False
             return not replicas or all(
-                any(r.get("state") == "online" for k, r in self.node(port).info("replication").items() if k.startswith("slave"))
+                any(
+                    r.get("state") == "online"
+                    for k, r in self.node(port).info("replication").items()
+                    if k.startswith("slave")
+                )
                 for port in self.primaries()
             )
         except redis.RedisError:
@@ -165,10 +209,18 @@ class Cluster:
         which a replica sends once a second."""
         for port in self.primaries():
             node = self.node(port)
-            owned = [(low, high) for low, high, primary, *_ in node.execute_command("CLUSTER SLOTS") if int(primary[1]) == port]
-            probe = next(f"_probe{i}" for i in itertools.count() if any(low <= key_slot(f"_probe{i}".encode()) <= high for low, high in owned))
+            owned = [
+                (low, high)
+                for low, high, primary, *_ in node.execute_command("CLUSTER SLOTS")
+                if int(primary[1]) == port
+            ]
+            probe = next(
+                f"_probe{i}"
+                for i in itertools.count()
+                if any(low <= key_slot(f"_probe{i}".encode()) <= high for low, high in owned)
+            )
 
-            def acknowledged() -> bool:
+            def acknowledged(node: redis.Redis = node, probe: str = probe) -> bool:
                 pipe = node.pipeline(transaction=False)
                 pipe.set(probe, 1, ex=60)
                 pipe.execute_command("WAIT", 1, 100)
@@ -224,7 +276,9 @@ def stop(folder: Path) -> None:
             except OSError:
                 continue  # gone already
             # its title: "redis-server host:port [cluster]"
-            if "redis-server" in command and (f":{port} " in command + " " if port else "[cluster]" in command):
+            if "redis-server" in command and (
+                f":{port} " in command + " " if port else "[cluster]" in command
+            ):
                 os.kill(int(pid), signal.SIGCONT)
                 os.kill(int(pid), signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)

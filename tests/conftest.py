@@ -27,7 +27,12 @@ def cache_prefix(settings, request):
     # A test wrapped in a transaction sees its own uncommitted outbox rows (no production
     # process can: the check is skipped inside application transactions), and a periodic
     # check would replay them mid-test. Tests of the outbox set the window themselves.
-    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": prefix, "ENABLED": True, "OUTBOX_CHECK_AFTER_MS": 600_000}
+    settings.CACHE_LAYER = {
+        **settings.CACHE_LAYER,
+        "KEY_PREFIX": prefix,
+        "ENABLED": True,
+        "OUTBOX_CHECK_AFTER_MS": 600_000,
+    }
     shared = settings.CACHES["default"]["LOCATION"]
     yield prefix
     STATE.reset()  # a test that opened the breaker (or anything else) leaves no state behind
@@ -37,8 +42,8 @@ def cache_prefix(settings, request):
 
 def entry(value):
     """A cache entry holding ``value`` rendered, as the selectors build them."""
-    from caching import Entry
     from api.responses import render
+    from caching import Entry
 
     return Entry((render(value),))
 
@@ -121,7 +126,9 @@ def cluster():
     from scripts.redis_cluster import Cluster
     from tests.live import ROOT
 
-    with Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000) as started:
+    with Cluster(
+        ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000
+    ) as started:
         yield started
 
 
@@ -131,7 +138,9 @@ def private_cluster(settings):
     from scripts.redis_cluster import Cluster
     from tests.live import ROOT
 
-    with Cluster(ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000) as started:
+    with Cluster(
+        ROOT / ".run" / f"cluster-{uuid.uuid4().hex[:8]}", node_timeout_ms=1000
+    ) as started:
         settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [started.url]}}
         settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 300}
         yield started

@@ -30,7 +30,12 @@ WAIT_TIMEOUT = 60.0
 NOT_YET = (requests.ConnectionError, requests.Timeout, redis.ConnectionError, redis.TimeoutError)
 
 
-def wait_until(condition, timeout: float = WAIT_TIMEOUT, interval: float = 0.01, message: str = "condition not met") -> None:
+def wait_until(
+    condition,
+    timeout: float = WAIT_TIMEOUT,
+    interval: float = 0.01,
+    message: str = "condition not met",
+) -> None:
     """Poll ``condition`` until it returns true; fail after ``timeout`` seconds. A connection
     error or timeout inside it (requests, redis) is retried; any other exception ends the wait."""
     deadline = time.monotonic() + timeout
@@ -42,7 +47,9 @@ def wait_until(condition, timeout: float = WAIT_TIMEOUT, interval: float = 0.01,
         except NOT_YET as error:
             last = error
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{message} within {timeout:g} s" + (f"; last error: {last!r}" if last else ""))
+            raise AssertionError(
+                f"{message} within {timeout:g} s" + (f"; last error: {last!r}" if last else "")
+            )
         time.sleep(interval)
 
 
@@ -98,7 +105,9 @@ class LiveServer:
     process can take its port between choosing and binding it), run as in production: no
     DJANGO_DEBUG unless ``env`` sets it, and a secret key of its own."""
 
-    def __init__(self, *, prefix: str, workers: int = 2, env: dict | None = None, extra_args: list[str] = ()):
+    def __init__(
+        self, *, prefix: str, workers: int = 2, env: dict | None = None, extra_args: list[str] = ()
+    ):
         db = connection.settings_dict
         inherited = {name: value for name, value in os.environ.items() if name != "DJANGO_DEBUG"}
         self.env = {
@@ -127,14 +136,33 @@ class LiveServer:
             self.log.parent.mkdir(exist_ok=True)
             with self.log.open("wb") as log:
                 self.process = spawn(
-                    [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"fd://{listener.fileno()}",
-                     "--workers", str(self.workers), "--timeout", "30", "--log-level", "warning", *self.extra_args],
-                    cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "config.wsgi:application",
+                        "--bind",
+                        f"fd://{listener.fileno()}",
+                        "--workers",
+                        str(self.workers),
+                        "--timeout",
+                        "30",
+                        "--log-level",
+                        "warning",
+                        *self.extra_args,
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(listener.fileno(),),
                 )
         finally:
             listener.close()  # gunicorn has its own copy; the port is freed when gunicorn exits
         try:
-            wait_until(self._answers, interval=0.1, message=f"gunicorn on port {self.port} did not answer")
+            wait_until(
+                self._answers, interval=0.1, message=f"gunicorn on port {self.port} did not answer"
+            )
         except BaseException:
             self.stop()
             raise

@@ -29,11 +29,28 @@ class RedisServer:
         on any failure it is stopped before the error propagates."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.process = spawn(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
         )
         try:
-            wait_until(self._answers, interval=0.02, message=f"redis-server on port {self.port} did not start")
+            wait_until(
+                self._answers,
+                interval=0.02,
+                message=f"redis-server on port {self.port} did not start",
+            )
         except BaseException:
             self.stop()
             raise
@@ -44,8 +61,12 @@ class RedisServer:
         port between free_port() and the start: that server must not pass for ours)."""
         if not running(self.process):
             log = self.dir / "redis.log"
-            raise RuntimeError(f"redis-server exited: {log.read_text()[-2000:] if log.exists() else ''}")
-        with redis.Redis(port=self.port, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT) as client:
+            raise RuntimeError(
+                f"redis-server exited: {log.read_text()[-2000:] if log.exists() else ''}"
+            )
+        with redis.Redis(
+            port=self.port, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        ) as client:
             return client.info("server")["process_id"] == self.process.pid
 
     def freeze(self) -> None:

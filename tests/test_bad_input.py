@@ -29,7 +29,9 @@ def test_bad_list_parameters_are_400_naming_the_parameter(api, query, field):
     assert response.status_code == 400 and field in response.json()
 
 
-@pytest.mark.parametrize("url", ["/api/posts/?page=5", "/api/users/?page=9", "/api/posts/?category=x&page=2"])
+@pytest.mark.parametrize(
+    "url", ["/api/posts/?page=5", "/api/users/?page=9", "/api/posts/?category=x&page=2"]
+)
 def test_page_out_of_range_is_404(api, url):
     response = api.get(url)
     assert response.status_code == 404 and response.json()["detail"] == "Invalid page."
@@ -78,16 +80,40 @@ def test_writes_need_authentication_and_ownership(api, as_user, user, staff):
     from tests.factories import make_user
 
     post = make_post(user)
-    assert api.post("/api/posts/", {"title": "x", "category": "y"}, format="json").status_code == 401
-    assert as_user(make_user()).patch(f"/api/posts/{post.pk}/", {"title": "x"}, format="json").status_code == 403
-    assert as_user(staff).patch(f"/api/posts/{post.pk}/", {"title": "by staff"}, format="json").status_code == 200
-    assert as_user(user).post("/api/users/", {"username": "x", "password": "long-enough"}, format="json").status_code == 403
-    assert as_user(make_user()).patch(f"/api/users/{user.pk}/", {"bio": "x"}, format="json").status_code == 403
+    assert (
+        api.post("/api/posts/", {"title": "x", "category": "y"}, format="json").status_code == 401
+    )
+    assert (
+        as_user(make_user())
+        .patch(f"/api/posts/{post.pk}/", {"title": "x"}, format="json")
+        .status_code
+        == 403
+    )
+    assert (
+        as_user(staff)
+        .patch(f"/api/posts/{post.pk}/", {"title": "by staff"}, format="json")
+        .status_code
+        == 200
+    )
+    assert (
+        as_user(user)
+        .post("/api/users/", {"username": "x", "password": "long-enough"}, format="json")
+        .status_code
+        == 403
+    )
+    assert (
+        as_user(make_user())
+        .patch(f"/api/users/{user.pk}/", {"bio": "x"}, format="json")
+        .status_code
+        == 403
+    )
     assert as_user(user).delete(f"/api/users/{user.pk}/").status_code == 403
 
 
 def test_author_cannot_be_forged(as_user, user, staff):
-    response = as_user(user).post("/api/posts/", {"title": "t", "category": "c", "author": staff.pk}, format="json")
+    response = as_user(user).post(
+        "/api/posts/", {"title": "t", "category": "c", "author": staff.pk}, format="json"
+    )
     assert response.status_code == 201 and response.json()["author"]["id"] == user.pk
 
 
@@ -99,7 +125,10 @@ def test_author_cannot_be_forged(as_user, user, staff):
         ({"username": "ok", "password": "short"}, "password"),
         ({"username": "ok"}, "password"),
         ({"username": "ok", "password": "long-enough-pw", "email": "nope"}, "email"),
-        ({"username": "ok", "password": "long-enough-pw", "display_name": "x" * 151}, "display_name"),
+        (
+            {"username": "ok", "password": "long-enough-pw", "display_name": "x" * 151},
+            "display_name",
+        ),
     ],
 )
 def test_invalid_user_bodies_are_400(as_user, staff, body, field):
@@ -108,17 +137,28 @@ def test_invalid_user_bodies_are_400(as_user, staff, body, field):
 
 
 def test_duplicate_username_is_400(as_user, staff, user):
-    response = as_user(staff).post("/api/users/", {"username": user.username, "password": "long-enough-pw"}, format="json")
+    response = as_user(staff).post(
+        "/api/users/", {"username": user.username, "password": "long-enough-pw"}, format="json"
+    )
     assert response.status_code == 400 and "username" in response.json()
 
 
 def test_token_endpoint(api, user):
     from tests.factories import PASSWORD
 
-    assert api.post("/api/auth/token/", {"username": user.username, "password": "wrong"}, format="json").status_code == 400
-    token = api.post("/api/auth/token/", {"username": user.username, "password": PASSWORD}, format="json").json()["token"]
+    assert (
+        api.post(
+            "/api/auth/token/", {"username": user.username, "password": "wrong"}, format="json"
+        ).status_code
+        == 400
+    )
+    token = api.post(
+        "/api/auth/token/", {"username": user.username, "password": PASSWORD}, format="json"
+    ).json()["token"]
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    assert api.post("/api/posts/", {"title": "t", "category": "c"}, format="json").status_code == 201
+    assert (
+        api.post("/api/posts/", {"title": "t", "category": "c"}, format="json").status_code == 201
+    )
 
 
 def test_schema_and_docs_are_served(api, db):

@@ -18,7 +18,10 @@ def run_script(*args: str, timeout: float) -> tuple[int, str, str]:
     (SIGTERM: the benchmark then stops its servers; SIGKILL after a grace) when it ends or
     overruns ``timeout``."""
     db = connection.settings_dict
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = spawn([sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=err)
         overran = False
@@ -37,7 +40,18 @@ def run_script(*args: str, timeout: float) -> tuple[int, str, str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_write_cost_bench_runs(cache_prefix):
-    status, out, err = run_script("bench/write_cost.py", "--writes", "3", "--rounds", "1", "--small", "10", "--big", "2000", timeout=300)
+    status, out, err = run_script(
+        "bench/write_cost.py",
+        "--writes",
+        "3",
+        "--rounds",
+        "1",
+        "--small",
+        "10",
+        "--big",
+        "2000",
+        timeout=300,
+    )
     assert status == 0, err[-2000:]
     assert "ratio big/small" in out
 
@@ -47,5 +61,11 @@ def test_write_cost_bench_runs(cache_prefix):
 def test_read_bench_runs_at_a_tiny_size(cache_prefix):
     status, out, err = run_script("bench/run.py", "--tiny", timeout=600)
     assert status == 0, err[-3000:]
-    for line in ("| detail hits |", "| ceiling (list size) |", "| 95/5 read/write mix |", "| detail hits / ceiling |", "cache_flush of"):
+    for line in (
+        "| detail hits |",
+        "| ceiling (list size) |",
+        "| 95/5 read/write mix |",
+        "| detail hits / ceiling |",
+        "cache_flush of",
+    ):
         assert line in out, line

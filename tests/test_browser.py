@@ -32,9 +32,18 @@ class Browser:
 
         self.options = webdriver.ChromeOptions()
         self.options.binary_location = CHROMIUM
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", "--window-size=1280,900"):
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ):
             self.options.add_argument(flag)
         self.service = Service(executable_path=CHROMEDRIVER, popen_kw={"start_new_session": True})
         self.driver = None
@@ -68,7 +77,9 @@ class Browser:
 @pytest.fixture
 def browser():
     if not (Path(CHROMIUM).exists() and shutil.which(CHROMEDRIVER)):
-        pytest.fail("Debian chromium and chromium-driver are required: apt-get install chromium chromium-driver (.ci/run does)")
+        pytest.fail(
+            "Debian chromium and chromium-driver are required: apt-get install chromium chromium-driver (.ci/run does)"
+        )
     ARTIFACTS.mkdir(exist_ok=True)
     with Browser() as driver:
         # Finding an element waits for it (a page still loading on a busy machine), up to this.
@@ -82,7 +93,9 @@ def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     def wait_for(css):
-        return WebDriverWait(browser, WAIT_TIMEOUT).until(until.presence_of_element_located((By.CSS_SELECTOR, css)))
+        return WebDriverWait(browser, WAIT_TIMEOUT).until(
+            until.presence_of_element_located((By.CSS_SELECTOR, css))
+        )
 
     staff = make_user(is_staff=True, is_superuser=True)
     post = make_post(make_user(), title="Before the edit", category="browser")

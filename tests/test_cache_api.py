@@ -17,9 +17,21 @@ def test_stats_count_hits_and_misses_per_namespace(api, as_user, staff, user):
         api.get(f"/api/posts/{post.pk}/")
     api.get("/api/posts/")
     body = as_user(staff).get("/api/cache/stats/").json()
-    assert body["namespaces"]["post"] == {"hits": 2, "misses": 1, "hit_rate": 0.6667, "loads": 1, "keys": 1}
+    assert body["namespaces"]["post"] == {
+        "hits": 2,
+        "misses": 1,
+        "hit_rate": 0.6667,
+        "loads": 1,
+        "keys": 1,
+    }
     assert body["namespaces"]["posts"]["misses"] == 1 and body["namespaces"]["posts"]["keys"] == 1
-    assert body["namespaces"]["user"] == {"hits": 0, "misses": 0, "hit_rate": 0.0, "loads": 0, "keys": 0}
+    assert body["namespaces"]["user"] == {
+        "hits": 0,
+        "misses": 0,
+        "hit_rate": 0.0,
+        "loads": 0,
+        "keys": 0,
+    }
     assert body["total"] == {"hits": 2, "misses": 2, "hit_rate": 0.5}
 
 
@@ -28,7 +40,11 @@ def test_reset_zeroes_the_counters(api, as_user, staff, user):
     api.get(f"/api/posts/{post.pk}/")
     admin = as_user(staff)
     assert admin.post("/api/cache/stats/reset/").status_code == 204
-    assert admin.get("/api/cache/stats/").json()["total"] == {"hits": 0, "misses": 0, "hit_rate": 0.0}
+    assert admin.get("/api/cache/stats/").json()["total"] == {
+        "hits": 0,
+        "misses": 0,
+        "hit_rate": 0.0,
+    }
 
 
 def test_namespace_delete_removes_only_that_namespace(api, as_user, staff, user, redis):
@@ -42,7 +58,9 @@ def test_namespace_delete_removes_only_that_namespace(api, as_user, staff, user,
 
 
 @pytest.mark.parametrize("name", ["nope", "post*", "p?st", "[p]ost", "post:1", "*"])
-def test_unknown_or_glob_namespace_is_404_and_removes_nothing(api, as_user, staff, user, redis, name):
+def test_unknown_or_glob_namespace_is_404_and_removes_nothing(
+    api, as_user, staff, user, redis, name
+):
     post = make_post(user)
     api.get(f"/api/posts/{post.pk}/")
     response = as_user(staff).delete(f"/api/cache/namespaces/{quote(name)}/")
@@ -50,7 +68,14 @@ def test_unknown_or_glob_namespace_is_404_and_removes_nothing(api, as_user, staf
     assert redis.exists(keys.physical(post_key(post.pk)))
 
 
-@pytest.mark.parametrize("method,url", [("get", "/api/cache/stats/"), ("post", "/api/cache/stats/reset/"), ("delete", "/api/cache/namespaces/post/")])
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("get", "/api/cache/stats/"),
+        ("post", "/api/cache/stats/reset/"),
+        ("delete", "/api/cache/namespaces/post/"),
+    ],
+)
 def test_cache_admin_is_staff_only(api, as_user, user, method, url):
     assert getattr(api, method)(url).status_code == 401
     assert getattr(as_user(user), method)(url).status_code == 403

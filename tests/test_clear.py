@@ -41,4 +41,3 @@ def test_clear_one_namespace_among_20000_keys(redis, cache_prefix):
         assert redis.exists(decoys[0]) == 1
     finally:
         redis.delete(decoys[0])
-

@@ -14,12 +14,12 @@ from rest_framework.authtoken.models import Token
 
 from caching import keys, service
 from caching.backend.cluster import key_slot_of
+from caching.backend.connection import ConnectionFactory
 from caching.backend.connection import client as redis_client
+from caching.outbox.models import OutboxEntry
 from caching.store import clears
 from caching.store import stats as counters
-from caching.backend.connection import ConnectionFactory
 from posts.cache import post_key, posts_page_key
-from caching.outbox.models import OutboxEntry
 from posts.models import Post
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, free_port, wait_until
@@ -45,7 +45,9 @@ def test_the_url_alone_selects_a_cluster_client(on_cluster):
     assert ConnectionFactory({}).connect(url).ping()
 
 
-@pytest.mark.parametrize("url", ["redis+cluster://", "redis+cluster://127.0.0.1", "redis+cluster://host:port"])
+@pytest.mark.parametrize(
+    "url", ["redis+cluster://", "redis+cluster://127.0.0.1", "redis+cluster://host:port"]
+)
 def test_a_malformed_cluster_url_is_a_configuration_error(url):
     with pytest.raises(ImproperlyConfigured, match="host:port"):
         ConnectionFactory({}).connect(url)
@@ -61,14 +63,14 @@ def test_flush_and_counts_visit_every_primary_and_report_true_totals(on_cluster)
         pipe.set(name, b"x", ex=600)
     pipe.execute()
     pattern = keys.namespace_pattern("post")
-    per_primary = {port: len(keys_on(on_cluster, port, pattern)) for port in on_primaries()}
+    per_primary = {port: len(keys_on(on_cluster, port, pattern)) for port in on_cluster.primaries()}
     assert len(per_primary) == 3 and all(n > 300 for n in per_primary.values()), per_primary
     assert sum(per_primary.values()) == 3000
 
     assert clears.count_keys() == {"post": 3000, "posts": 200, "user": 500, "users": 0}
     assert clears.clear_namespace("post", dry_run=True) == 3000
     assert clears.clear_namespace("post") == 3000
-    assert all(not keys_on(on_cluster, port, pattern) for port in on_primaries())
+    assert all(not keys_on(on_cluster, port, pattern) for port in on_cluster.primaries())
     assert clears.count_keys() == {"post": 0, "posts": 200, "user": 500, "users": 0}
     # and through the API, as an operator would
     assert clears.clear_namespace("posts") == 200 and clears.clear_namespace("user") == 500
@@ -96,7 +98,12 @@ def test_counters_add_up_over_shards_and_nodes(on_cluster, db):
 def test_an_unreachable_cluster_with_a_backlog_serves_from_the_database(api, settings):
     """A worker that starts while no node answers: the cluster client cannot even be built.
     Reads with an outbox backlog (replayed first) and writes still answer, from PostgreSQL."""
-    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"]}}
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": [f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"],
+        }
+    }
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 0}
     post = make_post(make_user(), title="v1")  # the invalidations stay in the outbox
     assert OutboxEntry.objects.exists()
@@ -150,13 +157,22 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(private_clu
     private_cluster.freeze(replica)  # so that it cannot reconnect...
     private_cluster.node(primary).client_kill_filter(_type="replica")  # ...to a link cut here
     try:
-        Post.objects.filter(pk=post.pk).update(title="v2")  # its invalidation: UNLINK on the primary only
+        Post.objects.filter(pk=post.pk).update(
+            title="v2"
+        )  # its invalidation: UNLINK on the primary only
     finally:
         private_cluster.kill(primary)
         private_cluster.thaw(replica)
     slot = key_slot_of(keys.physical(post_key(post.pk)))
-    wait_until(lambda: private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False), interval=0.05)
-    assert private_cluster.reader(replica).exists(keys.physical(post_key(post.pk)))  # the stale entry, promoted
+    wait_until(
+        lambda: (
+            private_cluster.serving(slot) == {replica} and private_cluster.healthy(replicas=False)
+        ),
+        interval=0.05,
+    )
+    assert private_cluster.reader(replica).exists(
+        keys.physical(post_key(post.pk))
+    )  # the stale entry, promoted
 
     wait_until(lambda: api.get(url)["X-Cache"] != "BYPASS", interval=0.05)  # breaker closed again
     assert api.get(url).json()["title"] == "v2"
@@ -170,15 +186,24 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     before it started; the replica takes over and the cache serves hits again."""
     author = make_user()
     token = Token.objects.create(user=author).key
-    posts = [make_post(author, title="v0", category="failover") for _ in range(24)]  # two list pages
+    posts = [
+        make_post(author, title="v0", category="failover") for _ in range(24)
+    ]  # two list pages
     r = redis_client()
     victim = r.get_node_from_key(keys.generation("posts")).port
-    on_victim = [p.pk for p in posts if r.get_node_from_key(keys.physical(post_key(p.pk))).port == victim]
-    server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "8"],
-                  env={"REDIS_URL": private_cluster.url, "CACHE_BREAKER_COOLDOWN_MS": "300"})
+    on_victim = [
+        p.pk for p in posts if r.get_node_from_key(keys.physical(post_key(p.pk))).port == victim
+    ]
+    server = live(
+        workers=2,
+        extra_args=["--worker-class", "gthread", "--threads", "8"],
+        env={"REDIS_URL": private_cluster.url, "CACHE_BREAKER_COOLDOWN_MS": "300"},
+    )
 
     returned: dict[int, list[tuple[int, float]]] = {p.pk: [(0, 0.0)] for p in posts}
-    reads: list[tuple[int, float, float, int, str, str]] = []  # post, started, ended, version, X-Cache, url
+    reads: list[
+        tuple[int, float, float, int, str, str]
+    ] = []  # post, started, ended, version, X-Cache, url
     errors: list[str] = []
     stop = threading.Event()
 
@@ -189,7 +214,11 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
             while not stop.is_set():
                 k += 1
                 for post in posts:
-                    response = s.patch(f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=HTTP_TIMEOUT)
+                    response = s.patch(
+                        f"{server.url}/api/posts/{post.pk}/",
+                        json={"title": f"v{k}"},
+                        timeout=HTTP_TIMEOUT,
+                    )
                     if response.status_code != 200:
                         errors.append(f"write: {response.status_code} {response.text[:200]}")
                     returned[post.pk].append((k, time.monotonic()))
@@ -201,7 +230,10 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
             while not stop.is_set():
                 post = posts[i % len(posts)]
                 i += 1
-                for url in (f"/api/posts/{post.pk}/", f"/api/posts/?category=failover&page={1 + i % 2}"):
+                for url in (
+                    f"/api/posts/{post.pk}/",
+                    f"/api/posts/?category=failover&page={1 + i % 2}",
+                ):
                     started = time.monotonic()
                     try:
                         response = s.get(server.url + url, timeout=HTTP_TIMEOUT)
@@ -212,11 +244,20 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
                         errors.append(f"read {url}: {response.status_code} {response.text[:200]}")
                         continue
                     body = response.json()
-                    rows = body["results"] if "results" in body else [body]
+                    rows = body.get("results", [body])
                     if not rows:
                         errors.append(f"read {url}: no rows")
                     for row in rows:
-                        reads.append((row["id"], started, time.monotonic(), int(row["title"][1:]), response.headers["X-Cache"], url))
+                        reads.append(
+                            (
+                                row["id"],
+                                started,
+                                time.monotonic(),
+                                int(row["title"][1:]),
+                                response.headers["X-Cache"],
+                                url,
+                            )
+                        )
 
     def guarded(work, *args):
         try:
@@ -224,22 +265,45 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
         except Exception as error:  # a thread that dies must fail the test, not thin it out
             errors.append(f"{work.__name__} crashed: {error!r}")
 
-    threads = [threading.Thread(target=guarded, args=(writer,))] + [threading.Thread(target=guarded, args=(reader, n)) for n in range(4)]
+    threads = [threading.Thread(target=guarded, args=(writer,))] + [
+        threading.Thread(target=guarded, args=(reader, n)) for n in range(4)
+    ]
     for thread in threads:
         thread.start()
+
     def hits_on_every_post_after(moment: float) -> bool:
-        return {pk for pk, started, _, _, cache, _ in reads[-2000:] if started > moment and cache == "HIT"} >= {p.pk for p in posts}
+        return {
+            pk
+            for pk, started, _, _, cache, _ in reads[-2000:]
+            if started > moment and cache == "HIT"
+        } >= {p.pk for p in posts}
 
     try:
         # Traffic in full swing: every post served from the cache, and two rounds of writes.
         began = time.monotonic()
-        wait_until(lambda: hits_on_every_post_after(began) and len(returned[posts[-1].pk]) > 2, interval=0.05)
+        wait_until(
+            lambda: hits_on_every_post_after(began) and len(returned[posts[-1].pk]) > 2,
+            interval=0.05,
+        )
         killed = time.monotonic()
         private_cluster.kill(victim)
         slot = key_slot_of(keys.generation("posts"))
-        wait_until(lambda: victim not in private_cluster.serving(slot) and private_cluster.healthy(replicas=False), interval=0.05)
+        wait_until(
+            lambda: (
+                victim not in private_cluster.serving(slot)
+                and private_cluster.healthy(replicas=False)
+            ),
+            interval=0.05,
+        )
         promoted = time.monotonic()
-        wait_until(lambda: any(started > promoted and cache == "HIT" for pk, started, _, _, cache, _ in reads[-200:] if pk in on_victim), interval=0.05)
+        wait_until(
+            lambda: any(
+                started > promoted and cache == "HIT"
+                for pk, started, _, _, cache, _ in reads[-200:]
+                if pk in on_victim
+            ),
+            interval=0.05,
+        )
         hits_again = time.monotonic()
         # Keep going until every post has been served from the cache again, each read checked.
         wait_until(lambda: hits_on_every_post_after(hits_again), interval=0.05)
@@ -250,18 +314,32 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
 
     assert not errors, errors[:5]
     stale = [
-        (pk, seen, max(k for k, when in returned[pk] if when < started), url, cache, round(started - killed, 3))
+        (
+            pk,
+            seen,
+            max(k for k, when in returned[pk] if when < started),
+            url,
+            cache,
+            round(started - killed, 3),
+        )
         for pk, started, _, seen, cache, url in reads
         if seen < max(k for k, when in returned[pk] if when < started)
     ]
-    assert not stale, f"{len(stale)} stale reads (post, seen, expected, url, X-Cache, since kill), e.g. {stale[:3]}, {stale[len(stale) // 2:][:3]}, {stale[-3:]}; promoted {promoted - killed:.2f}"
+    assert not stale, (
+        f"{len(stale)} stale reads (post, seen, expected, url, X-Cache, since kill), e.g. {stale[:3]}, {stale[len(stale) // 2 :][:3]}, {stale[-3:]}; promoted {promoted - killed:.2f}"
+    )
     outage = [cache for _, started, _, _, cache, _ in reads if killed <= started < hits_again]
     after = [cache for _, started, _, _, cache, _ in reads if started >= hits_again]
     assert "HIT" in after
     log = server.log.read_text()
-    events = {name: log.count(f"event={name} ") for name in ("cache_degraded", "invalidation_queued", "outbox_replayed", "cache_recovered")}
+    events = {
+        name: log.count(f"event={name} ")
+        for name in ("cache_degraded", "invalidation_queued", "outbox_replayed", "cache_recovered")
+    }
     with capsys.disabled():
-        print(f"\nfailover: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} writes, 0 errors, 0 stale;"
-              f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed primary's keys again after"
-              f" {hits_again - killed:.2f} s; during that time {outage.count('BYPASS')} BYPASS,"
-              f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows; server log: {events}")
+        print(
+            f"\nfailover: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} writes, 0 errors, 0 stale;"
+            f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed primary's keys again after"
+            f" {hits_again - killed:.2f} s; during that time {outage.count('BYPASS')} BYPASS,"
+            f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows; server log: {events}"
+        )

@@ -39,7 +39,9 @@ def test_flush_dry_run_removes_nothing(cached_post, redis, capsys):
 def test_flush_all(cached_post, capsys, api):
     call_command("cache_flush", "--all")
     out = capsys.readouterr().out
-    assert "post: removed 1 keys" in out and "posts: removed 1 keys" in out and "user: removed" in out
+    assert (
+        "post: removed 1 keys" in out and "posts: removed 1 keys" in out and "user: removed" in out
+    )
     assert api.get("/api/posts/")["X-Cache"] == "MISS"
 
 
@@ -60,7 +62,9 @@ def test_unknown_namespace_exits_non_zero_from_the_shell(cached_post):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "manage.py", "cache_flush", "nope"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "cache_flush", "nope"], capture_output=True, text=True
+    )
     assert done.returncode != 0 and "unknown cache namespace" in done.stderr
 
 
@@ -68,7 +72,13 @@ def test_stats_table_json_and_reset(cached_post, api, capsys):
     api.get(f"/api/posts/{cached_post.pk}/")
     call_command("cache_stats", "--json")
     stats = json.loads(capsys.readouterr().out)
-    assert stats["namespaces"]["post"] == {"hits": 1, "misses": 1, "hit_rate": 0.5, "loads": 1, "keys": 1}
+    assert stats["namespaces"]["post"] == {
+        "hits": 1,
+        "misses": 1,
+        "hit_rate": 0.5,
+        "loads": 1,
+        "keys": 1,
+    }
     call_command("cache_stats", "--reset")
     out = capsys.readouterr().out
     assert "post" in out and "50.00%" in out and "counters reset" in out
@@ -80,7 +90,9 @@ def test_seed_demo_creates_users_and_posts_and_no_known_superuser_in_production(
     call_command("seed_demo", "--users", "30", "--posts", "300", "--seed", "1")
     assert User.objects.filter(username__startswith="demo-").count() == 30
     assert Post.objects.count() == 300
-    assert not User.objects.filter(username="admin").exists()  # DEBUG is off: no admin / admin-password
+    assert not User.objects.filter(
+        username="admin"
+    ).exists()  # DEBUG is off: no admin / admin-password
 
 
 def test_seed_demo_creates_the_demo_superuser_only_in_debug(db, settings):

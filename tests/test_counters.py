@@ -17,7 +17,11 @@ def test_counters_match_the_responses_across_two_workers(live):
     author = make_user()
     posts = [make_post(author, category="redis") for _ in range(3)]
     server = live(workers=2)
-    urls = [f"/api/posts/{p.pk}/" for p in posts] + ["/api/posts/", "/api/posts/?category=redis", f"/api/users/{author.pk}/"]
+    urls = [f"/api/posts/{p.pk}/" for p in posts] + [
+        "/api/posts/",
+        "/api/posts/?category=redis",
+        f"/api/users/{author.pk}/",
+    ]
     jobs = [url for url in urls for _ in range(40)]
 
     def fetch(url):
@@ -31,7 +35,11 @@ def test_counters_match_the_responses_across_two_workers(live):
     statuses = Counter(status for _, status in seen)
     by_namespace = Counter()
     for url, status in seen:
-        namespace = "user" if "/users/" in url else ("posts" if url.startswith("/api/posts/?") or url == "/api/posts/" else "post")
+        namespace = (
+            "user"
+            if "/users/" in url
+            else ("posts" if url.startswith("/api/posts/?") or url == "/api/posts/" else "post")
+        )
         by_namespace[namespace, status] += 1
     stats = counters.stats(with_keys=False)
     assert stats["total"]["hits"] == statuses["HIT"]

@@ -40,7 +40,14 @@ def test_dashboard_rows_and_chart(admin_client, cached):
     page = admin_client.get("/admin/cache/").content.decode()
     row = re.search(r'<tr data-namespace="post">(.*?)</tr>', page, re.S).group(1)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
-    assert cells[:6] == ["1800", "1", "2", "1", "66.7%", "1"]  # TTL, keys, hits, misses, rate, loads
+    assert cells[:6] == [
+        "1800",
+        "1",
+        "2",
+        "1",
+        "66.7%",
+        "1",
+    ]  # TTL, keys, hits, misses, rate, loads
     assert 'id="hit-rate-chart"' in page and "<circle" in page and "3 reads" in page
 
 
@@ -50,8 +57,12 @@ def test_flush_needs_confirmation_and_csrf(admin_client, cached, redis):
     assert confirm.status_code == 200 and b"1 keys now" in confirm.content and redis.exists(key)
     assert admin_client.post("/admin/cache/flush/post/").status_code == 403  # no CSRF token
     assert redis.exists(key)
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', confirm.content).group(1).decode()
-    done = admin_client.post("/admin/cache/flush/post/", {"csrfmiddlewaretoken": token}, follow=True)
+    token = (
+        re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', confirm.content).group(1).decode()
+    )
+    done = admin_client.post(
+        "/admin/cache/flush/post/", {"csrfmiddlewaretoken": token}, follow=True
+    )
     assert b"1 keys removed" in done.content and not redis.exists(key)
     assert clears.count_keys()["post"] == 0
 

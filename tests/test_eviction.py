@@ -31,7 +31,9 @@ POLICIES = os.environ.get("EVICTION_POLICIES", "volatile-lru,allkeys-lru").split
 GUNICORN_THREADS = ["--worker-class", "gthread", "--threads", "8"]
 FLOODERS, READERS = 12, 4
 FLOOD = int(os.environ.get("EVICTION_FLOOD", "4000"))  # never-matching filters requested, in all
-WRITES = int(os.environ.get("EVICTION_WRITES", "40"))  # at least; the writer goes on until the flood ends
+WRITES = int(
+    os.environ.get("EVICTION_WRITES", "40")
+)  # at least; the writer goes on until the flood ends
 HEADROOM = 512 << 10  # maxmemory: the memory used once warm, plus this
 TIME_LIMIT = 300.0  # seconds for the whole torture: generous (about 15 s on an idle 2-core machine)
 
@@ -50,10 +52,18 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
     # Redis's answers may take longer than the 250 ms default when this test shares two cores
     # with other work: a slow answer here is CPU starvation, not an outage, and this test is
     # about eviction (tests/test_faults.py covers a Redis that does not answer).
-    server = live(workers=2, env={"REDIS_URL": private_redis.url, "CACHE_REDIS_TIMEOUT_MS": "5000"}, extra_args=GUNICORN_THREADS)
+    server = live(
+        workers=2,
+        env={"REDIS_URL": private_redis.url, "CACHE_REDIS_TIMEOUT_MS": "5000"},
+        extra_args=GUNICORN_THREADS,
+    )
     detail, listed = f"{server.url}/api/posts/{post.pk}/", f"{server.url}/api/posts/?category=hot"
     with ThreadPoolExecutor(FLOODERS) as pool:  # every connection open before memory is measured
-        list(pool.map(lambda url: requests.get(url, timeout=HTTP_TIMEOUT), [detail, listed] * FLOODERS))
+        list(
+            pool.map(
+                lambda url: requests.get(url, timeout=HTTP_TIMEOUT), [detail, listed] * FLOODERS
+            )
+        )
     admin = private_redis.client()
     admin.config_set("maxmemory-policy", policy)
     admin.config_set("maxmemory", admin.info("memory")["used_memory"] + HEADROOM)
@@ -74,7 +84,9 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
         with lock:
             if response.status_code != 200:
                 errors.append(f"GET {url}: {response.status_code}")
-            statuses[response.headers.get("X-Cache", "none")] = statuses.get(response.headers.get("X-Cache", "none"), 0) + 1
+            statuses[response.headers.get("X-Cache", "none")] = (
+                statuses.get(response.headers.get("X-Cache", "none"), 0) + 1
+            )
         return response
 
     def shown(view, response) -> int:
@@ -96,6 +108,7 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
             except Exception as error:  # noqa: BLE001 - reported as a failure of the test
                 errors.append(f"{fn.__name__}: {error!r}")
                 done.set()
+
         return run
 
     def writer():
@@ -129,13 +142,21 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
     def flooder():
         with requests.Session() as s:
             while not done.is_set() and (n := next(flood_numbers)) < FLOOD:
-                get(s, f"{server.url}/api/posts/?author={900_000_000 + n}&category=zzzz-nonexistent-{n}")
+                get(
+                    s,
+                    f"{server.url}/api/posts/?author={900_000_000 + n}&category=zzzz-nonexistent-{n}",
+                )
         if next(flooders_left) == FLOODERS - 1:
             flooded.set()
 
     def evictor():
         """Deletes what an LRU seldom evicts (read on every request) at random moments."""
-        hot = [keys.generation(POSTS), keys.physical(post_key(post.pk)), keys.stats(POSTS), keys.stats_of(post_key(post.pk))]
+        hot = [
+            keys.generation(POSTS),
+            keys.physical(post_key(post.pk)),
+            keys.stats(POSTS),
+            keys.stats_of(post_key(post.pk)),
+        ]
         while not done.is_set():
             time.sleep(random.uniform(0.005, 0.05))
             admin.delete(random.choice(hot))
@@ -163,9 +184,11 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
         after = {url: s.get(url, timeout=HTTP_TIMEOUT) for url in (detail, listed)}
     evicted = admin.info("stats")["evicted_keys"]
     requests_made = sum(statuses.values())
-    print(f"\n{policy}: {requests_made} requests in {took:.1f} s ({len(seen)} checked reads, {len(returned) - 1} writes, "
-          f"{min(next(flood_numbers), FLOOD)} flood filters), "
-          f"X-Cache {statuses}, evicted keys {evicted}, errors {len(errors)}, stale reads {len(stale)}, health {health}")
+    print(
+        f"\n{policy}: {requests_made} requests in {took:.1f} s ({len(seen)} checked reads, {len(returned) - 1} writes, "
+        f"{min(next(flood_numbers), FLOOD)} flood filters), "
+        f"X-Cache {statuses}, evicted keys {evicted}, errors {len(errors)}, stale reads {len(stale)}, health {health}"
+    )
     assert not errors, errors[:10]
     assert not stale, stale[:10]
     assert statuses.get("BYPASS", 0) == 0

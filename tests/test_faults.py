@@ -8,12 +8,12 @@ import time
 import pytest
 import requests
 from django.core.management import call_command
+from rest_framework.authtoken.models import Token
 
 from caching import keys
 from caching.outbox.models import OutboxEntry
 from posts.cache import post_key
 from posts.models import Post
-from rest_framework.authtoken.models import Token
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, wait_until
 
@@ -53,7 +53,9 @@ def wait_for_hit(read, check):
     return hits[0]
 
 
-def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(api, post, private_redis, caplog):
+def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(
+    api, post, private_redis, caplog
+):
     url = f"/api/posts/{post.pk}/"
     warm(api, [url])
     private_redis.freeze()
@@ -70,30 +72,40 @@ def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(api, post, p
         assert all(t < 2.0 for t in timings)
         assert max(timings[:3]) < 1.0  # one 250 ms timeout each until the breaker opens
         assert max(timings[3:]) < 0.1  # breaker open: Redis is not called at all
-        assert health.status_code == 200 and health.json() == {"database": "ok", "cache": "unavailable"}
+        assert health.status_code == 200 and health.json() == {
+            "database": "ok",
+            "cache": "unavailable",
+        }
     finally:
         private_redis.thaw()
     thawed = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="caching"):
         wait_for_hit(lambda: api.get(url), lambda r: r.status_code == 200)
-    print(f"first hit {(time.monotonic() - thawed) * 1000:.0f} ms after the thaw (breaker cooldown 300 ms)")
+    print(
+        f"first hit {(time.monotonic() - thawed) * 1000:.0f} ms after the thaw (breaker cooldown 300 ms)"
+    )
     messages = [r.getMessage() for r in caplog.records]
     assert sum("event=cache_degraded" in m for m in messages) == 1
     assert sum("event=cache_recovered" in m for m in messages) == 1
     assert api.get("/api/health/").json() == {"database": "ok", "cache": "ok"}
 
 
-def test_write_during_a_freeze_is_what_readers_get_after_the_thaw(api, as_user, post, private_redis):
+def test_write_during_a_freeze_is_what_readers_get_after_the_thaw(
+    api, as_user, post, private_redis
+):
     urls = [f"/api/posts/{post.pk}/", "/api/posts/?category=redis", f"/api/users/{post.author_id}/"]
     warm(api, urls)
     private_redis.freeze()
     try:
-        response = as_user(post.author).patch(urls[0], {"title": "v2", "status": "draft"}, format="json")
+        response = as_user(post.author).patch(
+            urls[0], {"title": "v2", "status": "draft"}, format="json"
+        )
         assert response.status_code == 200
         assert OutboxEntry.objects.count() == 1
         assert api.get(urls[0]).status_code == 404  # from the database: a draft now
     finally:
         private_redis.thaw()
+
     # From the thaw on, no read may return v1: the stale entries are still in Redis until the
     # outbox is replayed, and the replay must come before any hit. Read until the cache serves
     # hits again, each read checked.
@@ -120,15 +132,33 @@ def test_killed_then_restarted_redis(api, as_user, post, private_redis):
     assert OutboxEntry.objects.count() == 0
 
 
-def test_writes_succeed_on_every_path_while_redis_is_down(api, as_user, post, private_redis, client):
+def test_writes_succeed_on_every_path_while_redis_is_down(
+    api, as_user, post, private_redis, client
+):
     private_redis.kill()
     staff = make_user(is_staff=True, is_superuser=True)
-    assert as_user(post.author).post("/api/posts/", {"title": "new", "category": "redis"}, format="json").status_code == 201
-    assert as_user(post.author).patch(f"/api/posts/{post.pk}/", {"title": "api"}, format="json").status_code == 200
+    assert (
+        as_user(post.author)
+        .post("/api/posts/", {"title": "new", "category": "redis"}, format="json")
+        .status_code
+        == 201
+    )
+    assert (
+        as_user(post.author)
+        .patch(f"/api/posts/{post.pk}/", {"title": "api"}, format="json")
+        .status_code
+        == 200
+    )
     client.force_login(staff)
     response = client.post(
         f"/admin/posts/post/{post.pk}/change/",
-        {"author": post.author_id, "title": "admin", "body": "", "category": "redis", "status": "published"},
+        {
+            "author": post.author_id,
+            "title": "admin",
+            "body": "",
+            "category": "redis",
+            "status": "published",
+        },
     )
     assert response.status_code == 302
     Post.objects.filter(pk=post.pk).update(title="orm")
@@ -155,7 +185,9 @@ def test_cache_replay_command_delivers_the_backlog(api, post, private_redis, cap
     assert api.get(url).json()["title"] == "v2"
 
 
-def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(api, post, private_redis, settings):
+def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(
+    api, post, private_redis, settings
+):
     url = f"/api/posts/{post.pk}/"
     private_redis.kill()
     on, off = [], []
@@ -166,23 +198,35 @@ def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(api, pos
         assert response["X-Cache"] == "BYPASS"
         off.append(took)
         settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": True}
-    print(f"\nmedian read: Redis refusing {statistics.median(on) * 1000:.2f} ms, cache disabled {statistics.median(off) * 1000:.2f} ms")
+    print(
+        f"\nmedian read: Redis refusing {statistics.median(on) * 1000:.2f} ms, cache disabled {statistics.median(off) * 1000:.2f} ms"
+    )
     assert statistics.median(on) <= 2 * statistics.median(off)
 
 
 @pytest.mark.live
-def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_thaw(live, post, private_redis):
+def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_thaw(
+    live, post, private_redis
+):
     env = {"REDIS_URL": private_redis.url, "CACHE_BREAKER_COOLDOWN_MS": "300"}
     server = live(workers=2, env=env)
     token = Token.objects.create(user=post.author).key
     urls = [f"/api/posts/{post.pk}/", "/api/posts/?category=redis"]
     for url in urls:
         requests.get(server.url + url, timeout=HTTP_TIMEOUT)
-    assert all(requests.get(server.url + url, timeout=HTTP_TIMEOUT).headers["X-Cache"] == "HIT" for url in urls)
+    assert all(
+        requests.get(server.url + url, timeout=HTTP_TIMEOUT).headers["X-Cache"] == "HIT"
+        for url in urls
+    )
     private_redis.freeze()
     try:
         began = time.monotonic()
-        response = requests.patch(server.url + urls[0], json={"title": "v2"}, headers={"Authorization": f"Token {token}"}, timeout=HTTP_TIMEOUT)
+        response = requests.patch(
+            server.url + urls[0],
+            json={"title": "v2"},
+            headers={"Authorization": f"Token {token}"},
+            timeout=HTTP_TIMEOUT,
+        )
         assert response.status_code == 200 and time.monotonic() - began < 2
         server.stop()  # every app process goes; the undelivered invalidation is in the outbox
         server = live(workers=2, env=env)
@@ -190,6 +234,7 @@ def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_t
         assert response.status_code == 200 and took < 2 and response.json()["title"] == "v2"
     finally:
         private_redis.thaw()
+
     # Every read from the thaw on shows v2, until both are served from the cache again.
     def fresh_and_cached() -> bool:
         detail = requests.get(server.url + urls[0], timeout=HTTP_TIMEOUT)
@@ -199,7 +244,9 @@ def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_t
 
     wait_until(fresh_and_cached, interval=0.05, message="the cache did not come back")
     assert OutboxEntry.objects.count() == 0
-    print(f"\nread through a restarted app while frozen: {took * 1000:.0f} ms; the outbox entry was delivered after the thaw")
+    print(
+        f"\nread through a restarted app while frozen: {took * 1000:.0f} ms; the outbox entry was delivered after the thaw"
+    )
 
 
 def test_outbox_is_listed_read_only_in_the_admin(client, db):

@@ -6,10 +6,10 @@ import fnmatch
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
@@ -49,7 +49,9 @@ def test_no_input_gives_a_server_error(api_schema, staff_token):
         @given(case=operation.as_strategy())
         @FUZZ
         def run(case):
-            case.call_and_validate(headers={"Authorization": f"Token {staff_token}"}, checks=[not_a_server_error])
+            case.call_and_validate(
+                headers={"Authorization": f"Token {staff_token}"}, checks=[not_a_server_error]
+            )
 
         run()
 
@@ -73,12 +75,18 @@ def test_no_string_widens_a_namespace_pattern(name):
 
 
 @pytest.mark.django_db
-@given(author=st.one_of(st.none(), st.text(max_size=25), st.integers(-(2**70), 2**70).map(str)),
-       category=st.one_of(st.none(), st.text(max_size=60)),
-       page=st.one_of(st.none(), st.text(max_size=10), st.integers(-5, 10**7).map(str)))
+@given(
+    author=st.one_of(st.none(), st.text(max_size=25), st.integers(-(2**70), 2**70).map(str)),
+    category=st.one_of(st.none(), st.text(max_size=60)),
+    page=st.one_of(st.none(), st.text(max_size=10), st.integers(-5, 10**7).map(str)),
+)
 @FUZZ
 def test_any_list_filters_answer_200_400_or_404(api, author, category, page):
-    params = {k: v for k, v in {"author": author, "category": category, "page": page}.items() if v is not None}
+    params = {
+        k: v
+        for k, v in {"author": author, "category": category, "page": page}.items()
+        if v is not None
+    }
     response = api.get("/api/posts/", params)
     assert response.status_code in (200, 400, 404), (params, response.status_code)
     assert response["Content-Type"] == "application/json"

@@ -35,7 +35,9 @@ def test_a_session_reader_goes_through_drf_and_gets_the_same_bytes(api, client, 
     assert via_drf.content == anonymous.content
 
 
-@pytest.mark.parametrize("url", ["/api/posts/{pk}/", "/api/posts/", "/api/users/{author}/", "/api/users/"])
+@pytest.mark.parametrize(
+    "url", ["/api/posts/{pk}/", "/api/posts/", "/api/users/{author}/", "/api/users/"]
+)
 def test_etag_and_304(api, post, url):
     url = url.format(pk=post.pk, author=post.author_id)
     first = api.get(url)
@@ -52,7 +54,11 @@ def test_etag_changes_when_the_post_changes(api, post, django_capture_on_commit_
         post.title = "changed"
         post.save()
     response = api.get(f"/api/posts/{post.pk}/", HTTP_IF_NONE_MATCH=etag)
-    assert response.status_code == 200 and response.json()["title"] == "changed" and response["ETag"] != etag
+    assert (
+        response.status_code == 200
+        and response.json()["title"] == "changed"
+        and response["ETag"] != etag
+    )
 
 
 def test_email_variants_have_their_own_etags(api, as_user, post):
@@ -85,8 +91,12 @@ def test_a_hidden_draft_and_a_missing_id_look_the_same(api, user):
 
 
 def test_reader_dependent_responses_are_private(api, as_user, post):
-    for response in (api.get(f"/api/users/{post.author_id}/"), as_user(post.author).get(f"/api/users/{post.author_id}/"),
-                     api.get("/api/posts/999999/"), api.get("/api/posts/?author=x")):
+    for response in (
+        api.get(f"/api/users/{post.author_id}/"),
+        as_user(post.author).get(f"/api/users/{post.author_id}/"),
+        api.get("/api/posts/999999/"),
+        api.get("/api/posts/?author=x"),
+    ):
         assert response["Cache-Control"] == "private, no-cache"
         assert "Authorization" in response["Vary"]
 
@@ -101,13 +111,18 @@ def test_a_users_page_etag_for_a_member_hashes_only_what_they_see(as_user, post)
     assert response["ETag"].startswith('"') and len(response["ETag"]) == len(etag(b"x"))
 
 
-@pytest.mark.parametrize("header,status", [("Token", 401), ("Token a b", 401), ("Token \u00e9t\u00e9", 401), ("Bearer abc", 200)])
+@pytest.mark.parametrize(
+    "header,status",
+    [("Token", 401), ("Token a b", 401), ("Token \u00e9t\u00e9", 401), ("Bearer abc", 200)],
+)
 def test_authorization_headers_are_answered_as_drf_would(api, post, header, status):
     api.credentials(HTTP_AUTHORIZATION=header)  # another scheme: DRF reads it as anonymous
     assert api.get(f"/api/posts/{post.pk}/").status_code == status
 
 
-def test_a_write_reaches_the_previous_key_version_too(api, post, redis, django_capture_on_commit_callbacks):
+def test_a_write_reaches_the_previous_key_version_too(
+    api, post, redis, django_capture_on_commit_callbacks
+):
     """During a rolling deploy the previous release reads version-1 keys; our writes must
     invalidate them as well. On a cluster the previous version (2) had no hash tags, so no
     release ever wrote it there: writes leave its keys alone rather than visit more primaries."""
@@ -128,7 +143,9 @@ def test_a_write_reaches_the_previous_key_version_too(api, post, redis, django_c
     redis.delete(old, old_generation)
 
 
-def test_a_write_creates_no_counter_for_the_previous_version(post, redis, django_capture_on_commit_callbacks):
+def test_a_write_creates_no_counter_for_the_previous_version(
+    post, redis, django_capture_on_commit_callbacks
+):
     from caching import keys
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -55,12 +55,23 @@ def test_title_change_reaches_every_view(api, as_user, world, path, client):
     author, _, staff, post = world
     warm(api, post_views(post))
     if path == "api":
-        assert as_user(author).patch(f"/api/posts/{post.pk}/", {"title": "new title"}, format="json").status_code == 200
+        assert (
+            as_user(author)
+            .patch(f"/api/posts/{post.pk}/", {"title": "new title"}, format="json")
+            .status_code
+            == 200
+        )
     elif path == "admin":
         client.force_login(staff)
         response = client.post(
             f"/admin/posts/post/{post.pk}/change/",
-            {"author": author.pk, "title": "new title", "body": post.body, "category": post.category, "status": "published"},
+            {
+                "author": author.pk,
+                "title": "new title",
+                "body": post.body,
+                "category": post.category,
+                "status": "published",
+            },
         )
         assert response.status_code == 302
     else:
@@ -78,20 +89,26 @@ def test_delete_reaches_every_view_and_post_count(api, as_user, world, path, cli
         assert as_user(staff).delete(f"/api/posts/{post.pk}/").status_code == 204
     elif path == "admin":
         client.force_login(staff)
-        assert client.post(f"/admin/posts/post/{post.pk}/delete/", {"post": "yes"}).status_code == 302
+        assert (
+            client.post(f"/admin/posts/post/{post.pk}/delete/", {"post": "yes"}).status_code == 302
+        )
     else:
         Post.objects.get(pk=post.pk).delete()
     assert api.get(f"/api/posts/{post.pk}/").status_code == 404
     for url in post_views(post)[1:]:
         assert api.get(url).json()["count"] == 0, url
     assert api.get(f"/api/users/{author.pk}/").json()["post_count"] == 0
-    assert {u["id"]: u["post_count"] for u in api.get("/api/users/").json()["results"]}[author.pk] == 0
+    assert {u["id"]: u["post_count"] for u in api.get("/api/users/").json()["results"]}[
+        author.pk
+    ] == 0
 
 
 def test_create_through_api_is_written_through_and_reaches_lists_and_count(api, as_user, world):
     author, _, _, post = world
     warm(api, post_views(post) + [f"/api/users/{author.pk}/", "/api/users/"])
-    created = as_user(author).post("/api/posts/", {"title": "fresh", "category": "redis", "status": "published"}, format="json")
+    created = as_user(author).post(
+        "/api/posts/", {"title": "fresh", "category": "redis", "status": "published"}, format="json"
+    )
     assert created.status_code == 201
     new_id = created.json()["id"]
     detail = api.get(f"/api/posts/{new_id}/")
@@ -110,7 +127,12 @@ def test_publish_and_unpublish_move_lists_and_post_count(api, as_user, world, pa
 
     def set_status(status):
         if path == "api":
-            assert as_user(author).patch(f"/api/posts/{draft.pk}/", {"status": status}, format="json").status_code == 200
+            assert (
+                as_user(author)
+                .patch(f"/api/posts/{draft.pk}/", {"status": status}, format="json")
+                .status_code
+                == 200
+            )
         else:
             obj = Post.objects.get(pk=draft.pk)
             obj.status = status
@@ -127,7 +149,11 @@ def test_publish_and_unpublish_move_lists_and_post_count(api, as_user, world, pa
 
 def test_moving_a_post_to_another_author_updates_both_counts_and_filters(api, as_user, world):
     author, other, staff, post = world
-    warm(api, post_views(post) + [f"/api/users/{author.pk}/", f"/api/users/{other.pk}/", f"/api/posts/?author={other.pk}"])
+    warm(
+        api,
+        post_views(post)
+        + [f"/api/users/{author.pk}/", f"/api/users/{other.pk}/", f"/api/posts/?author={other.pk}"],
+    )
     obj = Post.objects.get(pk=post.pk)
     obj.author = other
     obj.save()
@@ -142,7 +168,14 @@ def test_unloaded_instance_saved_over_a_row_still_invalidates_the_old_author(api
     """``Post(pk=..., ...).save()`` carries no loaded values: the old author is read first."""
     author, other, _, post = world
     warm(api, [f"/api/users/{author.pk}/"])
-    Post(pk=post.pk, author=other, title="t", category="redis", status="published", created_at=post.created_at).save()
+    Post(
+        pk=post.pk,
+        author=other,
+        title="t",
+        category="redis",
+        status="published",
+        created_at=post.created_at,
+    ).save()
     assert api.get(f"/api/users/{author.pk}/").json()["post_count"] == 0
 
 
@@ -151,14 +184,24 @@ def test_author_rename_reaches_embedded_author_everywhere(api, as_user, world, p
     author, _, staff, post = world
     warm(api, post_views(post) + [f"/api/users/{author.pk}/", "/api/users/"])
     if path == "api":
-        assert as_user(author).patch(f"/api/users/{author.pk}/", {"display_name": "Ada L."}, format="json").status_code == 200
+        assert (
+            as_user(author)
+            .patch(f"/api/users/{author.pk}/", {"display_name": "Ada L."}, format="json")
+            .status_code
+            == 200
+        )
     elif path == "admin":
         client.force_login(staff)
         response = client.post(
             f"/admin/users/user/{author.pk}/change/",
             {
-                "username": author.username, "email": author.email, "display_name": "Ada L.", "bio": "",
-                "is_active": "on", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+                "username": author.username,
+                "email": author.email,
+                "display_name": "Ada L.",
+                "bio": "",
+                "is_active": "on",
+                "date_joined_0": "2026-01-01",
+                "date_joined_1": "00:00:00",
             },
         )
         assert response.status_code == 302, response.content[:2000]
@@ -187,7 +230,11 @@ def test_user_delete_removes_user_posts_and_counts(api, as_user, world):
 def test_user_created_through_api_is_written_through(api, as_user, world):
     _, _, staff, _ = world
     warm(api, ["/api/users/"])
-    created = as_user(staff).post("/api/users/", {"username": "newbie", "password": "long-enough-pw", "email": "n@example.com"}, format="json")
+    created = as_user(staff).post(
+        "/api/users/",
+        {"username": "newbie", "password": "long-enough-pw", "email": "n@example.com"},
+        format="json",
+    )
     assert created.status_code == 201, created.content
     assert "password" not in created.json()
     detail = api.get(f"/api/users/{created.json()['id']}/")

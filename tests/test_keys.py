@@ -17,7 +17,10 @@ def test_logical_keys_follow_the_spec():
     assert str(posts_page_key(2)) == "posts:page:2"
     assert str(posts_page_key(1, category="django")) == "posts:category:django:page:1"
     assert str(posts_page_key(3, author=5)) == "posts:author:5:page:3"
-    assert str(posts_page_key(1, category="django", author=5)) == "posts:author:5:category:django:page:1"
+    assert (
+        str(posts_page_key(1, category="django", author=5))
+        == "posts:author:5:category:django:page:1"
+    )
 
 
 @pytest.mark.parametrize("value", ["*", "a*", "?", "[a-z]", "a:b", "x" * 65, "ü", "a b", "\\"])
@@ -37,7 +40,9 @@ def test_physical_keys_carry_prefix_version_and_hash_tag(settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": "pfx"}
     assert keys.physical(post_key(1)) == "pfx:3:{post.1}:post:1"
     assert keys.physical(post_key(65)) == "pfx:3:{post.1}:post:65"  # 64 shards
-    assert keys.physical(posts_page_key(2, category="a")) == "pfx:3:{posts.0}:posts:category:a:page:2"
+    assert (
+        keys.physical(posts_page_key(2, category="a")) == "pfx:3:{posts.0}:posts:category:a:page:2"
+    )
     assert keys.generation("posts") == "pfx:3:{posts.0}:_gen"
     assert keys.namespace_pattern("post") == "pfx:3:{post.*}:post:*"
     # The previous version's layout, still invalidated during a rolling deploy:
@@ -62,11 +67,24 @@ def test_a_prefix_with_braces_is_refused(settings):
     assert [error.id for error in check_options()] == ["caching.E001"]  # manage.py check fails
 
 
-@pytest.mark.parametrize("key", [post_key(1), post_key(2**62 + 3), user_key(77), posts_page_key(3, author=5, category="x*"), users_page_key(9)])
+@pytest.mark.parametrize(
+    "key",
+    [
+        post_key(1),
+        post_key(2**62 + 3),
+        user_key(77),
+        posts_page_key(3, author=5, category="x*"),
+        users_page_key(9),
+    ],
+)
 def test_every_key_a_script_touches_shares_the_value_slot(key):
     """READ, STORE and RELEASE run on one cluster node: value, generation, stats and history."""
     slot = key_slot(keys.physical(key).encode())
-    together = [keys.stats_of(key), keys.history(key.namespace, key.shard, 493_000), keys.in_generation(key, 12)]
+    together = [
+        keys.stats_of(key),
+        keys.history(key.namespace, key.shard, 493_000),
+        keys.in_generation(key, 12),
+    ]
     if key.namespace in ("posts", "users"):
         together.append(keys.generation(key.namespace))
     assert {key_slot(name.encode()) for name in together} == {slot}
@@ -76,11 +94,16 @@ def test_detail_keys_spread_over_every_primary_of_a_three_node_cluster():
     """``redis-cli --cluster create`` gives 3 primaries slots 0-5460, 5461-10922, 10923-16383."""
     slots = {key_slot(keys.physical(post_key(pk)).encode()) for pk in range(1, 1000)}
     assert len(slots) == keys.SHARDS
-    per_primary = [sum(1 for s in slots if low <= s <= high) for low, high in ((0, 5460), (5461, 10922), (10923, 16383))]
+    per_primary = [
+        sum(1 for s in slots if low <= s <= high)
+        for low, high in ((0, 5460), (5461, 10922), (10923, 16383))
+    ]
     assert min(per_primary) >= keys.SHARDS // 6, per_primary
 
 
-@pytest.mark.parametrize("key", [post_key(130), user_key(1), posts_page_key(2, category="django"), users_page_key(1)])
+@pytest.mark.parametrize(
+    "key", [post_key(130), user_key(1), posts_page_key(2, category="django"), users_page_key(1)]
+)
 def test_a_key_restored_from_the_outbox_is_the_same_key(key):
     assert keys.restore(key.namespace, key.logical) == key
 

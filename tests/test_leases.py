@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from caching import keys
+from caching.service import get_or_load
 from caching.store import clears
 from caching.store import stats as counters
-from caching.service import get_or_load
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
 from posts.selectors import post_detail, post_page
@@ -62,7 +62,9 @@ def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
 
     def slow_old():
         started.set()
-        assert fresh_stored.wait(WAIT_TIMEOUT)  # outlives its 100 ms lease: stores after the newer value
+        assert fresh_stored.wait(
+            WAIT_TIMEOUT
+        )  # outlives its 100 ms lease: stores after the newer value
         return entry({"title": "slow"})
 
     with ThreadPoolExecutor(1) as pool:

@@ -4,12 +4,12 @@ address of the login lockout trusts only what the configured proxies added."""
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
 from django.test import RequestFactory
+from rest_framework.authtoken.models import Token
 
+from api.net import client_address
 from posts.models import BODY_MAX_LENGTH, Post
 from tests.factories import make_user
-from api.net import client_address
 from users.models import BIO_MAX_LENGTH
 
 
@@ -34,7 +34,9 @@ def test_the_database_refuses_an_over_long_body_or_bio(user):
         (1, "198.51.100.7:4711", "127.0.0.1"),  # not an address: the proxy is misconfigured
     ],
 )
-def test_the_client_address_is_what_the_nearest_trusted_proxy_saw(settings, proxies, forwarded, expected):
+def test_the_client_address_is_what_the_nearest_trusted_proxy_saw(
+    settings, proxies, forwarded, expected
+):
     settings.PROXY_COUNT = proxies
     request = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
     assert client_address(request) == expected
@@ -45,12 +47,23 @@ def test_staff_with_the_change_permission_cannot_grant_privileges_in_the_admin(c
     from tests.factories import PASSWORD
 
     staff = make_user(is_staff=True)
-    staff.user_permissions.add(*Permission.objects.filter(codename__in=["change_user", "view_user"]))
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["change_user", "view_user"])
+    )
     response = client.post("/admin/login/", {"username": staff.username, "password": PASSWORD})
     assert response.status_code == 302
     for target in (staff, user):
-        form = {"username": target.username, "email": target.email, "display_name": "x", "bio": "", "is_active": "on",
-                "is_staff": "on", "is_superuser": "on", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+        form = {
+            "username": target.username,
+            "email": target.email,
+            "display_name": "x",
+            "bio": "",
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        }
         response = client.post(f"/admin/users/user/{target.pk}/change/", form)
         assert response.status_code == 302, response.content[-800:]
         target.refresh_from_db()

@@ -39,15 +39,33 @@ def test_every_surface_shows_maxmemory_policy_and_evictions(as_user, staff, priv
         return evicted <= int(shown) <= server.info("stats")["evicted_keys"]
 
     body = as_user(staff).get("/api/cache/stats/").json()["redis"]
-    assert body["maxmemory"] == MAXMEMORY and body["policy"] == "allkeys-lru" and counted(body["evicted_keys"])
+    assert (
+        body["maxmemory"] == MAXMEMORY
+        and body["policy"] == "allkeys-lru"
+        and counted(body["evicted_keys"])
+    )
     assert 0 < body["used_memory"] <= MAXMEMORY * 1.1 and body["full"] is False
-    assert body["nodes"] == [{**{k: body[k] for k in ("used_memory", "maxmemory", "policy", "evicted_keys", "full")}, "node": f"127.0.0.1:{private_redis.port}"}]
+    assert body["nodes"] == [
+        {
+            **{k: body[k] for k in ("used_memory", "maxmemory", "policy", "evicted_keys", "full")},
+            "node": f"127.0.0.1:{private_redis.port}",
+        }
+    ]
 
     call_command("cache_stats", "--json")
     assert counted(json.loads(capsys.readouterr().out)["redis"]["evicted_keys"])
     call_command("cache_stats")
-    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"127.0.0.1:{private_redis.port}")]
-    assert len(row) == 1 and "8.0 MiB" in row[0] and "allkeys-lru" in row[0] and counted(row[0].split()[-1])
+    row = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(f"127.0.0.1:{private_redis.port}")
+    ]
+    assert (
+        len(row) == 1
+        and "8.0 MiB" in row[0]
+        and "allkeys-lru" in row[0]
+        and counted(row[0].split()[-1])
+    )
 
     admin = Client()
     admin.force_login(staff)

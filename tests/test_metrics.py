@@ -27,20 +27,45 @@ def test_metrics_count_reads_by_namespace_and_outcome(api, user):
     api.get(f"/api/posts/{post.pk}/")
     api.get(f"/api/posts/{post.pk}/")
     text = api.get("/metrics").content.decode()
-    assert sample(text, "cache_reads_total", namespace="post", outcome="HIT") - sample(before, "cache_reads_total", namespace="post", outcome="HIT") == 1
-    assert sample(text, "cache_reads_total", namespace="post", outcome="MISS") - sample(before, "cache_reads_total", namespace="post", outcome="MISS") == 1
-    assert "cache_read_seconds_bucket" in text and "cache_outbox_backlog" in text and "cache_breaker_open" in text
+    assert (
+        sample(text, "cache_reads_total", namespace="post", outcome="HIT")
+        - sample(before, "cache_reads_total", namespace="post", outcome="HIT")
+        == 1
+    )
+    assert (
+        sample(text, "cache_reads_total", namespace="post", outcome="MISS")
+        - sample(before, "cache_reads_total", namespace="post", outcome="MISS")
+        == 1
+    )
+    assert (
+        "cache_read_seconds_bucket" in text
+        and "cache_outbox_backlog" in text
+        and "cache_breaker_open" in text
+    )
 
 
 @pytest.mark.live
 def test_metrics_are_summed_across_two_workers(live, tmp_path):
     post = make_post(make_user())
-    server = live(workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, extra_args=["-c", "config/gunicorn.conf.py"])
+    server = live(
+        workers=2,
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        extra_args=["-c", "config/gunicorn.conf.py"],
+    )
     sent = 0
     with ThreadPoolExecutor(8) as pool:  # concurrent batches until both workers have counted
         while len(list(tmp_path.glob("counter_*.db"))) < 2:
             assert sent < 2000, "the second worker never served a request"
-            statuses = list(pool.map(lambda _: requests.get(f"{server.url}/api/posts/{post.pk}/", timeout=HTTP_TIMEOUT).status_code, range(40)))
+            statuses = list(
+                pool.map(
+                    lambda _: (
+                        requests.get(
+                            f"{server.url}/api/posts/{post.pk}/", timeout=HTTP_TIMEOUT
+                        ).status_code
+                    ),
+                    range(40),
+                )
+            )
             assert statuses == [200] * 40
             sent += 40
     text = requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text

@@ -24,7 +24,12 @@ def world(db):
 def views(ada, bob, posts):
     return (
         [f"/api/posts/{p.pk}/" for p in posts]
-        + ["/api/posts/", "/api/posts/?category=redis", f"/api/posts/?author={ada.pk}", f"/api/posts/?author={bob.pk}"]
+        + [
+            "/api/posts/",
+            "/api/posts/?category=redis",
+            f"/api/posts/?author={ada.pk}",
+            f"/api/posts/?author={bob.pk}",
+        ]
         + [f"/api/users/{ada.pk}/", f"/api/users/{bob.pk}/", "/api/users/"]
     )
 
@@ -44,7 +49,9 @@ def test_queryset_update_with_expression(api, world):
     warm(api, views(*world))
     assert Post.objects.filter(author=ada).update(title=Concat(F("title"), Value("!"))) == 3
     assert api.get(f"/api/posts/{posts[0].pk}/").json()["title"] == "t0!"
-    assert all(p["title"].endswith("!") for p in api.get("/api/posts/?category=redis").json()["results"])
+    assert all(
+        p["title"].endswith("!") for p in api.get("/api/posts/?category=redis").json()["results"]
+    )
 
 
 def test_queryset_update_moving_posts_and_unpublishing(api, world):
@@ -98,7 +105,9 @@ def test_queryset_delete_of_users_cascades(api, world):
 def test_bulk_create(api, world):
     ada, bob, posts = world
     warm(api, views(*world))
-    Post.objects.bulk_create([Post(author=bob, title=f"b{i}", category="redis", status="published") for i in range(2)])
+    Post.objects.bulk_create(
+        [Post(author=bob, title=f"b{i}", category="redis", status="published") for i in range(2)]
+    )
     assert count(api, bob) == 2
     assert api.get("/api/posts/?category=redis").json()["count"] == 5
     assert api.get(f"/api/posts/?author={bob.pk}").json()["count"] == 2
@@ -124,7 +133,10 @@ def test_raw_sql_through_invalidating(api, world):
     warm(api, views(*world))
     ids = [p.pk for p in posts[:2]]
     with caching.invalidating(Post, ids), connection.cursor() as cursor:
-        cursor.execute("UPDATE posts_post SET status = 'draft', author_id = %s WHERE id = ANY(%s)", [bob.pk, ids])
+        cursor.execute(
+            "UPDATE posts_post SET status = 'draft', author_id = %s WHERE id = ANY(%s)",
+            [bob.pk, ids],
+        )
     assert count(api, ada) == 1 and count(api, bob) == 0
     assert api.get("/api/posts/").json()["count"] == 1
     assert api.get(f"/api/posts/{ids[0]}/").status_code == 404  # now a draft
@@ -133,7 +145,11 @@ def test_raw_sql_through_invalidating(api, world):
 def test_raw_sql_rolled_back_invalidates_nothing_and_keeps_data(api, world):
     ada, bob, posts = world
     warm(api, views(*world))
-    with pytest.raises(RuntimeError), caching.invalidating(Post, [posts[0].pk]), connection.cursor() as cursor:
+    with (
+        pytest.raises(RuntimeError),
+        caching.invalidating(Post, [posts[0].pk]),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("UPDATE posts_post SET title = 'never' WHERE id = %s", [posts[0].pk])
         raise RuntimeError
     response = api.get(f"/api/posts/{posts[0].pk}/")
@@ -144,6 +160,8 @@ def test_bulk_create_upsert_invalidates_what_it_overwrites(api, world):
     ada, bob, posts = world
     warm(api, views(*world))
     moved = Post(pk=posts[0].pk, author=bob, title="upserted", category="redis", status="published")
-    Post.objects.bulk_create([moved], update_conflicts=True, unique_fields=["id"], update_fields=["author", "title"])
+    Post.objects.bulk_create(
+        [moved], update_conflicts=True, unique_fields=["id"], update_fields=["author", "title"]
+    )
     assert count(api, ada) == 2 and count(api, bob) == 1  # the old author's count too
     assert api.get(f"/api/posts/{posts[0].pk}/").json()["title"] == "upserted"

@@ -6,9 +6,9 @@ import time
 
 import psycopg
 import pytest
-from redis._parsers.base import BaseParser
 import redis as redis_lib
 from django.db import connection
+from redis._parsers.base import BaseParser
 
 from caching.backend import policy
 from caching.backend.policy import Breaker, CacheFull, CacheUnavailable, _unavailable
@@ -44,7 +44,9 @@ def test_a_busy_process_finds_another_process_backlog_within_the_window(api, set
         return False
 
     wait_until(replayed, interval=0)
-    assert all(after < 0.2 for after in stale_reads), f"v1 served {max(stale_reads):.3f} s after the entry"
+    assert all(after < 0.2 for after in stale_reads), (
+        f"v1 served {max(stale_reads):.3f} s after the entry"
+    )
     assert OutboxEntry.objects.count() == 0
 
 
@@ -53,7 +55,11 @@ def test_a_doubting_read_waits_for_an_entry_another_process_is_delivering(api, s
     replays it): a read that checks the outbox then waits a moment for it instead of bypassing."""
     # Every read checks; the wait is bounded by LEASE_WAIT_MS, here longer than any delivery on a
     # loaded machine (the bound itself is not what this test is about).
-    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 0, "LEASE_WAIT_MS": 60_000}
+    settings.CACHE_LAYER = {
+        **settings.CACHE_LAYER,
+        "OUTBOX_CHECK_AFTER_MS": 0,
+        "LEASE_WAIT_MS": 60_000,
+    }
     post = make_post(make_user(), title="v1")
     url = f"/api/posts/{post.pk}/"
     api.get(url)
@@ -87,23 +93,37 @@ def test_a_doubting_read_waits_for_an_entry_another_process_is_delivering(api, s
 def test_an_entry_for_a_namespace_no_longer_registered_is_dropped_not_fatal(api, settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "OUTBOX_CHECK_AFTER_MS": 0}  # check every read
     post = make_post(make_user())
-    OutboxEntry.objects.create(payload={"keys": [["gone", "gone:1"], ["post", f"post:{post.pk}"]], "namespaces": ["gone"]})
+    OutboxEntry.objects.create(
+        payload={"keys": [["gone", "gone:1"], ["post", f"post:{post.pk}"]], "namespaces": ["gone"]}
+    )
     assert api.get(f"/api/posts/{post.pk}/").status_code == 200
     assert OutboxEntry.objects.count() == 0
 
 
-@pytest.mark.parametrize("reply", [
-    "MISCONF no disk", "BUSY script", "LOADING data", "MASTERDOWN link", "CLUSTERDOWN The cluster is down",
-    "TRYAGAIN Multiple keys request during rehashing of slot", "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381",
-    "READONLY You can't write against a read only replica.",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "MISCONF no disk",
+        "BUSY script",
+        "LOADING data",
+        "MASTERDOWN link",
+        "CLUSTERDOWN The cluster is down",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+        "MOVED 3999 127.0.0.1:6381",
+        "ASK 3999 127.0.0.1:6381",
+        "READONLY You can't write against a read only replica.",
+    ],
+)
 def test_replies_of_a_redis_that_cannot_serve_count_as_unavailable(reply):
     """As redis-py's parser turns the reply into an exception (a class for most, the bare reply
     for the rest)."""
     assert _unavailable(BaseParser.parse_error(reply))
 
 
-@pytest.mark.parametrize("reply", ["WRONGTYPE Operation against a key", "NOSCRIPT No matching script", "ERR syntax error"])
+@pytest.mark.parametrize(
+    "reply",
+    ["WRONGTYPE Operation against a key", "NOSCRIPT No matching script", "ERR syntax error"],
+)
 def test_other_error_replies_are_bugs(reply):
     assert not _unavailable(BaseParser.parse_error(reply))
 
@@ -112,6 +132,7 @@ def test_an_out_of_memory_refusal_is_not_an_outage(redis):
     """-OOM (maxmemory under noeviction): Redis answered, the write was not made. Callers get
     CacheFull (a CacheUnavailable: "not stored"); the breaker stays closed, and the process checks
     the outbox before its next hit (the refused write may have been an invalidation)."""
+
     def refused(r):
         raise BaseParser.parse_error("OOM command not allowed when used memory > 'maxmemory'.")
 

@@ -14,7 +14,9 @@ def people(db):
 
 
 @pytest.mark.parametrize("first", ["author", "staff", "stranger", "anonymous"])
-def test_draft_detail_only_for_author_and_staff_whoever_filled_the_cache(api, as_user, people, first):
+def test_draft_detail_only_for_author_and_staff_whoever_filled_the_cache(
+    api, as_user, people, first
+):
     draft = make_post(people["author"], status="draft", title="secret plan")
     clients = {name: as_user(person) for name, person in people.items()} | {"anonymous": api}
     url = f"/api/posts/{draft.pk}/"
@@ -32,14 +34,20 @@ def test_drafts_never_appear_in_lists(api, as_user, people, first):
     make_post(people["author"], status="draft", title="secret plan")
     make_post(people["author"], title="public")
     who = as_user(people[first])
-    for url in ["/api/posts/", f"/api/posts/?author={people['author'].pk}", "/api/posts/?category=django"]:
+    for url in [
+        "/api/posts/",
+        f"/api/posts/?author={people['author'].pk}",
+        "/api/posts/?category=django",
+    ]:
         for client in (who, api):
             assert [p["title"] for p in client.get(url).json()["results"]] == ["public"], url
 
 
 @pytest.mark.parametrize("order", ["privileged_first", "anonymous_first"])
 @pytest.mark.parametrize("privileged", ["self", "staff"])
-def test_email_only_for_the_user_and_staff_in_detail_and_list(api, as_user, people, order, privileged):
+def test_email_only_for_the_user_and_staff_in_detail_and_list(
+    api, as_user, people, order, privileged
+):
     owner = people["author"]
     reader = as_user(owner if privileged == "self" else people["staff"])
     others = [api, as_user(people["stranger"])]
@@ -65,6 +73,13 @@ def test_a_user_sees_their_own_email_in_the_list_but_not_others(as_user, people)
 def test_changing_someone_elses_draft_is_404_not_403(as_user, people):
     draft = make_post(people["author"], status="draft", title="secret plan")
     stranger = as_user(people["stranger"])
-    assert stranger.patch(f"/api/posts/{draft.pk}/", {"title": "x"}, format="json").status_code == 404
+    assert (
+        stranger.patch(f"/api/posts/{draft.pk}/", {"title": "x"}, format="json").status_code == 404
+    )
     assert stranger.delete(f"/api/posts/{draft.pk}/").status_code == 404
-    assert as_user(people["staff"]).patch(f"/api/posts/{draft.pk}/", {"title": "ok"}, format="json").status_code == 200
+    assert (
+        as_user(people["staff"])
+        .patch(f"/api/posts/{draft.pk}/", {"title": "ok"}, format="json")
+        .status_code
+        == 200
+    )

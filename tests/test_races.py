@@ -42,7 +42,11 @@ def test_no_read_older_than_the_last_returned_write(live):
         with requests.Session() as s:
             s.headers["Authorization"] = f"Token {token}"
             for k in range(1, WRITES + 1):
-                response = s.patch(f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=HTTP_TIMEOUT)
+                response = s.patch(
+                    f"{server.url}/api/posts/{post.pk}/",
+                    json={"title": f"v{k}"},
+                    timeout=HTTP_TIMEOUT,
+                )
                 if response.status_code != 200:
                     errors.append(f"write {k}: {response.status_code}")
                 returned[post.pk].append((k, time.monotonic()))
@@ -53,14 +57,24 @@ def test_no_read_older_than_the_last_returned_write(live):
             while not stop.is_set():
                 post = posts[i % POSTS]
                 i += 1
-                for view, url in (("detail", f"/api/posts/{post.pk}/"), ("list", f"/api/posts/?author={post.author_id}")):
+                for view, url in (
+                    ("detail", f"/api/posts/{post.pk}/"),
+                    ("list", f"/api/posts/?author={post.author_id}"),
+                ):
                     started = time.monotonic()
                     response = s.get(server.url + url, timeout=HTTP_TIMEOUT)
                     if response.status_code != 200:
                         errors.append(f"read {url}: {response.status_code}")
                         continue
                     body = response.json()
-                    reads.append((post.pk, view, started, version(body if view == "detail" else body["results"][0])))
+                    reads.append(
+                        (
+                            post.pk,
+                            view,
+                            started,
+                            version(body if view == "detail" else body["results"][0]),
+                        )
+                    )
 
     with ThreadPoolExecutor(POSTS + READERS) as pool:
         readers = [pool.submit(reader, n) for n in range(READERS)]
@@ -91,14 +105,19 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
     # Waiters wait up to 60 s and the lease lasts 120 s: on a loaded machine the fifty misses may
     # take seconds to arrive, and a waiter that gives up (or a reader that finds the lease
     # expired) loads by itself, by design. The load waits only for the fifty, not for a time.
-    server = live(workers=2, extra_args=["--worker-class", "gthread", "--threads", "64"],
-                  env={"CACHE_LEASE_WAIT_MS": "60000", "CACHE_LEASE_MS": "120000"})
+    server = live(
+        workers=2,
+        extra_args=["--worker-class", "gthread", "--threads", "64"],
+        env={"CACHE_LEASE_WAIT_MS": "60000", "CACHE_LEASE_MS": "120000"},
+    )
     clears.clear_namespace("post")
     counters.reset_stats()
     # Hold the load back: while this lock is held every query on the posts table waits, so all
     # fifty requests are in flight together, the lease holder's load included.
     db = connection.settings_dict
-    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as blocker:
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]
+    ) as blocker:
         blocker.execute("LOCK TABLE posts_post IN ACCESS EXCLUSIVE MODE")
         barrier = threading.Barrier(50)
 
@@ -108,7 +127,9 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
 
         with ThreadPoolExecutor(50) as pool:
             futures = [pool.submit(read, n) for n in range(50)]
-            wait_until(lambda: counters.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50)
+            wait_until(
+                lambda: counters.stats(with_keys=False)["namespaces"]["post"]["misses"] == 50
+            )
             blocker.rollback()  # releases the lock
             responses = [f.result() for f in futures]
     assert all(r.status_code == 200 and r.json()["title"] == "hot" for r in responses)

@@ -39,12 +39,17 @@ def test_miss_then_hit_with_identical_bodies(api, post, path, django_assert_num_
 
 
 def test_ttl_per_namespace(api, post, redis, settings):
-    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "TTLS": {"post": 1800, "posts": 600, "user": 3600}, "DEFAULT_TTL": 77}
+    settings.CACHE_LAYER = {
+        **settings.CACHE_LAYER,
+        "TTLS": {"post": 1800, "posts": 600, "user": 3600},
+        "DEFAULT_TTL": 77,
+    }
     redis.delete(keys.physical(post_key(post.pk)), keys.physical(user_key(post.author_id)))
     api.get(f"/api/posts/{post.pk}/")
     api.get("/api/posts/")
     api.get(f"/api/users/{post.author_id}/")
     api.get("/api/users/")  # "users" has no TTL here: the default applies
+
     def in_current_generation(key):
         return keys.in_generation(key, redis.get(keys.generation(key.namespace)).decode())
 
@@ -58,11 +63,17 @@ def test_default_ttls_match_the_spec(settings):
     from caching.conf import options
 
     assert {ns: options().ttl(ns) for ns in ("user", "post", "users", "posts", "other")} == {
-        "user": 3600, "post": 1800, "users": 600, "posts": 600, "other": 600,
+        "user": 3600,
+        "post": 1800,
+        "users": 600,
+        "posts": 600,
+        "other": 600,
     }
 
 
-def test_disabled_cache_reads_the_database_and_says_bypass(api, post, settings, django_assert_num_queries, redis):
+def test_disabled_cache_reads_the_database_and_says_bypass(
+    api, post, settings, django_assert_num_queries, redis
+):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": False}
     for _ in range(2):
         response = api.get(f"/api/posts/{post.pk}/")
@@ -70,7 +81,9 @@ def test_disabled_cache_reads_the_database_and_says_bypass(api, post, settings, 
     with django_assert_num_queries(2):  # count and page, every time
         assert api.get("/api/posts/")["X-Cache"] == "BYPASS"
     prefix = settings.CACHE_LAYER["KEY_PREFIX"]
-    assert not any(key.startswith(prefix.encode()) for key in redis.scan_iter(match=f"{prefix}*:post*"))
+    assert not any(
+        key.startswith(prefix.encode()) for key in redis.scan_iter(match=f"{prefix}*:post*")
+    )
 
 
 def test_missing_object_is_404_and_not_cached(api, db, redis):
@@ -98,7 +111,10 @@ def test_a_filter_that_matches_nothing_is_kept_for_empty_ttl_only(api, settings,
     assert api.get("/api/posts/").json()["count"] == 0  # nothing published yet
     assert 590_000 < ttl_ms() <= 600_000
     make_post(user, category="redis")
-    nothing, something = "/api/posts/?author=99999999&category=zzzz-nonexistent", f"/api/posts/?author={user.pk}"
+    nothing, something = (
+        "/api/posts/?author=99999999&category=zzzz-nonexistent",
+        f"/api/posts/?author={user.pk}",
+    )
     for url in (nothing, something):
         assert api.get(url)["X-Cache"] == "MISS"
         assert api.get(url)["X-Cache"] == "HIT"

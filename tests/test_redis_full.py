@@ -48,14 +48,19 @@ def test_a_full_redis_serves_its_hits_loads_misses_and_takes_writes(api, as_user
     for url in (detail, listed):  # a hit does not depend on counting it
         response = api.get(url)
         assert response.status_code == 200 and response["X-Cache"] == "HIT", url
-    for url in (f"/api/users/{author.pk}/", "/api/posts/?category=never-read"):  # misses: loaded, not stored
+    for url in (
+        f"/api/users/{author.pk}/",
+        "/api/posts/?category=never-read",
+    ):  # misses: loaded, not stored
         for _ in range(2):
             missed = api.get(url)
             assert missed.status_code == 200 and missed["X-Cache"] == "MISS", url
     assert api.get("/api/health/").json() == {"database": "ok", "cache": "full"}
 
     assert as_user(author).patch(detail, {"title": "v2"}, format="json").status_code == 200
-    assert OutboxEntry.objects.count() == 0  # delivered: UNLINK and the generation's DEL need no memory
+    assert (
+        OutboxEntry.objects.count() == 0
+    )  # delivered: UNLINK and the generation's DEL need no memory
     for _ in range(3):
         assert api.get(detail).json()["title"] == "v2"
         assert api.get(listed).json()["results"][0]["title"] == "v2"

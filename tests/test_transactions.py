@@ -44,7 +44,9 @@ def test_rolled_back_update_keeps_the_cache_and_invalidates_nothing(api, post, r
 
 def test_rolled_back_create_writes_nothing_through(api, post, redis):
     with pytest.raises(Boom), transaction.atomic():
-        created = Post.objects.create(author=post.author, title="ghost", category="redis", status="published")
+        created = Post.objects.create(
+            author=post.author, title="ghost", category="redis", status="published"
+        )
         raise Boom
     assert not redis.exists(keys.physical(post_key(created.pk)))
     assert api.get(f"/api/posts/{created.pk}/").status_code == 404

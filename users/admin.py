@@ -8,7 +8,12 @@ from users.models import User
 
 def _protected(request, obj) -> bool:
     """Only a superuser changes or deletes another staff or superuser account (SPEC 10.5)."""
-    return obj is not None and obj.pk != request.user.pk and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser
+    return (
+        obj is not None
+        and obj.pk != request.user.pk
+        and (obj.is_staff or obj.is_superuser)
+        and not request.user.is_superuser
+    )
 
 
 @admin.register(User)

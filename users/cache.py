@@ -1,6 +1,14 @@
 """What the users app caches, and what a write to a user invalidates."""
 
-from caching import CacheKey, Changes, RowChange, detail_key, page_key, register_model, register_namespace
+from caching import (
+    CacheKey,
+    Changes,
+    RowChange,
+    detail_key,
+    page_key,
+    register_model,
+    register_namespace,
+)
 from users.models import User
 from users.selectors import user_detail
 

@@ -28,8 +28,12 @@ class LockoutHandler(AxesDatabaseHandler):
     per-username one. ``AXES_LOCKOUT_PARAMETERS`` lists (username, address), then address."""
 
     def get_failures(self, request, credentials=None) -> int:
-        pair, address = (qs.aggregate(n=Sum("failures_since_start"))["n"] or 0 for qs in self.get_user_attempts(request, credentials))
-        # Compared with AUTH_FAILURE_LIMIT: address // 10 >= limit exactly when address >= 10 x limit.
+        pair, address = (
+            qs.aggregate(n=Sum("failures_since_start"))["n"] or 0
+            for qs in self.get_user_attempts(request, credentials)
+        )
+        # Compared with AUTH_FAILURE_LIMIT: address // 10 >= limit exactly when
+        # address >= 10 x limit.
         return max(pair, address // ADDRESS_FACTOR)
 
     def reset_user_attempts(self, request, credentials=None) -> int:
@@ -41,7 +45,9 @@ class LockoutHandler(AxesDatabaseHandler):
 def retry_after(request, credentials=None) -> int:
     """Seconds until the newest counted failure of this pair or address ages out."""
     attempts = LockoutHandler().get_user_attempts(request, credentials)
-    times = [t for t in (qs.aggregate(t=Max("attempt_time"))["t"] for qs in attempts) if t is not None]
+    times = [
+        t for t in (qs.aggregate(t=Max("attempt_time"))["t"] for qs in attempts) if t is not None
+    ]
     latest = max(times, default=None)
     if latest is None:
         return settings.AUTH_LOCKOUT_SECONDS

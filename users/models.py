@@ -23,7 +23,9 @@ class User(InvalidatingModel, AbstractUser):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=LessThanOrEqual(Length("bio"), BIO_MAX_LENGTH), name="user_bio_max_length"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("bio"), BIO_MAX_LENGTH), name="user_bio_max_length"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -40,7 +42,9 @@ class User(InvalidatingModel, AbstractUser):
         admin, ``changepassword``) or any other change of the stored hash
         (``set_unusable_password``, an assignment). ``QuerySet.update(password=...)`` bypasses
         this, as it bypasses ``save``."""
-        loaded = getattr(self, "_loaded_password", None)  # None: new, or loaded without it (deferred)
+        loaded = getattr(
+            self, "_loaded_password", None
+        )  # None: new, or loaded without it (deferred)
         current = self.__dict__.get("password")  # never a query for a deferred field
         password_changed = self._password is not None or (loaded is not None and current != loaded)
         super().save(*args, **kwargs)

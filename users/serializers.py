@@ -29,8 +29,12 @@ class UserWriteSerializer(UserSerializer):
     project's password validators. A user changing their own password also sends
     ``current_password`` (SPEC 10.5); who may set whose password is ``users.permissions``."""
 
-    password = serializers.CharField(write_only=True, required=False, max_length=128, trim_whitespace=False)
-    current_password = serializers.CharField(write_only=True, required=False, max_length=128, trim_whitespace=False)
+    password = serializers.CharField(
+        write_only=True, required=False, max_length=128, trim_whitespace=False
+    )
+    current_password = serializers.CharField(
+        write_only=True, required=False, max_length=128, trim_whitespace=False
+    )
 
     class Meta(UserSerializer.Meta):
         fields = UserSerializer.Meta.fields + ["password", "current_password"]
@@ -42,13 +46,25 @@ class UserWriteSerializer(UserSerializer):
                 raise serializers.ValidationError({"password": ["This field is required."]})
             return attrs
         request = self.context.get("request")
-        if self.instance is not None and request is not None and self.instance.pk == request.user.pk:
+        if (
+            self.instance is not None
+            and request is not None
+            and self.instance.pk == request.user.pk
+        ):
             if current is None:
-                raise serializers.ValidationError({"current_password": ["Required to change your own password."]})
+                raise serializers.ValidationError(
+                    {"current_password": ["Required to change your own password."]}
+                )
             # Checked as a login, so that guesses count towards the lockout (users.lockout).
-            if authenticate(request, username=self.instance.get_username(), password=current) is None:
+            if (
+                authenticate(request, username=self.instance.get_username(), password=current)
+                is None
+            ):
                 if getattr(request, "axes_locked_out", False):
-                    raise Throttled(wait=retry_after(request, {"username": self.instance.get_username()}), detail=LOCKED_OUT)
+                    raise Throttled(
+                        wait=retry_after(request, {"username": self.instance.get_username()}),
+                        detail=LOCKED_OUT,
+                    )
                 raise serializers.ValidationError({"current_password": ["Wrong password."]})
         # Similarity is judged against the account as it will be (new username, email...).
         subject = copy.copy(self.instance) if self.instance is not None else User()
@@ -83,4 +99,10 @@ class TokenRequestSerializer(AuthTokenSerializer):
     lockout's table (``varchar(255)``) as a 500."""
 
     username = serializers.CharField(label="Username", write_only=True, max_length=150)
-    password = serializers.CharField(label="Password", write_only=True, max_length=4096, style={"input_type": "password"}, trim_whitespace=False)
+    password = serializers.CharField(
+        label="Password",
+        write_only=True,
+        max_length=4096,
+        style={"input_type": "password"},
+        trim_whitespace=False,
+    )

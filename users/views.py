@@ -14,8 +14,8 @@ from api.reads import CachedReadsMixin
 from api.responses import not_found, page_body, render, send
 from caching import etag, get_or_load
 from users import selectors
-from users.lockout import LOCKED_OUT, retry_after
 from users.cache import user_key, users_page_key
+from users.lockout import LOCKED_OUT, retry_after
 from users.permissions import IsSelfOrStaff
 from users.selectors import PUBLIC, WITH_EMAIL, without_email
 from users.serializers import TokenRequestSerializer, UserSerializer, UserWriteSerializer
@@ -54,19 +54,33 @@ class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
             part = WITH_EMAIL
         elif reader.is_authenticated and reader.pk in entry.meta["ids"]:
             # A user on this page sees their own email and no one else's: a per-reader body.
-            rows = [row if row["id"] == reader.pk else without_email(row) for row in json.loads(entry.parts[WITH_EMAIL])]
+            rows = [
+                row if row["id"] == reader.pk else without_email(row)
+                for row in json.loads(entry.parts[WITH_EMAIL])
+            ]
             body = render(rows)  # its ETag hashes this body only: no hash of others' emails
-            return send(request, result, page_body(request, entry, params, body), etag(entry.etags[PUBLIC].encode(), body))
+            return send(
+                request,
+                result,
+                page_body(request, entry, params, body),
+                etag(entry.etags[PUBLIC].encode(), body),
+            )
         else:
             part = PUBLIC
-        return send(request, result, page_body(request, entry, params, entry.parts[part]), entry.etags[part])
+        return send(
+            request, result, page_body(request, entry, params, entry.parts[part]), entry.etags[part]
+        )
 
     def read_detail(self, request, reader, pk):
         result = get_or_load(user_key(pk), lambda: selectors.user_detail(pk))
         entry = result.value
         if entry is None:
             return not_found("No user with this id.")
-        part = WITH_EMAIL if reader.is_staff or (reader.is_authenticated and reader.pk == pk) else PUBLIC
+        part = (
+            WITH_EMAIL
+            if reader.is_staff or (reader.is_authenticated and reader.pk == pk)
+            else PUBLIC
+        )
         return send(request, result, entry.parts[part], entry.etags[part])
 
     def perform_create(self, serializer):
@@ -95,9 +109,14 @@ class TokenView(ObtainAuthToken):
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
             if getattr(request, "axes_locked_out", False):  # set by axes on this request
-                raise Throttled(wait=retry_after(request, {"username": request.data.get("username")}), detail=LOCKED_OUT)
+                raise Throttled(
+                    wait=retry_after(request, {"username": request.data.get("username")}),
+                    detail=LOCKED_OUT,
+                )
             serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
-        user_logged_in.send(sender=type(user), request=request, user=user)  # a success clears the count
+        user_logged_in.send(
+            sender=type(user), request=request, user=user
+        )  # a success clears the count
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})

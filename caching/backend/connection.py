@@ -56,7 +56,9 @@ class ConnectionFactory(DefaultConnectionFactory):
         for address in hosts.split(","):
             host, _, port = address.strip().rpartition(":")
             if not host or not port.isdigit():
-                raise ImproperlyConfigured(f"{parts.scheme}:// wants host:port,host:port; got {address!r}")
+                raise ImproperlyConfigured(
+                    f"{parts.scheme}:// wants host:port,host:port; got {address!r}"
+                )
             nodes.append(ClusterNode(host.strip("[]"), int(port)))
         params = self.make_connection_params(url)
         return RedisCluster(

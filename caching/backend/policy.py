@@ -85,7 +85,7 @@ class CacheFull(CacheUnavailable):
 
 
 class Unacknowledged(Exception):
-    """Redis took a write, but no replica confirmed it in time (``caching.backend.replication``): keep
+    """Redis took a write, but no replica confirmed it in time (``backend.replication``): keep
     the work for replay. Redis answered, so the breaker does not count it."""
 
 
@@ -105,7 +105,10 @@ class Breaker:
         if self.state == self.CLOSED:
             return True
         with self._lock:
-            if self.state == self.OPEN and time.monotonic() - self.opened_at >= options().breaker_cooldown_ms / 1000:
+            if (
+                self.state == self.OPEN
+                and time.monotonic() - self.opened_at >= options().breaker_cooldown_ms / 1000
+            ):
                 self.state = self.HALF_OPEN
                 return True
             return False
@@ -116,7 +119,10 @@ class Breaker:
             return
         with self._lock:
             if self.state != self.CLOSED:
-                log.warning("event=cache_recovered breaker=closed message=\"cache recovered: Redis answers again\"")
+                log.warning(
+                    "event=cache_recovered breaker=closed "
+                    'message="cache recovered: Redis answers again"'
+                )
                 metrics.BREAKER_OPEN.set(0)
             self.state, self.failures = self.CLOSED, 0
 
@@ -142,7 +148,12 @@ class Breaker:
             self.failures += 1
             if self.state == self.HALF_OPEN or self.failures >= options().breaker_failures:
                 if self.state == self.CLOSED:
-                    log.error("event=cache_degraded breaker=open failures=%d error=%s message=\"cache degraded: serving from the database\"", self.failures, json.dumps(str(error)))
+                    log.error(
+                        "event=cache_degraded breaker=open failures=%d error=%s "
+                        'message="cache degraded: serving from the database"',
+                        self.failures,
+                        json.dumps(str(error)),
+                    )
                     metrics.BREAKER_OPEN.set(1)
                 self.state, self.opened_at = self.OPEN, time.monotonic()
 

@@ -102,7 +102,10 @@ def _run_on(conn: redis.Redis, name: str, batch: list[Command], replica_ack_ms: 
         state.checked_at = -math.inf  # look at its replicas again next time
         raise Unacknowledged(f"no replica of {name} acknowledged within {replica_ack_ms} ms")
     if now - state.replica_seen_at < GRACE_S:
-        raise Unacknowledged(f"{name} had a replica {now - state.replica_seen_at:.1f} s ago; it may come back without this write")
+        raise Unacknowledged(
+            f"{name} had a replica {now - state.replica_seen_at:.1f} s ago; "
+            "it may come back without this write"
+        )
 
 
 def online_replicas(conn: redis.Redis) -> int:
@@ -111,6 +114,14 @@ def online_replicas(conn: redis.Redis) -> int:
     try:
         info = conn.info("replication")
     except redis.ResponseError as error:
-        log.warning("event=replicas_unknown error=%s message=\"INFO refused: invalidations are not confirmed by replicas\"", json.dumps(str(error)))
+        log.warning(
+            "event=replicas_unknown error=%s "
+            'message="INFO refused: invalidations are not confirmed by replicas"',
+            json.dumps(str(error)),
+        )
         return 0
-    return sum(1 for field, value in info.items() if field.startswith("slave") and isinstance(value, dict) and value.get("state") == "online")
+    return sum(
+        1
+        for field, value in info.items()
+        if field.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )

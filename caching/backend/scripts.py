@@ -44,7 +44,9 @@ end
 # Each read counts once in the totals and once in the current minute's field of the hour bucket,
 # unless Redis refuses the count: a hit never depends on a write.
 # Returns {ReadReply, value or key}: see ReadReply.
-READ = WRITTEN + """
+READ = (
+    WRITTEN
+    + """
 local function count(outcome)
   if not written(redis.pcall('HINCRBY', KEYS[1], outcome, 1)) then
     return
@@ -84,12 +86,15 @@ if not written(redis.pcall('SET', key, ARGV[1], 'PX', ARGV[2])) then
 end
 return {2, key}
 """
+)
 
 # KEYS[1] value key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease, ARGV[2] value,
 # ARGV[3] TTL in seconds. Counts the database load; stores only if the caller's lease is still
 # in place (not revoked by an invalidation, not expired, not evicted). If Redis refuses the
 # store, the lease is given up so that waiters load at once. Returns a StoreReply.
-STORE = WRITTEN + """
+STORE = (
+    WRITTEN
+    + """
 written(redis.pcall('HINCRBY', KEYS[2], 'loads', 1))
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   if written(redis.pcall('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])) then
@@ -99,16 +104,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+)
 
 # KEYS[1] value key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease. Counts the
 # database load and gives the lease up (the load found nothing, or failed).
-RELEASE = WRITTEN + """
+RELEASE = (
+    WRITTEN
+    + """
 written(redis.pcall('HINCRBY', KEYS[2], 'loads', 1))
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
 """
+)
 
 # KEYS[1]: a generation counter to advance; ARGV[1]: "existing" to leave a missing one missing
 # (a reader starts a missing counter itself). A missing counter restarts from the server clock
@@ -116,7 +125,9 @@ return 0
 # keys may still be stored. If Redis refuses the SET, the counter is deleted instead (a DEL is
 # never refused): the next reader restarts it from the clock, which advances it just the same.
 # One key per call: each namespace's counter has its own slot. Returns a BumpReply.
-BUMP = WRITTEN + """
+BUMP = (
+    WRITTEN
+    + """
 local current = redis.call('GET', KEYS[1])
 if not current and ARGV[1] == 'existing' then
   return 0
@@ -131,6 +142,7 @@ end
 redis.call('DEL', KEYS[1])
 return 2
 """
+)
 
 # KEYS[1] a rate limit's counter (keys.rate), ARGV[1] its window in seconds. Counts one event
 # in the window the first event opened; returns {events in the window, seconds until it ends}.
@@ -144,7 +156,6 @@ if left < 0 then
 end
 return {events, left}
 """
-
 
 
 class ReadReply(enum.IntEnum):

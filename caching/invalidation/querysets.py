@@ -61,7 +61,9 @@ class InvalidatingQuerySet(models.QuerySet):  # type: ignore[type-arg]
 
     def _attnames(self, fields: Iterable[str]) -> list[str]:
         meta = self.model._meta
-        return [meta.pk.attname if name == "pk" else meta.get_field(name).attname for name in fields]
+        return [
+            meta.pk.attname if name == "pk" else meta.get_field(name).attname for name in fields
+        ]
 
     def _locked_by(
         self, unique: list[str], objs: list[Any], tracked: tuple[str, ...]

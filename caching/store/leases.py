@@ -122,8 +122,10 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
         delay = min(delay * 2, 0.05)
         try:
             raw = call(
-                lambda r: r.get(physical)
-                or (r.set(physical, lease, nx=True, px=opts.lease_ms) and CLAIMED)
+                lambda r: (
+                    r.get(physical)
+                    or (r.set(physical, lease, nx=True, px=opts.lease_ms) and CLAIMED)
+                )
             )
         except CacheUnavailable:
             return None

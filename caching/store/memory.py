@@ -47,7 +47,9 @@ def memory() -> dict[str, Any]:
     policies = sorted({n["policy"] for n in nodes})
     return {
         "used_memory": sum(n["used_memory"] for n in nodes),
-        "maxmemory": sum(n["maxmemory"] for n in nodes) if all(n["maxmemory"] for n in nodes) else 0,
+        "maxmemory": sum(n["maxmemory"] for n in nodes)
+        if all(n["maxmemory"] for n in nodes)
+        else 0,
         "policy": ",".join(policies) or "unknown",
         "evicted_keys": sum(n["evicted_keys"] for n in nodes),
         "full": any(n["full"] for n in nodes),

@@ -2,9 +2,9 @@
 generations) and write-through (``prime``: fill a key at once, under a lease)."""
 
 from caching import keys, metrics, rules
+from caching.backend.cluster import by_slot
 from caching.backend.connection import Client, is_cluster
 from caching.backend.policy import CacheUnavailable, call
-from caching.backend.cluster import by_slot
 from caching.backend.replication import Command, run_durably
 from caching.backend.scripts import SHAS
 from caching.conf import options

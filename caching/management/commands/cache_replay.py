@@ -7,7 +7,9 @@ from caching.outbox.delivery import backlog, replay
 
 
 class Command(BaseCommand):
-    help = "Deliver the invalidations left in the outbox while Redis was unavailable (oldest first)."
+    help = (
+        "Deliver the invalidations left in the outbox while Redis was unavailable (oldest first)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:

@@ -13,8 +13,10 @@ def size(n: int) -> str:
 
 
 class Command(BaseCommand):
-    help = ("Hits, misses, hit rate and key count per cache namespace (key counts SCAN Redis); "
-            "Redis memory used, maxmemory, eviction policy and evicted keys.")
+    help = (
+        "Hits, misses, hit rate and key count per cache namespace (key counts SCAN Redis); "
+        "Redis memory used, maxmemory, eviction policy and evicted keys."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
@@ -36,7 +38,9 @@ class Command(BaseCommand):
 
     def _table(self, found: dict[str, Any]) -> None:
         write = self.stdout.write
-        write(f"{'namespace':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}{'loads':>10}{'keys':>10}")
+        write(
+            f"{'namespace':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}{'loads':>10}{'keys':>10}"
+        )
         for name, row in found["namespaces"].items():
             write(
                 f"{name:<12}{row['hits']:>10}{row['misses']:>10}{row['hit_rate']:>10.2%}"

@@ -24,8 +24,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, default=50)
         parser.add_argument("--posts", type=int, default=500)
-        parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable data")
-        parser.add_argument("--if-empty", action="store_true", help="do nothing if there are posts already")
+        parser.add_argument(
+            "--seed", type=int, default=None, help="random seed, for repeatable data"
+        )
+        parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing if there are posts already"
+        )
 
     def handle(self, *args, users: int, posts: int, seed: int | None, if_empty: bool, **options):
         if users < 1 or posts < 0:
@@ -39,12 +43,19 @@ class Command(BaseCommand):
         with transaction.atomic():
             if settings.DEBUG and not User.objects.filter(username="admin").exists():
                 # Known credentials only on a development server (SPEC 10.9).
-                User.objects.create_superuser("admin", "admin@example.com", "admin-password", display_name="Admin")
+                User.objects.create_superuser(
+                    "admin", "admin@example.com", "admin-password", display_name="Admin"
+                )
             created_users = self._bulk(
                 User,
                 (
-                    User(username=f"demo-{tag}-{i}", email=f"demo-{tag}-{i}@example.com", password=password,
-                         display_name=f"Demo {i}", bio=f"Demo user {i}.")
+                    User(
+                        username=f"demo-{tag}-{i}",
+                        email=f"demo-{tag}-{i}@example.com",
+                        password=password,
+                        display_name=f"Demo {i}",
+                        bio=f"Demo user {i}.",
+                    )
                     for i in range(users)
                 ),
                 users,
@@ -54,9 +65,13 @@ class Command(BaseCommand):
             self._bulk(
                 Post,
                 (
-                    Post(author_id=rng.choice(author_ids), title=f"Demo post {i}", body=f"Body of demo post {i}.",
-                         category=rng.choice(CATEGORIES),
-                         status=Post.Status.PUBLISHED if rng.random() < 0.8 else Post.Status.DRAFT)
+                    Post(
+                        author_id=rng.choice(author_ids),
+                        title=f"Demo post {i}",
+                        body=f"Body of demo post {i}.",
+                        category=rng.choice(CATEGORIES),
+                        status=Post.Status.PUBLISHED if rng.random() < 0.8 else Post.Status.DRAFT,
+                    )
                     for i in range(posts)
                 ),
                 posts,

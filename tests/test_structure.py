@@ -1,0 +1,34 @@
+"""The layering that a test can see from outside: declaring what to cache loads no Redis client
+and no model (``docs/architecture.md``; the import contracts in ``pyproject.toml`` do the rest)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.live import ROOT
+
+PROBE = """
+import json, sys
+import caching.rules, caching.keys, caching.entry
+print(json.dumps(sorted(m for m in sys.modules
+                        if m.split(".")[0] in ("redis", "django_redis", "prometheus_client")
+                        or m.startswith("django.db"))))
+"""
+
+
+def test_the_declared_data_imports_neither_redis_nor_a_model():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    found = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(found.stdout) == []
+
+
+def test_the_facade_loads_a_name_on_first_use():
+    probe = "import sys, caching; print('caching.service' in sys.modules)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "False"
