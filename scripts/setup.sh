@@ -1,6 +1,7 @@
-# Sourced by serve.sh and test.sh: a virtualenv with the pinned requirements, and PostgreSQL and
-# Redis listening where DATABASE_URL and REDIS_URL point (started privately under .run/ when
-# they are not running but their servers are installed).
+# Sourced by serve.sh and test.sh: a virtualenv with the locked requirements (REQUIREMENTS: the
+# runtime lock requirements.txt by default; test.sh asks for the development lock), and
+# PostgreSQL and Redis listening where DATABASE_URL and REDIS_URL point (started privately under
+# .run/ when they are not running but their servers are installed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -11,9 +12,12 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! cmp -s requirements.txt .venv/.installed-requirements 2>/dev/null; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-  cp requirements.txt .venv/.installed-requirements
+REQUIREMENTS="${REQUIREMENTS:-requirements.txt}"
+# Installed from the lock only: every package pinned and checked against its hash.
+STAMP=".venv/.installed-$(basename "$REQUIREMENTS")"
+if ! cmp -s "$REQUIREMENTS" "$STAMP" 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r "$REQUIREMENTS"
+  cp "$REQUIREMENTS" "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 

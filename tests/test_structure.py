@@ -32,3 +32,26 @@ def test_the_facade_loads_a_name_on_first_use():
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert found.stdout.strip() == "False"
+
+
+def test_the_runtime_lock_carries_no_development_package():
+    """requirements.txt is what a server installs: every package pinned with its hashes, and
+    none of the tests', the benchmarks' or the profiler's (they are in requirements-dev.txt)."""
+    lock = (ROOT / "requirements.txt").read_text()
+    pinned = {line.split("==")[0].lower() for line in lock.splitlines() if "==" in line}
+    development = {
+        "pytest",
+        "selenium",
+        "matplotlib",
+        "py-spy",
+        "hypothesis",
+        "schemathesis",
+        "mypy",
+        "ruff",
+    }
+    assert pinned and not pinned & development
+    requirements = [line for line in lock.splitlines() if "==" in line]
+    assert all(line.rstrip().endswith("\\") for line in requirements), (
+        "every pin carries its hashes"
+    )
+    assert "django==" in lock.lower() and "--hash=sha256:" in lock
