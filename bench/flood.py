@@ -45,7 +45,7 @@ def main() -> None:
     with RedisServer() as server:
         os.environ["REDIS_URL"] = server.url
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        # Settings refuse the dev secret key when DEBUG is off: a throwaway key, unless one is given.
+        # Settings refuse the dev secret key when DEBUG is off: a throwaway key unless one is given.
         os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],

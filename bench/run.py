@@ -121,7 +121,9 @@ request = function()
   i = i + 1
   if {write_every} > 0 and i % {write_every} == 0 then
     local id = writes[(i / {write_every}) % #writes + 1]
-    return wrk.format("PATCH", "/api/posts/" .. id .. "/", {{["Authorization"] = "Token {token}", ["Content-Type"] = "application/json"}}, '{{"title":"bench ' .. i .. '"}}')
+    local headers = {{["Authorization"] = "Token {token}", ["Content-Type"] = "application/json"}}
+    local body = '{{"title":"bench ' .. i .. '"}}'
+    return wrk.format("PATCH", "/api/posts/" .. id .. "/", headers, body)
   end
   return wrk.format("GET", paths[i % #paths + 1])
 end
@@ -332,8 +334,10 @@ def main() -> None:
 
     ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
     lines = [
-        f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} s per variant, interleaved; medians.",
-        f"Server: gunicorn --workers {WORKERS} --worker-class {WORKER_CLASS}; load: wrk {' '.join(WRK)}.",
+        f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} "
+        "s per variant, interleaved; medians.",
+        f"Server: gunicorn --workers {WORKERS} --worker-class {WORKER_CLASS}; load: wrk "
+        f"{' '.join(WRK)}.",
         "",
         "| variant | req/s | p50 ms | p99 ms | hit rate | non-2xx |",
         "|---|---|---|---|---|---|",
@@ -341,20 +345,28 @@ def main() -> None:
     for name, row in rows.items():
         rate = "" if row["hit_rate"] is None else f"{row['hit_rate']:.1%}"
         lines.append(
-            f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | {row['errors']:.0f} |"
+            f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | "
+            f"{row['errors']:.0f} |"
         )
     lines += [
         "",
         "| measure | result | target |",
         "|---|---|---|",
-        f"| detail hits / ceiling | {ratio('detail hits', 'ceiling (detail size)'):.2f}x | >= 0.65x |",
+        f"| detail hits / ceiling | {ratio('detail hits', 'ceiling (detail size)'):.2f}x | >= "
+        "0.65x |",
         f"| list hits / ceiling | {ratio('list hits', 'ceiling (list size)'):.2f}x | >= 0.65x |",
         f"| detail hits / cache off | {ratio('detail hits', 'detail, cache off'):.1f}x | >= 4x |",
         f"| list hits / cache off | {ratio('list hits', 'list, cache off'):.1f}x | >= 10x |",
-        f"| hit p99 / p50 (detail, list) | {rows['detail hits']['p99'] / rows['detail hits']['p50']:.2f}, {rows['list hits']['p99'] / rows['list hits']['p50']:.2f} | <= 2 |",
-        f"| post write, {figures['big']:,} vs {figures['small']:,} unrelated keys | {figures['full_ratio']:.2f}x (cache work alone {figures['cache_ratio']:.2f}x) | <= 1.1x |",
-        f"| cache_flush of {figures['flush_keys']:,} keys | {figures['flush_seconds']:.1f} s, {figures['slow_commands']} commands over 10 ms | none over 10 ms |",
-        f"| memory per cached post / list page | {figures['bytes_per_post']:,} B / {figures['bytes_per_page']:,} B | report |",
+        "| hit p99 / p50 (detail, list) | "
+        f"{rows['detail hits']['p99'] / rows['detail hits']['p50']:.2f}, "
+        f"{rows['list hits']['p99'] / rows['list hits']['p50']:.2f} | <= 2 |",
+        f"| post write, {figures['big']:,} vs {figures['small']:,} unrelated keys | "
+        f"{figures['full_ratio']:.2f}x "
+        f"(cache work alone {figures['cache_ratio']:.2f}x) | <= 1.1x |",
+        f"| cache_flush of {figures['flush_keys']:,} keys | {figures['flush_seconds']:.1f} s, "
+        f"{figures['slow_commands']} commands over 10 ms | none over 10 ms |",
+        f"| memory per cached post / list page | {figures['bytes_per_post']:,} B / "
+        f"{figures['bytes_per_page']:,} B | report |",
     ]
     report = "\n".join(lines)
     print(report)

@@ -138,7 +138,8 @@ class Cluster:
         process = self.processes[port]
         if process.poll() is not None:
             raise RuntimeError(
-                f"node {port} exited ({process.returncode}); see {self.folder / f'node-{port}' / 'redis.log'}"
+                f"node {port} exited ({process.returncode}); see "
+                f"{self.folder / f'node-{port}' / 'redis.log'}"
             )
         return self.node(port).info("server")["process_id"] == process.pid
 

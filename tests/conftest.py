@@ -114,7 +114,8 @@ def live(transactional_db, cache_prefix):
 
 def pytest_collection_modifyitems(items):
     """Tests that bring a Redis of their own do the same on either pass of ``scripts/test.sh``
-    (single Redis, then Redis Cluster): the cluster pass leaves them out (``-m "not own_redis"``)."""
+    (single Redis, then Redis Cluster): the cluster pass leaves them out
+    (``-m "not own_redis"``)."""
     for item in items:
         if {"private_redis", "private_cluster", "cluster"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.own_redis)

@@ -70,7 +70,7 @@ class Browser:
             return
         if process.returncode is None:
             stop_group(process, grace=5)
-        else:  # selenium reaped chromedriver just now: its group ID is reserved while a member lives
+        else:  # selenium reaped chromedriver just now: its group ID stays while a member lives
             signal_group(process, signal.SIGKILL)
 
 
@@ -78,7 +78,8 @@ class Browser:
 def browser():
     if not (Path(CHROMIUM).exists() and shutil.which(CHROMEDRIVER)):
         pytest.fail(
-            "Debian chromium and chromium-driver are required: apt-get install chromium chromium-driver (.ci/run does)"
+            "Debian chromium and chromium-driver are required: apt-get install chromium "
+            "chromium-driver (.ci/run does)"
         )
     ARTIFACTS.mkdir(exist_ok=True)
     with Browser() as driver:

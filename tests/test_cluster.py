@@ -326,7 +326,9 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
         if seen < max(k for k, when in returned[pk] if when < started)
     ]
     assert not stale, (
-        f"{len(stale)} stale reads (post, seen, expected, url, X-Cache, since kill), e.g. {stale[:3]}, {stale[len(stale) // 2 :][:3]}, {stale[-3:]}; promoted {promoted - killed:.2f}"
+        f"{len(stale)} stale reads (post, seen, expected, url, X-Cache, since kill), e.g. "
+        f"{stale[:3]}, {stale[len(stale) // 2 :][:3]}, {stale[-3:]}; "
+        f"promoted {promoted - killed:.2f}"
     )
     outage = [cache for _, started, _, _, cache, _ in reads if killed <= started < hits_again]
     after = [cache for _, started, _, _, cache, _ in reads if started >= hits_again]
@@ -338,8 +340,10 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     }
     with capsys.disabled():
         print(
-            f"\nfailover: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} writes, 0 errors, 0 stale;"
-            f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed primary's keys again after"
+            f"\nfailover: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} "
+            "writes, 0 errors, 0 stale;"
+            f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed "
+            "primary's keys again after"
             f" {hits_again - killed:.2f} s; during that time {outage.count('BYPASS')} BYPASS,"
             f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows; server log: {events}"
         )

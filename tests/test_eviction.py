@@ -144,7 +144,8 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
             while not done.is_set() and (n := next(flood_numbers)) < FLOOD:
                 get(
                     s,
-                    f"{server.url}/api/posts/?author={900_000_000 + n}&category=zzzz-nonexistent-{n}",
+                    f"{server.url}/api/posts/"
+                    f"?author={900_000_000 + n}&category=zzzz-nonexistent-{n}",
                 )
         if next(flooders_left) == FLOODERS - 1:
             flooded.set()
@@ -185,9 +186,11 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
     evicted = admin.info("stats")["evicted_keys"]
     requests_made = sum(statuses.values())
     print(
-        f"\n{policy}: {requests_made} requests in {took:.1f} s ({len(seen)} checked reads, {len(returned) - 1} writes, "
+        f"\n{policy}: {requests_made} requests in {took:.1f} s ({len(seen)} checked reads, "
+        f"{len(returned) - 1} writes, "
         f"{min(next(flood_numbers), FLOOD)} flood filters), "
-        f"X-Cache {statuses}, evicted keys {evicted}, errors {len(errors)}, stale reads {len(stale)}, health {health}"
+        f"X-Cache {statuses}, evicted keys {evicted}, errors {len(errors)}, stale reads "
+        f"{len(stale)}, health {health}"
     )
     assert not errors, errors[:10]
     assert not stale, stale[:10]

@@ -82,7 +82,8 @@ def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(
     with caplog.at_level(logging.WARNING, logger="caching"):
         wait_for_hit(lambda: api.get(url), lambda r: r.status_code == 200)
     print(
-        f"first hit {(time.monotonic() - thawed) * 1000:.0f} ms after the thaw (breaker cooldown 300 ms)"
+        f"first hit {(time.monotonic() - thawed) * 1000:.0f} ms after the thaw (breaker cooldown "
+        "300 ms)"
     )
     messages = [r.getMessage() for r in caplog.records]
     assert sum("event=cache_degraded" in m for m in messages) == 1
@@ -199,7 +200,8 @@ def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(
         off.append(took)
         settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": True}
     print(
-        f"\nmedian read: Redis refusing {statistics.median(on) * 1000:.2f} ms, cache disabled {statistics.median(off) * 1000:.2f} ms"
+        f"\nmedian read: Redis refusing {statistics.median(on) * 1000:.2f} ms, cache disabled "
+        f"{statistics.median(off) * 1000:.2f} ms"
     )
     assert statistics.median(on) <= 2 * statistics.median(off)
 
@@ -245,7 +247,8 @@ def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_t
     wait_until(fresh_and_cached, interval=0.05, message="the cache did not come back")
     assert OutboxEntry.objects.count() == 0
     print(
-        f"\nread through a restarted app while frozen: {took * 1000:.0f} ms; the outbox entry was delivered after the thaw"
+        f"\nread through a restarted app while frozen: {took * 1000:.0f} ms; the outbox entry was "
+        "delivered after the thaw"
     )
 
 
