@@ -14,6 +14,9 @@ _dir = Path(
     )
 )
 
+# After the directory is set: prometheus_client picks its multiprocess mode when first imported.
+from prometheus_client import multiprocess  # noqa: E402
+
 
 def on_starting(server):
     """Earlier runs' samples would be added in: start from no sample files."""
@@ -23,6 +26,4 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
