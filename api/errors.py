@@ -10,12 +10,16 @@ under ``/api/``, whoever raises it (DRF, Django's URL resolver, a crash), and bo
   formatted with ``api.log.RequestLogFilter``).
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import resolve
 from django.views import csrf, defaults
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from api.parsers import PayloadTooLarge
@@ -32,10 +36,10 @@ class BoundedRequestMiddleware:
     reads it. Django reads no more than the declared length (none without a Content-Length),
     and ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bounds what it keeps in memory."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -45,18 +49,20 @@ class BoundedRequestMiddleware:
         return self.get_response(request)
 
 
-def api_exception_handler(exc, context):
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler; a body too large for Django's reader is a 413 like the middleware's."""
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     return exception_handler(exc, context)
 
 
-def _is_api(request) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
-def bad_request(request, exception, template_name="400.html"):
+def bad_request(
+    request: HttpRequest, exception: Exception, template_name: str = "400.html"
+) -> HttpResponse:
     if _is_api(request):
         if isinstance(exception, RequestDataTooBig):
             return _error(PayloadTooLarge.default_detail, 413)
@@ -64,26 +70,30 @@ def bad_request(request, exception, template_name="400.html"):
     return defaults.bad_request(request, exception, template_name)
 
 
-def permission_denied(request, exception, template_name="403.html"):
+def permission_denied(
+    request: HttpRequest, exception: Exception, template_name: str = "403.html"
+) -> HttpResponse:
     if _is_api(request):
         return _error("You do not have permission to perform this action.", 403)
     return defaults.permission_denied(request, exception, template_name)
 
 
-def page_not_found(request, exception, template_name="404.html"):
+def page_not_found(
+    request: HttpRequest, exception: Exception, template_name: str = "404.html"
+) -> HttpResponse:
     if _is_api(request):
         return _error("Not found.", 404)
     return defaults.page_not_found(request, exception, template_name)
 
 
-def server_error(request, template_name="500.html"):
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
     if _is_api(request):
         return _error("Internal server error.", 500)
     return defaults.server_error(request, template_name)
 
 
 @csrf_exempt  # a POST to an unknown URL is a 404, not a CSRF failure
-def api_not_found(request, *args, **kwargs):
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """The last ``/api/`` route: an unknown URL is a JSON 404 even with ``DEBUG`` on. A GET of
     a known URL without its final slash is redirected to it, as ``APPEND_SLASH`` does for
     URLs that no route takes."""
@@ -98,7 +108,7 @@ def api_not_found(request, *args, **kwargs):
     return _error("Not found.", 404)
 
 
-def csrf_failure(request, reason=""):
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """``CSRF_FAILURE_VIEW``: JSON under ``/api/`` (a session-authenticated API write without its
     token), Django's page elsewhere."""
     if _is_api(request):

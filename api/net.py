@@ -4,9 +4,10 @@ throttle and the ``/metrics`` allow-list."""
 import ipaddress
 
 from django.conf import settings
+from django.http import HttpRequest
 
 
-def client_address(request) -> str | None:
+def client_address(request: HttpRequest) -> str | None:
     """The client's address. Behind ``PROXY_COUNT`` proxies that each append to
     X-Forwarded-For, the entry that many places from the right (what the nearest trusted proxy
     saw); entries further left are the client's own claims and never trusted. Without proxies,
@@ -21,4 +22,5 @@ def client_address(request) -> str | None:
                 return str(ipaddress.ip_address(hops[-count]))
             except ValueError:
                 pass
-    return request.META.get("REMOTE_ADDR")
+    address: str | None = request.META.get("REMOTE_ADDR")
+    return address

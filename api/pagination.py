@@ -4,14 +4,20 @@ A cached page holds its rows and ``{count, pages}``; the ``next``/``previous`` l
 per request (``api.responses.page_body``), so a shared entry never carries another client's host.
 """
 
+from typing import Any, cast
+
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import QuerySet
+from rest_framework.serializers import BaseSerializer
 
 
-def page_of(queryset: QuerySet, number: int, serializer_class) -> tuple[dict, list] | None:
+def page_of(
+    queryset: QuerySet[Any], number: int, serializer_class: type[BaseSerializer[Any]]
+) -> tuple[dict[str, int], list[Any]] | None:
     """Page ``number`` of ``queryset``: ``({count, pages}, serialized rows)``, or ``None``."""
-    paginator = Paginator(queryset, settings.REST_FRAMEWORK["PAGE_SIZE"])
+    # REST_FRAMEWORK mixes value types (inferred as dict[str, object]); PAGE_SIZE is an int
+    paginator = Paginator(queryset, cast(int, settings.REST_FRAMEWORK["PAGE_SIZE"]))
     try:
         page = paginator.page(number)
     except EmptyPage:

@@ -55,13 +55,13 @@ def _fast_params(raw: dict[str, str], names: tuple[str, ...]) -> dict[str, Any] 
 
 
 @functools.cache
-def _field_names(serializer_class: type[serializers.Serializer]) -> tuple[str, ...]:  # type: ignore[type-arg]
+def _field_names(serializer_class: type[serializers.Serializer[Any]]) -> tuple[str, ...]:
     return tuple(serializer_class().fields)
 
 
 def query(
-    serializer_class: type[serializers.Serializer],
-    request: HttpRequest,  # type: ignore[type-arg]
+    serializer_class: type[serializers.Serializer[Any]],
+    request: HttpRequest,
 ) -> tuple[dict[str, Any] | None, HttpResponse | None]:
     """Validated query parameters, or the 400 that names the bad ones.
 

@@ -1,5 +1,8 @@
 """Request parsing with bounds (SPEC 10.6): DRF's JSON parser, safe on any nesting depth."""
 
+from collections.abc import Mapping
+from typing import IO, Any
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
@@ -18,7 +21,12 @@ class BoundedJSONParser(JSONParser):
     (``json.loads`` raises RecursionError, which DRF does not catch) and an oversized body a
     413."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:

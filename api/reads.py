@@ -29,7 +29,7 @@ class CachedReadsMixin:
             reader = fast_reader(request)
             if reader is not None:
                 return self._read(action, request, reader, kwargs)
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
 
     def list(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         return self._read("list", request, request.user, kwargs)

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
-from django.utils.cache import parse_etags
+from django.utils.cache import parse_etags  # type: ignore[attr-defined]  # not in django-stubs
 from rest_framework.renderers import JSONRenderer
 
 from caching import Entry, Result

@@ -6,11 +6,19 @@ counter per user, under the cache's failure policy), and while Redis cannot coun
 lets every write through: an outage must not turn writes into 429s or 500s.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
 from api.net import client_address
 from caching import count_event
+
+if TYPE_CHECKING:  # rest_framework.views loads this module (DEFAULT_THROTTLE_CLASSES): no cycle
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class WriteRateThrottle(SimpleRateThrottle):
@@ -18,9 +26,12 @@ class WriteRateThrottle(SimpleRateThrottle):
     the token endpoint), in fixed windows of the rate's period; staff are not throttled."""
 
     scope = "writes"
-    left = None
+    left: int | None = None
+    # Set by SimpleRateThrottle.__init__ from the rate (not declared in the DRF stubs).
+    num_requests: int
+    duration: int
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         user = request.user
         if self.rate is None or request.method in SAFE_METHODS or (user and user.is_staff):
             return True

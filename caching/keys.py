@@ -67,8 +67,9 @@ def detail(namespace: str, pk: int) -> CacheKey:
 def page(namespace: str, number: int, filters: Mapping[str, object] | None = None) -> CacheKey:
     """``<namespace>[:<filter>:<value>...]:page:<n>``, filters in alphabetical (canonical) order."""
     parts = [namespace]
-    for name in sorted(filters or {}):
-        value = filters[name]
+    given = filters or {}
+    for name in sorted(given):
+        value = given[name]
         if value is not None:
             parts += [segment(name), segment(value)]
     parts += ["page", str(int(number))]

@@ -26,9 +26,9 @@ def render() -> bytes:
     ``PROMETHEUS_MULTIPROC_DIR``), else this process's own registry."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
     collectors = CollectorRegistry()
-    collectors.register(OutboxCollector())  # type: ignore[arg-type]
+    collectors.register(OutboxCollector())
     return generate_latest(registry) + generate_latest(collectors)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.signals import setting_changed
 
 if TYPE_CHECKING:
+    from caching.backend.connection import Client
     from caching.backend.policy import Breaker
     from caching.conf import Options
 
@@ -27,7 +28,7 @@ LEASE_MARK = "\0lease:"
 
 class ProcessState:
     options: Options | None  # caching.conf: CACHE_LAYER, read once
-    client: Any  # caching.backend.connection: the Redis or RedisCluster client
+    client: Client | None  # caching.backend.connection: the Redis or RedisCluster client
     breaker: Breaker | None  # caching.backend.policy: made on first use
     primaries: dict[str, Any]  # caching.backend.replication: what is known of each primary
     trusted_at: float  # caching.service: monotonic time of the last clean outbox check; 0: never

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
@@ -25,7 +25,8 @@ def primaries(r: Client) -> list[tuple[str, redis.Redis]]:
     if not isinstance(r, RedisCluster):
         where = r.connection_pool.connection_kwargs
         return [(where.get("path") or f"{where.get('host')}:{where.get('port')}", r)]
-    return [(node.name, r.get_redis_connection(node)) for node in r.get_primaries()]
+    nodes: list[ClusterNode] = r.get_primaries()  # type: ignore[no-untyped-call]
+    return [(node.name, r.get_redis_connection(node)) for node in nodes]
 
 
 def server_info(r: Client, *sections: str) -> list[tuple[str, dict[str, Any] | None]]:

@@ -24,7 +24,7 @@ Client = redis.Redis | RedisCluster
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme: TLS
 
 
-class ConnectionFactory(DefaultConnectionFactory):
+class ConnectionFactory(DefaultConnectionFactory):  # type: ignore[misc]  # django_redis: untyped
     """For a cluster location: one ``RedisCluster`` per location, with the connect and socket
     timeouts of ``OPTIONS`` on every node. The client asks the first reachable node listed for
     the cluster's layout; a connection error makes it ask again. Other locations: django-redis's
@@ -52,14 +52,14 @@ class ConnectionFactory(DefaultConnectionFactory):
             raise ImproperlyConfigured(f"{parts.scheme}:// takes no database or options: {url!r}")
         credentials, _, hosts = parts.netloc.rpartition("@")
         username, _, password = credentials.partition(":")
-        nodes = []
+        nodes: list[ClusterNode] = []
         for address in hosts.split(","):
             host, _, port = address.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ImproperlyConfigured(
                     f"{parts.scheme}:// wants host:port,host:port; got {address!r}"
                 )
-            nodes.append(ClusterNode(host.strip("[]"), int(port)))
+            nodes.append(ClusterNode(host.strip("[]"), int(port)))  # type: ignore[no-untyped-call]
         params = self.make_connection_params(url)
         return RedisCluster(
             startup_nodes=nodes,
@@ -78,7 +78,8 @@ def client() -> Client:
     """The process's client (django-redis's pool for ``CACHES['default']``, or the cluster
     client), looked up once."""
     if STATE.client is None:
-        STATE.client = get_redis_connection("default")
+        connected: Client = get_redis_connection("default")  # django_redis: untyped
+        STATE.client = connected
     return STATE.client
 
 

@@ -205,17 +205,18 @@ def run_script(r: Client, name: str, keys: list[str], args: list[Any]) -> Any:
     assert isinstance(r, redis.Redis)
     pool = r.connection_pool
     conn = pool.get_connection()
+    # redis-py leaves Connection.send_command and .disconnect unannotated: ignored per call.
     try:
-        conn.send_command("EVALSHA", sha, len(keys), *keys, *args)
+        conn.send_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
         try:
             return conn.read_response()
         except NoScriptError:  # Redis restarted or flushed its scripts
-            conn.send_command("SCRIPT", "LOAD", SOURCES[name])
+            conn.send_command("SCRIPT", "LOAD", SOURCES[name])  # type: ignore[no-untyped-call]
             conn.read_response()
-            conn.send_command("EVALSHA", sha, len(keys), *keys, *args)
+            conn.send_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
             return conn.read_response()
     except (redis.ConnectionError, redis.TimeoutError):
-        conn.disconnect()
+        conn.disconnect()  # type: ignore[no-untyped-call]
         raise
     finally:
         pool.release(conn)

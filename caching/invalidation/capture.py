@@ -63,7 +63,12 @@ def saved(
     if before is not None and (after is None or update_fields is not None):
         # Only the saved fields changed; the others keep the row's values.
         meta = instance._meta
-        saved_attnames = {meta.get_field(name).attname for name in update_fields or ()}
+        saved_attnames = set()
+        for name in update_fields or ():
+            field = meta.get_field(name)
+            # save() accepts only concrete fields in update_fields, never a reverse relation
+            assert isinstance(field, models.Field)
+            saved_attnames.add(field.attname)
         after = {
             name: instance.__dict__[name] if name in saved_attnames else value
             for name, value in before.items()

@@ -5,7 +5,7 @@ Models use it as their default manager, so ordinary ORM code needs no extra step
 fast-delete path for these models and sends ``post_delete`` for every row, cascades included.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models, transaction
@@ -28,7 +28,7 @@ class InvalidatingQuerySet(models.QuerySet):  # type: ignore[type-arg]
     update.alters_data = True  # type: ignore[attr-defined]
 
     def bulk_update(
-        self, objs: Iterable[Any], fields: Sequence[str], batch_size: int | None = None
+        self, objs: Iterable[Any], fields: Iterable[str], batch_size: int | None = None
     ) -> int:
         objs = list(objs)
         with invalidating(self.model, [obj.pk for obj in objs], using=self.db):

@@ -28,12 +28,14 @@ def has_pending_work(using: str = DEFAULT_DB_ALIAS) -> bool:
     if not in_application_transaction(using):
         return False
     pending = connections[using].run_on_commit
-    return any(getattr(callback, MARK, False) for _, callback, _ in pending)
+    # (savepoint ids, callback, robust) since Django 5.0; django-stubs still declares 2-tuples
+    return any(getattr(callback, MARK, False) for _, callback, _ in pending)  # type: ignore[misc]
 
 
 def in_application_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
     """Inside an ``atomic`` block opened by application code (not by a test case)."""
-    return any(not block._from_testcase for block in connections[using].atomic_blocks)
+    # _from_testcase: Django's private flag (set by TestCase), not in django-stubs
+    return any(not block._from_testcase for block in connections[using].atomic_blocks)  # type: ignore[attr-defined]
 
 
 def mark_pending(using: str = DEFAULT_DB_ALIAS) -> None:

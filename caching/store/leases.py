@@ -131,6 +131,7 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
             return None
         if raw is CLAIMED:
             return CLAIMED
-        if raw and not is_lease(raw):
+        # The client returns bytes (no decode_responses); redis-py's get() is typed bytes | str.
+        if isinstance(raw, bytes) and raw and not is_lease(raw):
             return Entry.decode(raw)
     return None
