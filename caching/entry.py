@@ -9,6 +9,7 @@ metadata line only; the parts are sliced out as bytes and never parsed.
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,3 +64,6 @@ class Result:
 
     value: Entry | None
     status: str
+
+
+Loader = Callable[[], Entry | None]  # a selector: the entry from the database, or None

@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from caching.entry import Entry
+from caching.entry import Loader
 from caching.keys import NAMESPACE_NAME, CacheKey, restore
 
 if TYPE_CHECKING:
     from django.db.models import Model
 
 Kind = Literal["create", "update", "delete"]
-Loader = Callable[[], Entry | None]
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,11 @@ the database until none is left.
 
 import threading
 import time
-from collections.abc import Callable
 
 from caching import metrics
 from caching.backend.policy import CacheUnavailable, breaker, call, last_failure
 from caching.conf import options
-from caching.entry import BYPASS, Entry, Result
+from caching.entry import BYPASS, Loader, Result
 from caching.invalidation.transaction import has_pending_work, in_application_transaction
 from caching.keys import CacheKey
 from caching.outbox import delivery
@@ -26,7 +25,7 @@ from caching.store import leases
 _check_lock = threading.Lock()
 
 
-def get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
+def get_or_load(key: CacheKey, loader: Loader) -> Result:
     """Cache-aside read of ``key`` (``caching.store.leases.read``), or a database read
     (``BYPASS``) when the cache may not be used; counted per namespace and outcome, timed."""
     began = time.perf_counter()
@@ -36,7 +35,7 @@ def get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
     return result
 
 
-def _get_or_load(key: CacheKey, loader: Callable[[], Entry | None]) -> Result:
+def _get_or_load(key: CacheKey, loader: Loader) -> Result:
     if not options().enabled or has_pending_work() or not cache_is_trusted():
         return Result(loader(), BYPASS)
     try:

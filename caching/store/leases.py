@@ -8,17 +8,15 @@ the cache may be used at all is the caller's question (``caching.service``).
 """
 
 import time
-from collections.abc import Callable
 
 from caching import keys, rules
 from caching.backend.policy import CacheUnavailable, call
 from caching.backend.scripts import ReadReply, run_script
 from caching.conf import Options, options
-from caching.entry import HIT, MISS, Entry, Result
+from caching.entry import HIT, MISS, Entry, Loader, Result
 from caching.keys import CacheKey
 from caching.state import LEASE_MARK, STATE
 
-Loader = Callable[[], Entry | None]
 LEASE_MARK_BYTES = LEASE_MARK.encode()
 
 

@@ -8,9 +8,10 @@ from caching.backend.policy import CacheUnavailable, call
 from caching.backend.replication import Command, run_durably
 from caching.backend.scripts import SHAS
 from caching.conf import options
+from caching.entry import Loader
 from caching.keys import CacheKey
 from caching.rules import Changes
-from caching.store.leases import Loader, load_and_store, new_lease
+from caching.store.leases import load_and_store, new_lease
 
 
 def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
