@@ -165,7 +165,7 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
     from bench import write_cost
     from caching import keys
     from caching.backend.connection import client as redis_client
-    from caching.store import clears
+    from caching.store import keyspace
     from posts.cache import post_key, posts_page_key
     from tests.redis_server import RedisServer
 
@@ -198,7 +198,7 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
                     pipe.execute()
             pipe.execute()
             began = time.monotonic()
-            removed = clears.clear_namespace("post")
+            removed = keyspace.clear_namespace("post")
             figures["flush_seconds"] = time.monotonic() - began
             figures["flush_keys"] = removed
             figures["slow_commands"] = len(r.slowlog_get(1000))

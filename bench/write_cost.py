@@ -29,7 +29,7 @@ django.setup()
 
 from caching import keys, rules  # noqa: E402
 from caching.backend.connection import client as redis_client  # noqa: E402
-from caching.store import clears, writes  # noqa: E402
+from caching.store import keyspace, writes  # noqa: E402
 from posts.cache import posts_page_key  # noqa: E402
 from posts.models import Post  # noqa: E402
 from users.cache import user_key  # noqa: E402
@@ -125,7 +125,7 @@ def measure(*, writes: int, rounds: int, small: int, big: int) -> dict:
 
 def forget_prefix() -> None:
     """Remove every key of this run's own prefix (values and bookkeeping, every version)."""
-    clears.delete_matching(keys.prefix_pattern(all_versions=True))
+    keyspace.delete_matching(keys.prefix_pattern(all_versions=True))
 
 
 def main() -> None:

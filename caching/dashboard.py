@@ -13,7 +13,7 @@ from django.urls import reverse
 from caching import rules
 from caching.backend.policy import CacheUnavailable
 from caching.conf import options
-from caching.store.clears import clear_namespace, count_keys
+from caching.store.keyspace import clear_namespace, count_keys
 from caching.store.memory import memory, memory_rows
 from caching.store.stats import history, stats
 

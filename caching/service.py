@@ -38,10 +38,7 @@ def get_or_load(key: CacheKey, loader: Loader) -> Result:
 def _get_or_load(key: CacheKey, loader: Loader) -> Result:
     if not options().enabled or has_pending_work() or not cache_is_trusted():
         return Result(loader(), BYPASS)
-    try:
-        return leases.read(key, loader)
-    except CacheUnavailable:
-        return Result(loader(), BYPASS)
+    return leases.read(key, loader)
 
 
 def _recently_checked() -> bool:

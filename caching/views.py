@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from caching import rules, scrape
 from caching.backend.policy import CacheUnavailable
-from caching.store.clears import clear_namespace
+from caching.store.keyspace import clear_namespace
 from caching.store.memory import memory
 from caching.store.stats import reset_stats, stats
 

@@ -10,14 +10,14 @@ from rest_framework.test import APIClient
 from caching import keys
 from caching.backend.connection import client as redis_client
 from caching.state import STATE
-from caching.store import clears
+from caching.store import keyspace
 from tests.factories import make_user
 
 RUN = uuid.uuid4().hex[:8]
 
 
 def delete_prefix(prefix: str) -> None:
-    clears.delete_matching(keys.glob_escape(prefix) + "*")
+    keyspace.delete_matching(keys.glob_escape(prefix) + "*")
 
 
 @pytest.fixture(autouse=True)

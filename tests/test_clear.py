@@ -3,7 +3,7 @@
 import pytest
 
 from caching import keys
-from caching.store import clears
+from caching.store import keyspace
 from posts.cache import post_key, posts_page_key
 from users.cache import user_key
 
@@ -30,14 +30,14 @@ def test_clear_one_namespace_among_20000_keys(redis, cache_prefix):
     fill(redis, posts + others)
     redis.set(decoys[0], b"{}", ex=600)
     try:
-        assert clears.count_keys()["post"] == 3000
-        assert clears.clear_namespace("post", dry_run=True) == 3000
-        assert clears.count_keys()["post"] == 3000
-        assert clears.clear_namespace("post") == 3000
-        assert clears.count_keys()["post"] == 0
+        assert keyspace.count_keys()["post"] == 3000
+        assert keyspace.clear_namespace("post", dry_run=True) == 3000
+        assert keyspace.count_keys()["post"] == 3000
+        assert keyspace.clear_namespace("post") == 3000
+        assert keyspace.count_keys()["post"] == 0
         assert redis.exists(*posts[:100]) == 0
-        assert clears.count_keys()["user"] == OTHERS // 2
-        assert clears.count_keys()["posts"] == OTHERS // 2
+        assert keyspace.count_keys()["user"] == OTHERS // 2
+        assert keyspace.count_keys()["posts"] == OTHERS // 2
         assert redis.exists(decoys[0]) == 1
     finally:
         redis.delete(decoys[0])

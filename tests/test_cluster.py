@@ -17,7 +17,7 @@ from caching.backend.cluster import key_slot_of
 from caching.backend.connection import ConnectionFactory
 from caching.backend.connection import client as redis_client
 from caching.outbox.models import OutboxEntry
-from caching.store import clears
+from caching.store import keyspace
 from caching.store import stats as counters
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
@@ -67,13 +67,13 @@ def test_flush_and_counts_visit_every_primary_and_report_true_totals(on_cluster)
     assert len(per_primary) == 3 and all(n > 300 for n in per_primary.values()), per_primary
     assert sum(per_primary.values()) == 3000
 
-    assert clears.count_keys() == {"post": 3000, "posts": 200, "user": 500, "users": 0}
-    assert clears.clear_namespace("post", dry_run=True) == 3000
-    assert clears.clear_namespace("post") == 3000
+    assert keyspace.count_keys() == {"post": 3000, "posts": 200, "user": 500, "users": 0}
+    assert keyspace.clear_namespace("post", dry_run=True) == 3000
+    assert keyspace.clear_namespace("post") == 3000
     assert all(not keys_on(on_cluster, port, pattern) for port in on_cluster.primaries())
-    assert clears.count_keys() == {"post": 0, "posts": 200, "user": 500, "users": 0}
+    assert keyspace.count_keys() == {"post": 0, "posts": 200, "user": 500, "users": 0}
     # and through the API, as an operator would
-    assert clears.clear_namespace("posts") == 200 and clears.clear_namespace("user") == 500
+    assert keyspace.clear_namespace("posts") == 200 and keyspace.clear_namespace("user") == 500
 
 
 def test_counters_add_up_over_shards_and_nodes(on_cluster, db):

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from caching import keys
-from caching.store import clears
+from caching.store import keyspace
 from caching.store import stats as counters
 from posts.cache import post_key
 from tests.factories import make_post
@@ -64,7 +64,7 @@ def test_flush_needs_confirmation_and_csrf(admin_client, cached, redis):
         "/admin/cache/flush/post/", {"csrfmiddlewaretoken": token}, follow=True
     )
     assert b"1 keys removed" in done.content and not redis.exists(key)
-    assert clears.count_keys()["post"] == 0
+    assert keyspace.count_keys()["post"] == 0
 
 
 def test_flush_of_an_unknown_or_glob_namespace_is_404(admin_client, cached, redis):

@@ -9,7 +9,7 @@ import pytest
 
 from caching import keys
 from caching.service import get_or_load
-from caching.store import clears
+from caching.store import keyspace
 from caching.store import stats as counters
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
@@ -28,7 +28,7 @@ def post(db):
 
 def test_a_load_that_raced_a_committed_write_is_not_stored(post):
     """The reader loads v1, then a write commits v2 and invalidates, then the reader stores."""
-    clears.clear_namespace("post")
+    keyspace.clear_namespace("post")
 
     def load_then_lose_the_race():
         old = post_detail(post.pk)
@@ -56,7 +56,7 @@ def test_a_list_load_that_raced_a_committed_write_is_not_served(post):
 
 def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 100, "LEASE_WAIT_MS": 0}
-    clears.clear_namespace("post")
+    keyspace.clear_namespace("post")
     key = post_key(post.pk)
     started, fresh_stored = threading.Event(), threading.Event()
 
@@ -85,7 +85,7 @@ def test_an_expired_lease_cannot_store_over_a_newer_one(post, settings, redis):
 def test_fifty_concurrent_cold_misses_cause_one_load(post, settings):
     # However long the fifty take to arrive, the lease holds and every waiter waits for the load.
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 120_000, "LEASE_WAIT_MS": 60_000}
-    clears.clear_namespace("post")
+    keyspace.clear_namespace("post")
     counters.reset_stats()
     calls = []
     barrier = threading.Barrier(50)
@@ -112,7 +112,7 @@ def test_fifty_concurrent_cold_misses_cause_one_load(post, settings):
 def test_waiters_fall_back_to_the_database_after_the_bounded_wait_and_store_nothing(post, settings):
     # The holder's lease outlasts its load however slow the machine; waiters wait 100 ms.
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "LEASE_MS": 120_000, "LEASE_WAIT_MS": 100}
-    clears.clear_namespace("post")
+    keyspace.clear_namespace("post")
     counters.reset_stats()
     holder_started, release = threading.Event(), threading.Event()
 

@@ -12,7 +12,7 @@ import requests
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from caching.store import clears
+from caching.store import keyspace
 from caching.store import stats as counters
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, wait_until
@@ -110,7 +110,7 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
         extra_args=["--worker-class", "gthread", "--threads", "64"],
         env={"CACHE_LEASE_WAIT_MS": "60000", "CACHE_LEASE_MS": "120000"},
     )
-    clears.clear_namespace("post")
+    keyspace.clear_namespace("post")
     counters.reset_stats()
     # Hold the load back: while this lock is held every query on the posts table waits, so all
     # fifty requests are in flight together, the lease holder's load included.

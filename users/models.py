@@ -11,7 +11,8 @@ BIO_MAX_LENGTH = 1_000
 
 
 class UserManager(AuthUserManager.from_queryset(InvalidatingQuerySet)):
-    """Django's user manager whose bulk writes invalidate the cache (caching.querysets)."""
+    """Django's user manager whose bulk writes invalidate the cache
+    (caching.invalidation.querysets)."""
 
 
 class User(InvalidatingModel, AbstractUser):

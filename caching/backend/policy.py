@@ -97,7 +97,6 @@ class Breaker:
         self.state = self.CLOSED
         self.failures = 0
         self.opened_at = 0.0
-        self.last_success = 0.0
         self.last_failure = 0.0
 
     def allow(self) -> bool:
@@ -114,7 +113,6 @@ class Breaker:
             return False
 
     def succeeded(self) -> None:
-        self.last_success = time.monotonic()
         if self.state == self.CLOSED and not self.failures:
             return
         with self._lock:
@@ -158,11 +156,16 @@ class Breaker:
                 self.state, self.opened_at = self.OPEN, time.monotonic()
 
 
+_making = threading.Lock()
+
+
 def breaker() -> Breaker:
-    """This process's breaker (``STATE.breaker``)."""
-    if STATE.breaker is None:
-        STATE.breaker = Breaker()
-    return STATE.breaker
+    """This process's breaker (``STATE.breaker``), made once (the first callers may race)."""
+    found = STATE.breaker
+    if found is None:
+        with _making:
+            found = STATE.breaker = STATE.breaker or Breaker()
+    return found
 
 
 def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False) -> T:

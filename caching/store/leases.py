@@ -13,7 +13,7 @@ from caching import keys, rules
 from caching.backend.policy import CacheUnavailable, call
 from caching.backend.scripts import ReadReply, run_script
 from caching.conf import Options, options
-from caching.entry import HIT, MISS, Entry, Loader, Result
+from caching.entry import BYPASS, HIT, MISS, Entry, Loader, Result
 from caching.keys import CacheKey
 from caching.state import LEASE_MARK, STATE
 
@@ -38,8 +38,8 @@ def new_lease() -> str:
 
 
 def read(key: CacheKey, loader: Loader) -> Result:
-    """Read ``key`` through Redis, loading on a miss; raises ``CacheUnavailable`` only before
-    anything was loaded (the caller then loads without the cache)."""
+    """Read ``key`` through Redis, loading on a miss; when Redis cannot be asked (down, slow,
+    the breaker open), load without it (``BYPASS``)."""
     opts = options()
     namespace = rules.require(key.namespace)
     lease = new_lease()
@@ -53,20 +53,23 @@ def read(key: CacheKey, loader: Loader) -> Result:
         keys.history_prefix(key.namespace, key.shard),
         keys.HISTORY_SECONDS,
     ]
-    code, payload = call(lambda r: run_script(r, "READ", read_keys, args))
+    try:
+        code, payload = call(lambda r: run_script(r, "READ", read_keys, args))
+    except CacheUnavailable:
+        return Result(loader(), BYPASS)
     if code == ReadReply.HIT:
         return Result(Entry.decode(payload), HIT)
     if code == ReadReply.FULL:  # no lease: nothing to store and nobody to wait for
         return Result(loader(), MISS)
     physical = payload.decode()
-    if code == ReadReply.WAIT:
-        waited = wait_for(physical, lease, opts)
-        if waited is CLAIMED:
-            return Result(load_and_store(key, physical, lease, loader), MISS)
-        if isinstance(waited, Entry):
-            return Result(waited, MISS)
-        return Result(_load(key, loader), MISS)
-    return Result(load_and_store(key, physical, lease, loader), MISS)
+    if code == ReadReply.LEASED:
+        return Result(load_and_store(key, physical, lease, loader), MISS)
+    waited = wait_for(physical, lease, opts)  # ReadReply.WAIT
+    if waited is CLAIMED:
+        return Result(load_and_store(key, physical, lease, loader), MISS)
+    if isinstance(waited, Entry):
+        return Result(waited, MISS)
+    return Result(_load(key, loader), MISS)
 
 
 def _load(key: CacheKey, loader: Loader) -> Entry | None:

@@ -7,7 +7,7 @@ from caching import keys, rules
 from caching.backend.cluster import pipelined, unlink
 from caching.backend.connection import Client
 from caching.backend.policy import call
-from caching.store.clears import count_keys
+from caching.store.keyspace import count_keys
 
 
 def _shards() -> list[tuple[str, int]]:

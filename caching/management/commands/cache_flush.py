@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from caching import rules
 from caching.backend.policy import CacheUnavailable
-from caching.store.clears import clear_namespace
+from caching.store.keyspace import clear_namespace
 
 
 class Command(BaseCommand):
