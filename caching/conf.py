@@ -19,6 +19,12 @@ Keys (all optional):
 - ``BREAKER_COOLDOWN_MS`` (``2000``): how long the breaker stays open before one probe.
 - ``OUTBOX_CHECK_AFTER_MS`` (``1000``): a process that has not reached Redis for this long checks
   the outbox (one query) before it trusts the cache again.
+- ``NEAR_ENABLED`` (``True``): keep hot entries in each process too, dropped by Redis's
+  invalidation pushes (``caching.store.near_reads``); a hit then needs no round trip.
+- ``NEAR_MAX_ENTRIES`` (``10000``), ``NEAR_MAX_BYTES`` (``64 MiB``): the near cache's bound per
+  process (least recently used out first).
+- ``NEAR_TTL`` (``300``): seconds a process keeps an entry at most (and never longer than its
+  namespace's TTL).
 - ``REPLICA_ACK_MS`` (``100``): on a Redis Cluster, how long a write's invalidation waits for a
   replica of each primary it touched to acknowledge it (``WAIT``); without that it stays in the
   outbox. Keep it below the socket timeout (``CACHE_REDIS_TIMEOUT_MS``).
@@ -43,6 +49,10 @@ _DEFAULTS = {
     "BREAKER_COOLDOWN_MS": 2000,
     "OUTBOX_CHECK_AFTER_MS": 1000,
     "REPLICA_ACK_MS": 100,
+    "NEAR_ENABLED": True,
+    "NEAR_MAX_ENTRIES": 10_000,
+    "NEAR_MAX_BYTES": 64 * 2**20,
+    "NEAR_TTL": 300,
 }
 
 
@@ -59,6 +69,10 @@ class Options:
     breaker_cooldown_ms: int = 2000
     outbox_check_after_ms: int = 1000
     replica_ack_ms: int = 100
+    near_enabled: bool = True
+    near_max_entries: int = 10_000
+    near_max_bytes: int = 64 * 2**20
+    near_ttl: int = 300
 
     def ttl(self, namespace: str, *, empty: bool = False) -> int:
         """Seconds to keep an entry of ``namespace`` (an ``empty`` one: ``EMPTY_TTL`` at most)."""
@@ -88,5 +102,9 @@ def options() -> Options:
             breaker_cooldown_ms=int(raw["BREAKER_COOLDOWN_MS"]),
             outbox_check_after_ms=int(raw["OUTBOX_CHECK_AFTER_MS"]),
             replica_ack_ms=int(raw["REPLICA_ACK_MS"]),
+            near_enabled=bool(raw["NEAR_ENABLED"]),
+            near_max_entries=max(int(raw["NEAR_MAX_ENTRIES"]), 0),
+            near_max_bytes=max(int(raw["NEAR_MAX_BYTES"]), 0),
+            near_ttl=max(int(raw["NEAR_TTL"]), 0),
         )
     return STATE.options

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from caching.backend.connection import Client
     from caching.backend.policy import Breaker
     from caching.conf import Options
+    from caching.store.near_reads import NearTier
 
 # Leases are stored under the value's own key and start with this mark (caching.backend.scripts
 # tells a lease from a value by its first byte: JSON never starts with a NUL).
@@ -32,14 +33,19 @@ class ProcessState:
     breaker: Breaker | None  # caching.backend.policy: made on first use
     primaries: dict[str, Any]  # caching.backend.replication: what is known of each primary
     trusted_at: float  # caching.service: monotonic time of the last clean outbox check; 0: never
+    near: NearTier | None  # caching.store.near_reads: the near cache and its tracking
     lease_base: str  # caching.store.leases: this process's random lease prefix
     lease_numbers: itertools.count[int]  # caching.store.leases: the counter after it
 
     def __init__(self) -> None:
+        self.near = None
         self.reset()
 
     def reset(self) -> None:
         """Forget everything: the next call reads the settings, connects and checks anew."""
+        if self.near is not None:
+            self.near.close()
+        self.near = None
         self.options = None
         self.client = None
         self.breaker = None
@@ -54,7 +60,16 @@ class ProcessState:
 
 
 STATE = ProcessState()
-os.register_at_fork(after_in_child=STATE.reseed)
+
+
+def _forked() -> None:
+    """In a child: its own lease seed, and no near cache (the parent's tracking connection and
+    hit-count thread are not the child's)."""
+    STATE.reseed()
+    STATE.near = None
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:

@@ -175,6 +175,10 @@ CACHE_LAYER = {
     "REPLICA_ACK_MS": env_int("CACHE_REPLICA_ACK_MS", 100),
     "LEASE_MS": env_int("CACHE_LEASE_MS", 2000),
     "LEASE_WAIT_MS": env_int("CACHE_LEASE_WAIT_MS", 1000),
+    "NEAR_ENABLED": env_bool("CACHE_NEAR_ENABLED", True),
+    "NEAR_MAX_ENTRIES": env_int("CACHE_NEAR_MAX_ENTRIES", 10_000),
+    "NEAR_MAX_BYTES": env_int("CACHE_NEAR_MAX_BYTES", 64 * 2**20),
+    "NEAR_TTL": env_int("CACHE_NEAR_TTL", 300),
 }
 
 _WRITE_RATE = env_str("API_WRITE_RATE", "120/minute")

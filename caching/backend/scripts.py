@@ -144,6 +144,24 @@ return 2
 """
 )
 
+# KEYS[1] the shard's stats hash; ARGV[1] hits served from a process's near cache since its last
+# flush, ARGV[2] prefix of the shard's hourly history hashes, ARGV[3] their lifetime in seconds.
+# Adds them to the totals and to the current minute, as READ counts a hit. Returns 1.
+HITS = (
+    WRITTEN
+    + """
+if not written(redis.pcall('HINCRBY', KEYS[1], 'hits', ARGV[1])) then
+  return 0
+end
+local now = tonumber(redis.call('TIME')[1])
+local bucket = ARGV[2] .. math.floor(now / 3600)
+if redis.call('HINCRBY', bucket, math.floor(now / 60) .. ':hits', ARGV[1]) == tonumber(ARGV[1]) then
+  redis.call('EXPIRE', bucket, ARGV[3])
+end
+return 1
+"""
+)
+
 # KEYS[1] a rate limit's counter (keys.rate), ARGV[1] its window in seconds. Counts one event
 # in the window the first event opened; returns {events in the window, seconds until it ends}.
 # A counter that lost its expiry (it never should) gets one again rather than living forever.
@@ -180,7 +198,14 @@ class BumpReply(enum.IntEnum):
     DELETED = 2  # Redis refused the SET: the counter was deleted, which advances it too
 
 
-SOURCES = {"READ": READ, "STORE": STORE, "RELEASE": RELEASE, "BUMP": BUMP, "COUNT": COUNT}
+SOURCES = {
+    "READ": READ,
+    "STORE": STORE,
+    "RELEASE": RELEASE,
+    "BUMP": BUMP,
+    "HITS": HITS,
+    "COUNT": COUNT,
+}
 SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SOURCES.items()}
 
 

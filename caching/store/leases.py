@@ -16,6 +16,7 @@ from caching.conf import Options, options
 from caching.entry import BYPASS, HIT, MISS, Entry, Loader, Result
 from caching.keys import CacheKey
 from caching.state import LEASE_MARK, STATE
+from caching.store import near_reads
 
 LEASE_MARK_BYTES = LEASE_MARK.encode()
 
@@ -38,14 +39,26 @@ def new_lease() -> str:
 
 
 def read(key: CacheKey, loader: Loader) -> Result:
-    """Read ``key`` through Redis, loading on a miss; when Redis cannot be asked (down, slow,
-    the breaker open), load without it (``BYPASS``)."""
+    """Read ``key`` from this process's near cache, else through Redis, loading on a miss;
+    when Redis cannot be asked (down, slow, the breaker open), load without it (``BYPASS``).
+    A value Redis returns is kept near, unless an invalidation of the key was consumed while it
+    was on its way (the reservation taken before asking)."""
     opts = options()
     namespace = rules.require(key.namespace)
+    physical = keys.physical(key)
+    counter = keys.generation(namespace.name) if namespace.generational else None
+    near = near_reads.tier()
+    reservation = None
+    if near is not None and near.ready() is not None:
+        held = near.cache.get(physical, counter)
+        if held is not None:
+            near.counts.add(key)
+            return Result(held, HIT)
+        reservation = near.cache.reserve(physical, counter)
     lease = new_lease()
-    read_keys = [keys.stats_of(key), keys.physical(key)]
-    if namespace.generational:
-        read_keys.append(keys.generation(namespace.name))
+    read_keys = [keys.stats_of(key), physical]
+    if counter is not None:
+        read_keys.append(counter)
     args = [
         lease,
         opts.lease_ms,
@@ -58,15 +71,19 @@ def read(key: CacheKey, loader: Loader) -> Result:
     except CacheUnavailable:
         return Result(loader(), BYPASS)
     if code == ReadReply.HIT:
-        return Result(Entry.decode(payload), HIT)
+        entry = Entry.decode(payload)
+        if near is not None and reservation is not None:
+            ttl = min(opts.ttl(key.namespace), opts.near_ttl)
+            near.cache.fill(physical, reservation, entry, len(payload), ttl, counter)
+        return Result(entry, HIT)
     if code == ReadReply.FULL:  # no lease: nothing to store and nobody to wait for
         return Result(loader(), MISS)
-    physical = payload.decode()
+    leased = payload.decode()  # the key as Redis names it (a list's: with its generation)
     if code == ReadReply.LEASED:
-        return Result(load_and_store(key, physical, lease, loader), MISS)
-    waited = wait_for(physical, lease, opts)  # ReadReply.WAIT
+        return Result(load_and_store(key, leased, lease, loader), MISS)
+    waited = wait_for(leased, lease, opts)  # ReadReply.WAIT
     if waited is CLAIMED:
-        return Result(load_and_store(key, physical, lease, loader), MISS)
+        return Result(load_and_store(key, leased, lease, loader), MISS)
     if isinstance(waited, Entry):
         return Result(waited, MISS)
     return Result(_load(key, loader), MISS)

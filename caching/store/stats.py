@@ -1,5 +1,7 @@
-"""The read counters the READ and STORE scripts keep: hits, misses and loads per namespace
-(summed over its shards), the per-minute history, and their reset."""
+"""The read counters the READ and STORE scripts keep (and the HITS script, for hits served
+near: ``caching.store.hit_counts``): hits, misses and loads per namespace (summed over its
+shards), the per-minute history, and their reset. This process's own near hits are flushed
+before each read of them; other processes' within ``hit_counts.FLUSH_S``."""
 
 from typing import Any
 
@@ -8,6 +10,7 @@ from caching.backend.cluster import pipelined, unlink
 from caching.backend.connection import Client
 from caching.backend.policy import call
 from caching.store.keyspace import count_keys
+from caching.store.near_reads import discard_counts, flush_counts
 
 
 def _shards() -> list[tuple[str, int]]:
@@ -27,6 +30,7 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
     """Hits, misses, hit rate, database loads (and key counts) per registered namespace, plus
     totals. ``loads`` counts the loader calls that misses caused: with leases, one per key per
     fill, however many requests missed together. One pipeline for the counters."""
+    flush_counts()
     shards = _shards()
     hashes = call(
         lambda r: pipelined(r, lambda pipe: [pipe.hgetall(keys.stats(*s)) for s in shards])
@@ -56,6 +60,7 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
 def history(minutes: int = 60) -> list[dict[str, Any]]:
     """Hits and misses per minute over the last ``minutes`` (all namespaces), oldest first;
     one pipeline over the hourly buckets of every shard."""
+    flush_counts()
     shards = _shards()
 
     def run(r: Client) -> tuple[range, list[dict[bytes, bytes]]]:
@@ -82,7 +87,9 @@ def history(minutes: int = 60) -> list[dict[str, Any]]:
 
 def reset_stats() -> None:
     """Zero the counters and the history: every shard's stats hash and hourly buckets (named,
-    not scanned: buckets live ``keys.HISTORY_SECONDS``)."""
+    not scanned: buckets live ``keys.HISTORY_SECONDS``). This process's unflushed near hits
+    go too; another process's may still land after the reset (within ``FLUSH_S``)."""
+    discard_counts()
 
     def run(r: Client) -> None:
         hour = int(r.time()[0]) // 3600

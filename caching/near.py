@@ -1,0 +1,134 @@
+"""The near cache: entries held in this process, bounded (entries, bytes, TTL), least recently
+used first out, and dropped by name when Redis says a key changed (``caching.backend.tracking``).
+
+Keys are physical Redis keys without a list's generation suffix. A list entry also remembers
+the epoch of its namespace's generation counter: an invalidation of the counter (a BUMP, its
+expiry or eviction) advances the epoch, which drops every page of that namespace at once.
+
+A fill races with invalidations (Redis's "placeholder" technique closes it): before asking
+Redis, a reader ``reserve``s the key; an invalidation of the key (or of its generation counter)
+that is consumed between the reservation and the ``fill`` cancels the reservation, and the
+fill then stores nothing. So a value Redis returned before a write is never kept after the
+write's invalidation was consumed, whichever thread consumed it.
+"""
+
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from caching.entry import Entry
+
+GENERATION_SUFFIX_DIGITS = frozenset(b"0123456789")
+ITEM_OVERHEAD = 200  # bytes a held entry costs beyond its stored form (objects, dict slots)
+
+
+@dataclass(slots=True)
+class _Item:
+    entry: Entry
+    size: int
+    expires: float
+    counter: str | None  # the generation counter of a list entry
+    epoch: int
+
+
+class NearCache:
+    """Thread-safe; every method takes the lock for a few dictionary operations only."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, _Item] = OrderedDict()
+        self._reserved: dict[str, int] = {}
+        self._epochs: dict[str, int] = {}
+        self._tokens = itertools.count(1)
+        self.bytes = 0
+        self.hits = 0  # served from this process (tests and operators read it)
+
+    def get(self, key: str, counter: str | None) -> Entry | None:
+        now = time.monotonic()
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item.expires <= now or (
+                counter is not None and self._epochs.get(counter, 0) != item.epoch
+            ):
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item.entry
+
+    def reserve(self, key: str, counter: str | None) -> tuple[int, int]:
+        """A reservation for ``key``: its token and the counter's epoch now."""
+        with self._lock:
+            token = next(self._tokens)
+            self._reserved[key] = token
+            return token, self._epochs.get(counter, 0) if counter is not None else 0
+
+    def fill(
+        self,
+        key: str,
+        reservation: tuple[int, int],
+        entry: Entry,
+        size: int,
+        ttl: float,
+        counter: str | None,
+    ) -> bool:
+        """Keep ``entry`` if the reservation survived (no invalidation consumed since)."""
+        token, epoch = reservation
+        size += ITEM_OVERHEAD
+        with self._lock:
+            if self._reserved.get(key) != token:
+                return False
+            del self._reserved[key]
+            if counter is not None and self._epochs.get(counter, 0) != epoch:
+                return False
+            if size > self.max_bytes or ttl <= 0:
+                return False
+            self._drop(key)
+            self._items[key] = _Item(entry, size, time.monotonic() + ttl, counter, epoch)
+            self.bytes += size
+            while len(self._items) > self.max_entries or self.bytes > self.max_bytes:
+                oldest = next(iter(self._items))
+                self._drop(oldest)
+            return True
+
+    def invalidate(self, names: Iterable[bytes]) -> None:
+        """Redis says these keys changed: drop them, cancel their reservations, and advance the
+        epoch of any generation counter among them."""
+        with self._lock:
+            for raw in names:
+                name = _without_generation(raw).decode()
+                if name.endswith("_gen"):
+                    self._epochs[name] = self._epochs.get(name, 0) + 1
+                self._reserved.pop(name, None)
+                self._drop(name)
+
+    def clear(self) -> None:
+        """Forget everything, reservations included (every epoch moves on too)."""
+        with self._lock:
+            self._items.clear()
+            self._reserved.clear()
+            self.bytes = 0
+            for counter in list(self._epochs):
+                self._epochs[counter] += 1
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _drop(self, key: str) -> None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self.bytes -= item.size
+
+
+def _without_generation(name: bytes) -> bytes:
+    """A list value's key without its ``:g<generation>`` suffix (``keys.in_generation``)."""
+    head, separator, tail = name.rpartition(b":g")
+    if separator and tail and GENERATION_SUFFIX_DIGITS.issuperset(tail):
+        return head
+    return name
