@@ -1,0 +1,127 @@
+"""The near cache (SPEC 8.1 with a tier in every process): hits from memory, dropped by Redis's
+invalidation pushes; not trusted while tracking is lost; a value on its way when an
+invalidation is consumed is not kept; near hits counted in the shared figures."""
+
+import pytest
+
+from caching import service
+from caching.near import NearCache
+from caching.rules import Changes
+from caching.state import STATE
+from caching.store import stats as counters
+from caching.store import writes
+from posts.cache import post_key, posts_page_key
+from tests.conftest import data, entry
+
+
+def near_hits() -> int:
+    return STATE.near.cache.hits if STATE.near is not None else 0
+
+
+def kill_tracking(redis) -> None:
+    """CLIENT KILL this process's tracking connections (one per primary), by their name."""
+    name = STATE.near.tracker.name
+    for node in redis.get_primaries() if hasattr(redis, "get_primaries") else [None]:
+        conn = redis if node is None else redis.get_redis_connection(node)
+        for row in conn.client_list():
+            if row.get("name") == name:
+                conn.execute_command("CLIENT", "KILL", "ID", row["id"])
+
+
+def test_a_second_read_is_served_from_the_process_and_a_write_drops_it(db, redis):
+    key = post_key(424242)
+    assert service.get_or_load(key, lambda: entry({"v": 1})).status == "MISS"
+    assert data(service.get_or_load(key, lambda: pytest.fail("a hit must not load"))) == {"v": 1}
+    before = near_hits()
+    hit = service.get_or_load(key, lambda: pytest.fail("a near hit must not load"))
+    assert data(hit) == {"v": 1} and hit.status == "HIT"
+    assert near_hits() == before + 1
+    writes.apply(Changes(drop={key}))  # any process's write: Redis pushes the invalidation
+    assert data(service.get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
+
+
+def test_a_list_page_is_dropped_when_its_generation_advances(db, redis):
+    key = posts_page_key(1)
+    for _ in range(3):
+        service.get_or_load(key, lambda: entry(["old"]))
+    assert near_hits() >= 1
+    writes.apply(Changes(advance={"posts"}))
+    assert data(service.get_or_load(key, lambda: entry(["new"]))) == ["new"]
+
+
+def test_a_lost_tracking_connection_is_noticed_before_the_next_near_hit(db, redis):
+    """Kill this process's tracking connection, then invalidate: that push never arrives, so
+    the near copy must not be served; the read goes to Redis, which no longer holds the key."""
+    key = post_key(434343)
+    for _ in range(3):
+        service.get_or_load(key, lambda: entry({"v": 1}))
+    assert near_hits() >= 1
+    kill_tracking(redis)
+    writes.apply(Changes(drop={key}))
+    assert data(service.get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
+    assert STATE.near.tracker is None  # bypassed until it reconnects (at most once a second)
+
+
+def test_an_invalidation_consumed_while_a_value_is_on_its_way_cancels_its_fill():
+    """The placeholder race, step by step: a reader reserves the key, Redis answers with the old
+    value, the invalidation is consumed (by any thread) before the reader keeps the value."""
+    from caching import Entry
+
+    near = NearCache(max_entries=10, max_bytes=1 << 20)
+    old = Entry((b'{"v":1}',))
+    reservation = near.reserve("k", None)
+    near.invalidate([b"k"])  # consumed between the reservation and the fill
+    assert near.fill("k", reservation, old, 10, 60, None) is False
+    assert near.get("k", None) is None
+    # Without an invalidation in between, the same fill is kept.
+    assert near.fill("k", near.reserve("k", None), old, 10, 60, None) is True
+    assert near.get("k", None) is old
+
+
+def test_a_generation_advance_consumed_while_a_page_is_on_its_way_cancels_its_fill():
+    from caching import Entry
+
+    near = NearCache(max_entries=10, max_bytes=1 << 20)
+    page = Entry((b"[]",))
+    reservation = near.reserve("page", "ns_gen")
+    near.invalidate([b"ns_gen"])
+    assert near.fill("page", reservation, page, 10, 60, "ns_gen") is False
+    kept = near.reserve("page", "ns_gen")
+    assert near.fill("page", kept, page, 10, 60, "ns_gen") is True
+    near.invalidate([b"ns_gen"])
+    assert near.get("page", "ns_gen") is None
+
+
+def test_the_near_cache_is_bounded_least_recently_used_first():
+    from caching import Entry
+
+    near = NearCache(max_entries=3, max_bytes=1 << 20)
+    for name in "abcd":
+        near.fill(name, near.reserve(name, None), Entry((b"x",)), 1, 60, None)
+        if name == "b":
+            near.get("a", None)  # a is used again: b is now the oldest
+    assert len(near) == 3 and near.get("b", None) is None and near.get("a", None) is not None
+    small = NearCache(max_entries=100, max_bytes=1000)
+    for n in range(20):
+        small.fill(str(n), small.reserve(str(n), None), Entry((b"x",)), 100, 60, None)
+    assert small.bytes <= 1000
+
+
+def test_near_hits_count_as_hits_in_the_shared_figures(db, redis):
+    key = post_key(454545)
+    counters.reset_stats()
+    for _ in range(10):
+        service.get_or_load(key, lambda: entry({"v": 1}))
+    assert near_hits() >= 8
+    row = counters.stats(with_keys=False)["namespaces"]["post"]
+    assert (row["hits"], row["misses"]) == (9, 1)
+    minutes = counters.history(2)
+    assert sum(m["hits"] for m in minutes) == 9
+
+
+def test_switched_off_every_hit_goes_to_redis(db, redis, settings):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "NEAR_ENABLED": False}
+    key = post_key(464646)
+    for _ in range(3):
+        assert data(service.get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
+    assert STATE.near is None
