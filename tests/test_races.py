@@ -98,6 +98,40 @@ def test_no_read_older_than_the_last_returned_write(live):
             assert version(body if "title" in body else body["results"][0]) == WRITES
 
 
+def test_a_read_the_instant_a_write_returns_sees_it_whichever_worker_answers(live):
+    """With the near cache on, both workers hold the post and its list page; after each write's
+    response, four reads start at once on fresh connections (so both workers answer some), and
+    every one must show that write: the worker that did not write has consumed the push."""
+    post = make_post(make_user(), title="v0", category="instant")
+    token = Token.objects.create(user=make_user(is_staff=True)).key
+    server = live(workers=2, extra_args=GUNICORN_THREADS)
+    urls = [f"/api/posts/{post.pk}/", f"/api/posts/?author={post.author_id}"] * 2
+
+    def read(url: str) -> tuple[int, str]:
+        response = requests.get(server.url + url, timeout=HTTP_TIMEOUT)  # a new connection
+        body = response.json()
+        return version(body if "title" in body else body["results"][0]), response.headers["X-Cache"]
+
+    stale, statuses = [], []
+    with ThreadPoolExecutor(len(urls)) as pool, requests.Session() as writer:
+        writer.headers["Authorization"] = f"Token {token}"
+        for _ in range(10):  # warm both workers' near caches
+            list(pool.map(read, urls))
+        for k in range(1, WRITES + 1):
+            response = writer.patch(
+                f"{server.url}/api/posts/{post.pk}/", json={"title": f"v{k}"}, timeout=HTTP_TIMEOUT
+            )
+            assert response.status_code == 200
+            for url, (seen, status) in zip(urls, pool.map(read, urls), strict=True):
+                statuses.append(status)
+                if seen < k:
+                    stale.append((k, url, seen, status))
+            for _ in range(3):  # hits again (near ones among them) before the next write
+                list(pool.map(read, urls))
+    print(f"\n{len(statuses)} reads right after {WRITES} writes: {len(stale)} stale")
+    assert stale == [], stale[:5]
+
+
 def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
     post = make_post(make_user(), title="hot", category="race")
     # 64 threads per worker: however the fifty connections spread over the two workers, each
