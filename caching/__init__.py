@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from caching.keys import CacheKey
     from caching.keys import detail as detail_key
     from caching.keys import page as page_key
+    from caching.keys import secret as secret_key
     from caching.rules import Changes, RowChange, register_namespace
     from caching.service import get_or_load
     from caching.store.memory import cache_state
@@ -41,6 +42,7 @@ _EXPORTS = {
     "CacheKey": ("caching.keys", "CacheKey"),
     "detail_key": ("caching.keys", "detail"),
     "page_key": ("caching.keys", "page"),
+    "secret_key": ("caching.keys", "secret"),
     "register_namespace": ("caching.rules", "register_namespace"),
     "Changes": ("caching.rules", "Changes"),
     "RowChange": ("caching.rules", "RowChange"),
@@ -73,6 +75,7 @@ __all__ = [
     "page_key",
     "register_model",
     "register_namespace",
+    "secret_key",
 ]
 
 

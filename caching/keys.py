@@ -76,6 +76,14 @@ def page(namespace: str, number: int, filters: Mapping[str, object] | None = Non
     return restore(namespace, ":".join(parts))
 
 
+def secret(namespace: str, value: str) -> CacheKey:
+    """``<namespace>:~<hash of value>``: a key for a value that must not appear in Redis (a
+    token), in shard 0."""
+    return restore(
+        namespace, f"{namespace}:~{hashlib.blake2b(value.encode(), digest_size=16).hexdigest()}"
+    )
+
+
 def restore(namespace: str, logical: str) -> CacheKey:
     """The key named ``logical`` (also: as kept in the outbox) with its shard, the one place
     that decides it: ``<namespace>:<id>`` is in shard ``id mod SHARDS``, anything else in 0."""

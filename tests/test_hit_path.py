@@ -13,12 +13,48 @@ def post(user):
     return make_post(user, title="hello")
 
 
-def test_a_token_hit_costs_only_the_token_check(as_user, post, django_assert_num_queries):
+def test_a_token_hit_needs_no_database(as_user, post, django_assert_num_queries):
+    """The token's reader is a cache entry too (api.readers): a warm token reads nothing."""
     client = as_user(post.author)
     client.get(f"/api/posts/{post.pk}/")
-    with django_assert_num_queries(1):  # the token lookup
+    with django_assert_num_queries(0):
         response = client.get(f"/api/posts/{post.pk}/")
     assert response["X-Cache"] == "HIT" and response.json()["title"] == "hello"
+
+
+def test_deactivation_and_revocation_reach_a_cached_token_at_once(
+    as_user, post, user, django_capture_on_commit_callbacks
+):
+    from rest_framework.authtoken.models import Token
+
+    client = as_user(post.author)
+    for _ in range(2):
+        assert client.get(f"/api/posts/{post.pk}/").status_code == 200  # the reader is cached
+    with django_capture_on_commit_callbacks(execute=True):
+        post.author.is_active = False
+        post.author.save()
+    assert client.get(f"/api/posts/{post.pk}/").status_code == 401
+    reader = as_user(user)
+    for _ in range(2):
+        assert reader.get(f"/api/posts/{post.pk}/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        Token.objects.filter(user=user).delete()
+    assert reader.get(f"/api/posts/{post.pk}/").status_code == 401
+
+
+def test_a_promotion_to_staff_reaches_a_cached_token_at_once(
+    as_user, user, django_capture_on_commit_callbacks
+):
+    from posts.models import Post
+
+    draft = make_post(make_user(), title="draft", status=Post.Status.DRAFT)
+    client = as_user(user)
+    for _ in range(2):
+        assert client.get(f"/api/posts/{draft.pk}/").status_code == 404  # not theirs
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_staff = True
+        user.save()
+    assert client.get(f"/api/posts/{draft.pk}/").status_code == 200
 
 
 def test_an_unknown_token_is_answered_by_drf_with_401(api, post):

@@ -140,11 +140,7 @@ class Tracker:
             tracking: list[str | bytes | int] = ["CLIENT", "TRACKING", "ON", "BCAST"]
             for prefix in prefixes:
                 tracking += ["PREFIX", prefix]
-            sock.sendall(
-                command(*hello)
-                + command("CLIENT", "SETNAME", name)
-                + command(*tracking)
-            )
+            sock.sendall(command(*hello) + command("CLIENT", "SETNAME", name) + command(*tracking))
             replies: list[Any] = []
             buffer = b""
             while len(replies) < 3:
