@@ -67,11 +67,17 @@ def test_flush_and_counts_visit_every_primary_and_report_true_totals(on_cluster)
     assert len(per_primary) == 3 and all(n > 300 for n in per_primary.values()), per_primary
     assert sum(per_primary.values()) == 3000
 
-    assert keyspace.count_keys() == {"post": 3000, "posts": 200, "user": 500, "users": 0}
+    assert keyspace.count_keys() == {
+        "post": 3000,
+        "posts": 200,
+        "reader": 0,
+        "user": 500,
+        "users": 0,
+    }
     assert keyspace.clear_namespace("post", dry_run=True) == 3000
     assert keyspace.clear_namespace("post") == 3000
     assert all(not keys_on(on_cluster, port, pattern) for port in on_cluster.primaries())
-    assert keyspace.count_keys() == {"post": 0, "posts": 200, "user": 500, "users": 0}
+    assert keyspace.count_keys() == {"post": 0, "posts": 200, "reader": 0, "user": 500, "users": 0}
     # and through the API, as an operator would
     assert keyspace.clear_namespace("posts") == 200 and keyspace.clear_namespace("user") == 500
 

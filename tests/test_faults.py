@@ -61,17 +61,28 @@ def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(
     private_redis.freeze()
     try:
         with caplog.at_level(logging.WARNING, logger="caching"):
-            timings = []
-            for _ in range(10):
+            timings, statuses = [], []
+            while "BYPASS" not in statuses[-10:] or len(statuses) - statuses.index("BYPASS") < 10:
+                assert len(statuses) < 100_000, "still served near long after the freeze"
                 response, took = timed(lambda: api.get(url))
                 assert response.status_code == 200 and response.json()["title"] == "v1"
-                assert response["X-Cache"] == "BYPASS"
+                statuses.append(response["X-Cache"])
                 timings.append(took)
             health = api.get("/api/health/")
-        print(f"\nreads while frozen (ms): {[round(t * 1000, 1) for t in timings]}")
+        near = statuses.count("HIT")
+        print(
+            f"\nreads while frozen: {near} near hits, then (ms) "
+            f"{[round(t * 1000, 1) for t in timings[near:]]}"
+        )
+        # Served from this process's near cache until its last answered heartbeat is older than
+        # the tracker's window (below the Redis timeout), then from the database.
+        first_bypass = statuses.index("BYPASS")
+        assert set(statuses[:first_bypass]) <= {"HIT"}
+        assert set(statuses[first_bypass:]) == {"BYPASS"}
         assert all(t < 2.0 for t in timings)
-        assert max(timings[:3]) < 1.0  # one 250 ms timeout each until the breaker opens
-        assert max(timings[3:]) < 0.1  # breaker open: Redis is not called at all
+        paid = [t for t in timings if t >= 0.1]
+        assert len(paid) <= 3 and max(timings) < 1.0  # a 250 ms timeout each until it opens
+        assert max(timings[first_bypass + 3 :]) < 0.1  # breaker open: Redis is not called
         assert health.status_code == 200 and health.json() == {
             "database": "ok",
             "cache": "unavailable",
@@ -96,11 +107,10 @@ def test_write_during_a_freeze_is_what_readers_get_after_the_thaw(
 ):
     urls = [f"/api/posts/{post.pk}/", "/api/posts/?category=redis", f"/api/users/{post.author_id}/"]
     warm(api, urls)
+    writer = as_user(post.author)  # its token made before the freeze (a token is a cache write)
     private_redis.freeze()
     try:
-        response = as_user(post.author).patch(
-            urls[0], {"title": "v2", "status": "draft"}, format="json"
-        )
+        response = writer.patch(urls[0], {"title": "v2", "status": "draft"}, format="json")
         assert response.status_code == 200
         assert OutboxEntry.objects.count() == 1
         assert api.get(urls[0]).status_code == 404  # from the database: a draft now

@@ -23,7 +23,7 @@ def test_a_token_hit_needs_no_database(as_user, post, django_assert_num_queries)
 
 
 def test_deactivation_and_revocation_reach_a_cached_token_at_once(
-    as_user, post, user, django_capture_on_commit_callbacks
+    as_user, post, django_capture_on_commit_callbacks
 ):
     from rest_framework.authtoken.models import Token
 
@@ -34,11 +34,12 @@ def test_deactivation_and_revocation_reach_a_cached_token_at_once(
         post.author.is_active = False
         post.author.save()
     assert client.get(f"/api/posts/{post.pk}/").status_code == 401
-    reader = as_user(user)
+    other = make_user()
+    reader = as_user(other)
     for _ in range(2):
         assert reader.get(f"/api/posts/{post.pk}/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        Token.objects.filter(user=user).delete()
+        Token.objects.filter(user=other).delete()
     assert reader.get(f"/api/posts/{post.pk}/").status_code == 401
 
 

@@ -8,14 +8,22 @@ from caching import service
 from caching.near import NearCache
 from caching.rules import Changes
 from caching.state import STATE
+from caching.store import near_reads, writes
 from caching.store import stats as counters
-from caching.store import writes
 from posts.cache import post_key, posts_page_key
 from tests.conftest import data, entry
+from tests.live import wait_until
 
 
 def near_hits() -> int:
     return STATE.near.cache.hits if STATE.near is not None else 0
+
+
+@pytest.fixture(autouse=True)
+def tracking(db, redis):
+    """This process's tracker connected and its first heartbeat answered: from here on a read
+    that finds its key held is served near."""
+    wait_until(lambda: near_reads.tier().ready() is not None, message="tracking is up")
 
 
 def kill_tracking(redis) -> None:

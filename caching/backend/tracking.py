@@ -10,9 +10,14 @@ pushes.
 
 ``drain()`` reads what has arrived without blocking (one ``recv`` per connection that ends in
 ``EAGAIN``: a local system call, not a round trip) and hands each push to ``on_invalidate``.
-The connection also carries a heartbeat: a ``PING`` at most every ``PING_S``, sent by the next
-drain; ``fresh()`` is true only while every connection answered one within ``STALE_S``. A
-connection that closes, errs or goes quiet makes the tracker unusable until it is rebuilt
+The connection also carries a heartbeat: a ``PING`` at most every quarter of ``stale_s``, sent
+by the next drain. Replies come in order after every push sent before them, so a ``PONG`` to a
+PING sent at time *t* proves Redis was answering, and had sent everything up to then, after
+*t*. ``drain()`` raises ``Unconfirmed`` while the latest answered PING was sent more than
+``stale_s`` ago (the caller reads from Redis instead). ``stale_s`` is kept below the Redis
+socket timeout: a write whose invalidation timed out took longer than that to return, so by
+then no process still trusts a tracker that had not heard from Redis since before the outage.
+A connection that closes or errs makes the tracker unusable until it is rebuilt
 (``caching.store.near_reads``), and the near cache is emptied then.
 """
 
@@ -21,17 +26,21 @@ import secrets
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-PING_S = 0.1  # heartbeat period while the process reads
-STALE_S = 0.5  # no answer to a heartbeat for this long: tracking is not trusted
+STALE_S = 0.2  # at most: a heartbeat older than this is not trusted (see above)
 _PING = b"*1\r\n$4\r\nPING\r\n"
 
 
 class TrackingLost(Exception):
-    """A tracking connection closed, failed or stopped answering."""
+    """A tracking connection closed or failed."""
+
+
+class Unconfirmed(Exception):
+    """No heartbeat answered recently enough: do not serve from the near cache now."""
 
 
 def command(*args: str | bytes | int) -> bytes:
@@ -101,9 +110,9 @@ class _Link:
     node: Node
     sock: socket.socket
     buffer: bytes = b""
-    pinged_at: float = 0.0
-    answered_at: float = field(default_factory=time.monotonic)
-    pings_out: int = 0
+    pinged_at: float = -1.0  # when the latest PING was sent
+    sent: deque[float] = field(default_factory=deque)  # send times of PINGs not yet answered
+    confirmed_at: float = -1.0  # send time of the latest answered PING
 
 
 class Tracker:
@@ -119,6 +128,8 @@ class Tracker:
     ) -> None:
         self._on_invalidate = on_invalidate
         self._lock = threading.Lock()
+        self.stale_s = min(STALE_S, 0.8 * timeout_s)
+        self._ping_s = self.stale_s / 4
         # CLIENT LIST shows which process a tracking connection belongs to.
         self.name = f"near-cache-tracking-{os.getpid()}-{secrets.token_hex(4)}"
         self.links = [self._connect(node, prefixes, timeout_s, self.name) for node in nodes]
@@ -166,24 +177,28 @@ class Tracker:
 
     def drain(self) -> None:
         """Consume everything Redis has sent; send a heartbeat when one is due. Raises
-        ``TrackingLost`` (and stays broken) when a connection is gone or quiet."""
+        ``TrackingLost`` (and stays broken) when a connection is gone, ``Unconfirmed`` when a
+        connection's latest answered heartbeat is too old."""
         with self._lock:
             if self.broken:
                 raise TrackingLost("tracking was lost")
             now = time.monotonic()
+            quiet = False
             try:
                 for link in self.links:
-                    self._read(link, now)
-                    if now - link.answered_at > STALE_S and link.pings_out:
-                        raise TrackingLost(f"{link.node.host}:{link.node.port} stopped answering")
-                    if now - link.pinged_at >= PING_S:
+                    self._read(link)
+                    if now - link.pinged_at >= self._ping_s:
                         link.sock.send(_PING)
-                        link.pinged_at, link.pings_out = now, link.pings_out + 1
+                        link.pinged_at = now
+                        link.sent.append(now)
+                    quiet = quiet or now - link.confirmed_at > self.stale_s
             except (OSError, ValueError, TrackingLost) as error:
                 self.broken = True
                 raise TrackingLost(str(error)) from error
+            if quiet:
+                raise Unconfirmed("no recent heartbeat")
 
-    def _read(self, link: _Link, now: float) -> None:
+    def _read(self, link: _Link) -> None:
         while True:
             try:
                 chunk = link.sock.recv(65536)
@@ -200,9 +215,8 @@ class Tracker:
                     kind, items = value[1][0], value[1][1:]
                     if kind == b"invalidate":
                         self._on_invalidate(items[0] if items else None)
-                elif value == b"PONG":
-                    link.pings_out -= 1
-                    link.answered_at = now
+                elif value == b"PONG" and link.sent:
+                    link.confirmed_at = link.sent.popleft()
                 elif isinstance(value, ValueError):
                     raise TrackingLost(f"error from Redis: {value}")
         except _Incomplete:

@@ -18,7 +18,7 @@ import time
 from caching import keys, rules
 from caching.backend.cluster import primaries
 from caching.backend.connection import Client, client
-from caching.backend.tracking import Node, Tracker, TrackingLost
+from caching.backend.tracking import Node, Tracker, TrackingLost, Unconfirmed
 from caching.conf import options
 from caching.near import NearCache
 from caching.state import STATE
@@ -51,6 +51,8 @@ class NearTier:
                 return None
         try:
             tracker.drain()
+        except Unconfirmed:
+            return None  # Redis has not answered a heartbeat lately: ask Redis itself
         except TrackingLost as error:
             self._lost(tracker, str(error))
             return None
