@@ -3,13 +3,17 @@ authentication, which must agree with DRF's (``tests/test_readers.py`` checks ev
 shape).
 
 A token's reader (user id, staff, active) is a cache entry like any other, in namespace
-``reader`` under a hash of the token, so an authenticated hit needs no database either. It is
+``reader`` under a keyed hash of the token, so an authenticated hit needs no database either. It is
 invalidated when the token is created or deleted (a password change deletes them) and when the
 user's ``is_active`` or ``is_staff`` changes, after commit, like every entry.
 """
 
+import functools
+import hashlib
+import hmac
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from rest_framework.authentication import get_authorization_header
@@ -41,8 +45,16 @@ class TokenReader:
         self.is_staff = is_staff
 
 
+@functools.cache
+def _hash_key(secret: str) -> bytes:
+    return hashlib.sha256(b"api.readers:" + secret.encode()).digest()
+
+
 def reader_key(token: str) -> CacheKey:
-    return secret_key(READER, token)
+    """A keyed hash of the token (keyed by ``SECRET_KEY``): someone who can write to Redis but
+    does not know the key cannot place a reader under a token they choose."""
+    keyed = hmac.new(_hash_key(settings.SECRET_KEY), token.encode(), hashlib.sha256).hexdigest()
+    return secret_key(READER, keyed)
 
 
 def _reader(token: str) -> Entry | None:

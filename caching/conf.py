@@ -19,8 +19,9 @@ Keys (all optional):
 - ``BREAKER_COOLDOWN_MS`` (``2000``): how long the breaker stays open before one probe.
 - ``OUTBOX_CHECK_AFTER_MS`` (``1000``): a process that has not reached Redis for this long checks
   the outbox (one query) before it trusts the cache again.
-- ``NEAR_ENABLED`` (``True``): keep hot entries in each process too, dropped by Redis's
-  invalidation pushes (``caching.store.near_reads``); a hit then needs no round trip.
+- ``NEAR_ENABLED`` (``True``; off on a Redis Cluster): keep hot entries in each process too,
+  dropped by Redis's invalidation pushes (``caching.store.near_reads``); a hit then needs no
+  round trip.
 - ``NEAR_MAX_ENTRIES`` (``10000``), ``NEAR_MAX_BYTES`` (``64 MiB``): the near cache's bound per
   process (least recently used out first).
 - ``NEAR_TTL`` (``300``): seconds a process keeps an entry at most (and never longer than its

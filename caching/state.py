@@ -66,6 +66,8 @@ def _forked() -> None:
     """In a child: its own lease seed, and no near cache (the parent's tracking connection and
     hit-count thread are not the child's)."""
     STATE.reseed()
+    if STATE.near is not None:
+        STATE.near.abandon()
     STATE.near = None
 
 

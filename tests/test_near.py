@@ -20,10 +20,16 @@ def near_hits() -> int:
 
 
 @pytest.fixture(autouse=True)
-def tracking(db, redis):
-    """This process's tracker connected and its first heartbeat answered: from here on a read
-    that finds its key held is served near."""
+def tracking(request, db):
+    """A Redis of the test's own (the near tier is off on a cluster), this process's tracker
+    connected and its first heartbeat answered: from here on a read that finds its key held is
+    served near."""
+    if "private_cluster" in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("private_redis")
     wait_until(lambda: near_reads.tier().ready() is not None, message="tracking is up")
+    yield
 
 
 def kill_tracking(redis) -> None:
@@ -125,6 +131,15 @@ def test_near_hits_count_as_hits_in_the_shared_figures(db, redis):
     assert (row["hits"], row["misses"]) == (9, 1)
     minutes = counters.history(2)
     assert sum(m["hits"] for m in minutes) == 9
+
+
+def test_the_near_tier_is_off_on_a_cluster(private_cluster, db):
+    """Tracking connections are fixed when they connect: a cluster's failover or resharding
+    would leave writes unheard (docs/near-cache.md), so a cluster reads through Redis."""
+    key = post_key(474747)
+    for _ in range(3):
+        assert data(service.get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
+    assert near_reads.tier() is None and STATE.near is None
 
 
 def test_switched_off_every_hit_goes_to_redis(db, redis, settings):

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STALE_S = 0.2  # at most: a heartbeat older than this is not trusted (see above)
+LOST_S = 2.0  # a PING unanswered this long: the connection is dead (a black hole), reconnect
+_CHUNK = 65536
 _PING = b"*1\r\n$4\r\nPING\r\n"
 
 
@@ -113,6 +115,7 @@ class _Link:
     pinged_at: float = -1.0  # when the latest PING was sent
     sent: deque[float] = field(default_factory=deque)  # send times of PINGs not yet answered
     confirmed_at: float = -1.0  # send time of the latest answered PING
+    backlog_at: float = -1.0  # when a drain last found a full buffer (Redis may hold more)
 
 
 class Tracker:
@@ -132,7 +135,14 @@ class Tracker:
         self._ping_s = self.stale_s / 4
         # CLIENT LIST shows which process a tracking connection belongs to.
         self.name = f"near-cache-tracking-{os.getpid()}-{secrets.token_hex(4)}"
-        self.links = [self._connect(node, prefixes, timeout_s, self.name) for node in nodes]
+        self.links: list[_Link] = []
+        try:
+            for node in nodes:
+                self.links.append(self._connect(node, prefixes, timeout_s, self.name))
+        except BaseException:
+            for link in self.links:
+                link.sock.close()
+            raise
         self.broken = False
 
     @staticmethod
@@ -186,27 +196,42 @@ class Tracker:
             quiet = False
             try:
                 for link in self.links:
-                    self._read(link)
-                    if now - link.pinged_at >= self._ping_s:
-                        link.sock.send(_PING)
+                    self._read(link, now)
+                    if link.sent and now - link.sent[0] > LOST_S:
+                        raise TrackingLost(f"{link.node.host}:{link.node.port} does not answer")
+                    if now - link.pinged_at >= self._ping_s or link.backlog_at == now:
+                        if link.sock.send(_PING) != len(_PING):
+                            raise TrackingLost("a heartbeat could not be sent whole")
                         link.pinged_at = now
                         link.sent.append(now)
-                    quiet = quiet or now - link.confirmed_at > self.stale_s
-            except (OSError, ValueError, TrackingLost) as error:
+                    # Trusted: a heartbeat answered that was sent recently, and after the last
+                    # time Redis may have held pushes back (a full buffer read).
+                    quiet = quiet or (
+                        now - link.confirmed_at > self.stale_s
+                        or link.confirmed_at < link.backlog_at
+                    )
+            except Exception as error:  # closed, reset, unparsable: never trusted again
                 self.broken = True
                 raise TrackingLost(str(error)) from error
             if quiet:
                 raise Unconfirmed("no recent heartbeat")
 
-    def _read(self, link: _Link) -> None:
+    def _read(self, link: _Link, now: float) -> None:
         while True:
             try:
-                chunk = link.sock.recv(65536)
+                chunk = link.sock.recv(_CHUNK)
             except BlockingIOError:
                 break
             if not chunk:
                 raise TrackingLost(f"{link.node.host}:{link.node.port} closed the connection")
             link.buffer += chunk
+            if len(chunk) == _CHUNK:
+                # A burst: Redis writes a client at most 64 KiB per pass and stops when our
+                # buffer is full, so pushes may still wait there, behind replies it already
+                # sent to writers. Trust again only after a heartbeat sent from now.
+                link.backlog_at = now
+            else:
+                break  # the buffer is read to its end: no EAGAIN round needed
         at = 0
         try:
             while at < len(link.buffer):

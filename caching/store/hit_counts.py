@@ -1,10 +1,10 @@
 """Hits served from this process's near cache, summed here and added to the shared counters
-(the READ script's ``_stats`` and ``_hist`` keys) by a background thread every ``FLUSH_S``, so
-every read shows in the stats API, ``cache_stats`` and the dashboard within a second (SPEC 8.7).
+(the READ script's ``_stats`` and ``_hist`` keys) by the near tier's thread every 200 ms
+(``caching.store.near_reads``), so every read shows in the stats API, ``cache_stats`` and the
+dashboard within a second (SPEC 8.7).
 
-A flush that fails (Redis down or full) keeps the sums for the next one. ``flush()`` is also
-called by this process's own stats reads, so they include its latest hits; ``discard()`` by a
-counter reset.
+A flush that fails keeps the sums for the next one. ``flush()`` is also called by this
+process's own stats reads; ``discard()`` by a counter reset.
 """
 
 import threading
@@ -24,23 +24,11 @@ class HitCounts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, int], int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def add(self, key: CacheKey) -> None:
         shard = (key.namespace, key.shard)
         with self._lock:
             self._pending[shard] = self._pending.get(shard, 0) + 1
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="near-cache-hit-counts", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(FLUSH_S):
-            self.flush()
-        self.flush()
 
     def flush(self) -> None:
         with self._lock:
@@ -62,17 +50,13 @@ class HitCounts:
 
         try:
             call(run)
-        except CacheUnavailable:
+        except BaseException as error:
             with self._lock:  # counted at the next flush
                 for shard, hits in taken.items():
                     self._pending[shard] = self._pending.get(shard, 0) + hits
+            if not isinstance(error, CacheUnavailable):
+                raise
 
     def discard(self) -> None:
         with self._lock:
             self._pending.clear()
-
-    def stop(self) -> None:
-        """End the thread; what was not flushed is dropped (a reset: the keys it would count
-        belong to the settings before it)."""
-        self._stop.set()
-        self.discard()

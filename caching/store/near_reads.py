@@ -3,11 +3,19 @@
 
 A near hit first consumes every push Redis has sent this process (``Tracker.drain``: a
 non-blocking read, no round trip). Redis queues a write's invalidation push before it answers
-the write, in the same pass over its clients, so once the writer has its answer the push is on
-its way to every process; a process that reads after that consumes it before answering
-(docs/near-cache.md gives the ordering and where it ends). While tracking is not up (not yet
-connected, a connection lost or quiet, the process just forked) the tier is empty and reads go
-to Redis; it reconnects at most once per ``RETRY_S``, and starts empty.
+the write, so once the writer has its answer the push is on its way to every process; a
+process that reads after that consumes it before answering (docs/near-cache.md gives the
+ordering and where it ends). While tracking is not up (not yet connected, a connection lost or
+quiet, the process just forked) the tier is empty and reads go to Redis; it reconnects at most
+once per ``RETRY_S``, and starts empty.
+
+A background thread per process keeps the tier up while the process is idle: it drains the
+tracking connections (so Redis never buffers pushes for a process that is not reading, and the
+heartbeat stays answered) every ``UPKEEP_S`` and flushes the near hits' counts.
+
+On a Redis Cluster the tier is off: its tracking connections are fixed when they connect, and
+a failover that keeps the old primary alive, or a resharding that adds one, would leave writes
+this process never hears of (docs/near-cache.md, "Where it ends").
 """
 
 import atexit
@@ -17,15 +25,16 @@ import time
 
 from caching import keys, rules
 from caching.backend.cluster import primaries
-from caching.backend.connection import Client, client
+from caching.backend.connection import Client, client, is_cluster
 from caching.backend.tracking import Node, Tracker, TrackingLost, Unconfirmed
 from caching.conf import options
 from caching.near import NearCache
 from caching.state import STATE
-from caching.store.hit_counts import HitCounts
+from caching.store.hit_counts import FLUSH_S, HitCounts
 
 log = logging.getLogger("caching")
 RETRY_S = 1.0
+UPKEEP_S = 0.05
 
 
 class NearTier:
@@ -35,7 +44,11 @@ class NearTier:
         self.counts = HitCounts()
         self.tracker: Tracker | None = None
         self.retry_at = 0.0
+        self.off_reason = ""  # logged once per change
         self._connecting = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._upkeep, name="near-cache", daemon=True)
+        self._thread.start()
 
     def ready(self) -> Tracker | None:
         """The tracker, with every push consumed; ``None`` while tracking is not up."""
@@ -58,22 +71,36 @@ class NearTier:
             return None
         return tracker
 
+    def _upkeep(self) -> None:
+        ticks = 0
+        while not self._stop.wait(UPKEEP_S):
+            try:
+                self.ready()
+                ticks += 1
+                if ticks % round(FLUSH_S / UPKEEP_S) == 0:
+                    self.counts.flush()
+            except Exception:  # never let the thread die: the next tick tries again
+                log.exception("event=near_cache_upkeep_failed")
+
     def _connect(self) -> Tracker | None:
         self.retry_at = time.monotonic() + RETRY_S
         try:
             r = client()
-            tracker = Tracker(
-                _nodes(r),
-                _prefixes(),
-                self._invalidated,
-                timeout_s=_timeout(r),
-            )
-        except (OSError, TrackingLost) as error:
-            log.warning("event=near_cache_off reason=%s", str(error).replace(" ", "_"))
+            tracker = Tracker(_nodes(r), _prefixes(), self._invalidated, timeout_s=_timeout(r))
+        except Exception as error:  # unreachable, refused, a cluster not up: stay off, retry
+            self._off(str(error))
             return None
         self.cache.clear()  # anything held from before may have missed its invalidation
         self.tracker = tracker
+        if self.off_reason:
+            log.warning("event=near_cache_on")
+            self.off_reason = ""
         return tracker
+
+    def _off(self, reason: str) -> None:
+        if reason != self.off_reason:
+            log.warning("event=near_cache_off reason=%s", reason.replace(" ", "_")[:200])
+            self.off_reason = reason
 
     def _invalidated(self, names: list[bytes] | None) -> None:
         if names is None:  # FLUSHDB, FLUSHALL
@@ -87,22 +114,35 @@ class NearTier:
             self.tracker = None
             self.cache.clear()
             self.retry_at = time.monotonic() + RETRY_S
-            log.warning("event=near_cache_off reason=%s", reason.replace(" ", "_"))
+            self._off(reason)
 
     def close(self) -> None:
+        """Stop the thread (its counts go: they belong to the settings before a reset), then
+        the connections."""
+        self.counts.discard()
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self.counts.discard()
         if self.tracker is not None:
             self.tracker.close()
         self.tracker = None
         self.cache.clear()
-        self.counts.stop()
+
+    def abandon(self) -> None:
+        """In a forked child: close this process's copies of the parent's sockets (the parent
+        keeps its own); the parent's thread does not exist here."""
+        if self.tracker is not None:
+            self.tracker.close()
 
 
 def _nodes(r: Client) -> list[Node]:
     found = []
     for _, node in primaries(r):
-        where = node.connection_pool.connection_kwargs
-        if where.get("ssl") or node.connection_pool.connection_class.__name__ == "SSLConnection":
-            raise TrackingLost("TLS connections are not tracked (near cache off)")
+        pool = node.connection_pool
+        where = pool.connection_kwargs
+        if where.get("ssl") or pool.connection_class.__name__ == "SSLConnection":
+            raise TrackingLost("TLS connections are not tracked")
         found.append(
             Node(
                 host=where.get("host", "127.0.0.1"),
@@ -116,8 +156,10 @@ def _nodes(r: Client) -> list[Node]:
 
 
 def _timeout(r: Client) -> float:
+    """The shorter of the connect and socket timeouts: the heartbeat's window stays below it."""
     where = primaries(r)[0][1].connection_pool.connection_kwargs
-    return float(where.get("socket_connect_timeout") or where.get("socket_timeout") or 1.0)
+    given = [t for t in (where.get("socket_timeout"), where.get("socket_connect_timeout")) if t]
+    return float(min(given)) if given else 1.0
 
 
 def _prefixes() -> list[str]:
@@ -132,13 +174,23 @@ def _prefixes() -> list[str]:
     return found
 
 
+_making = threading.Lock()
+
+
 def tier() -> NearTier | None:
-    """This process's near tier, or ``None`` when it is switched off."""
+    """This process's near tier, or ``None`` when it is off (the setting, or a cluster)."""
     near = STATE.near
-    if near is None:
-        if not options().near_enabled:
+    if near is not None:
+        return near
+    if not options().near_enabled:
+        return None
+    try:
+        if is_cluster(client()):
             return None
-        near = STATE.near = NearTier()
+    except Exception:  # no client yet (a cluster not reachable): decide on a later read
+        return None
+    with _making:
+        near = STATE.near = STATE.near or NearTier()
     return near
 
 
