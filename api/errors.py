@@ -70,20 +70,21 @@ def bad_request(
     return defaults.bad_request(request, exception, template_name)
 
 
-def permission_denied(
-    request: HttpRequest, exception: Exception, template_name: str = "403.html"
-) -> HttpResponse:
-    if _is_api(request):
-        return _error("You do not have permission to perform this action.", 403)
-    return defaults.permission_denied(request, exception, template_name)
+def _api_or_page(
+    page: Callable[[HttpRequest, Exception], HttpResponse], detail: str, status_code: int
+) -> Callable[[HttpRequest, Exception], HttpResponse]:
+    """A handler: ``detail`` as JSON under ``/api/``, Django's own ``page`` elsewhere."""
+
+    def handler(request: HttpRequest, exception: Exception) -> HttpResponse:
+        return _error(detail, status_code) if _is_api(request) else page(request, exception)
+
+    return handler
 
 
-def page_not_found(
-    request: HttpRequest, exception: Exception, template_name: str = "404.html"
-) -> HttpResponse:
-    if _is_api(request):
-        return _error("Not found.", 404)
-    return defaults.page_not_found(request, exception, template_name)
+permission_denied = _api_or_page(
+    defaults.permission_denied, "You do not have permission to perform this action.", 403
+)
+page_not_found = _api_or_page(defaults.page_not_found, "Not found.", 404)
 
 
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
