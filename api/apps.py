@@ -9,3 +9,7 @@ class ApiConfig(AppConfig):
         from api import readers  # imports models: only once apps are loaded
 
         readers.register()
+
+        from api.metrics import publish_release
+
+        publish_release()

@@ -7,7 +7,7 @@ under ``/api/``, whoever raises it (DRF, Django's URL resolver, a crash), and bo
   view) goes through ``handler404`` / ``handler500`` & co., JSON under ``/api/``, Django's pages
   elsewhere (the admin);
 - a 500 is logged to stderr with its method, path and traceback (logger ``django.request``,
-  formatted with ``api.log.RequestLogFilter``).
+  as JSON with the request id, ``api.log``).
 """
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -6,7 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from caching import cache_state
+from api import release
+from caching import cache_state, outbox_backlog
 
 
 class HealthView(APIView):
@@ -32,3 +34,75 @@ class HealthView(APIView):
             database = "unavailable"
         body = {"database": database, "cache": cache_state()}
         return Response(body, status=200 if database == "ok" else 503)
+
+
+class LiveView(APIView):
+    """Liveness: the process answers. Touches neither the database nor Redis, so a backend
+    outage never gets a healthy process restarted."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+    @extend_schema(responses=inline_serializer("Live", {"status": serializers.CharField()}))
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+_migrated = False  # once every migration is applied, it stays so for this process
+
+
+def migrations_applied() -> bool:
+    """No migration left to apply (the check loads the migration graph: done until it holds)."""
+    global _migrated
+    if not _migrated:
+        executor = MigrationExecutor(connection)
+        _migrated = not executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return _migrated
+
+
+class ReadyView(APIView):
+    """Readiness: 200 when the database answers and every migration is applied, else 503. The
+    cache and the outbox backlog are reported but never fail it: with Redis down the API still
+    serves, from the database. The release says what is running."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Ready",
+            {
+                "status": serializers.CharField(),
+                "database": serializers.CharField(),
+                "migrations": serializers.CharField(),
+                "cache": serializers.CharField(),
+                "outbox_backlog": serializers.IntegerField(allow_null=True),
+                "release": inline_serializer(
+                    "Release",
+                    {"version": serializers.CharField(), "commit": serializers.CharField()},
+                ),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        database, migrations, pending = "unavailable", "unknown", None
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            database = "ok"
+            migrations = "applied" if migrations_applied() else "pending"
+            pending = outbox_backlog()
+        except DatabaseError:
+            pass
+        ready = database == "ok" and migrations == "applied"
+        body = {
+            "status": "ready" if ready else "not ready",
+            "database": database,
+            "migrations": migrations,
+            "cache": cache_state(),
+            "outbox_backlog": pending,
+            "release": {"version": release.VERSION, "commit": release.commit()},
+        }
+        return Response(body, status=200 if ready else 503)

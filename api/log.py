@@ -1,15 +1,98 @@
-"""Logging helpers used by ``LOGGING`` in the settings (imported while logging is configured,
-so nothing here may touch apps or models)."""
+"""How log records are written: one JSON object per line (``LOG_FORMAT=json``, the default) or a
+readable line (``text``), both carrying the request a record was made in.
 
-import json
+Imported while logging is configured (``config.log_config``, by Django's settings and by
+gunicorn's config), so nothing here may touch apps, models or settings.
+"""
+
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 
-class RequestLogFilter(logging.Filter):
-    """Adds ``method`` and ``path`` to ``django.request`` records (``-`` when there is none)."""
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    method: str
+    path: str
+
+
+# The request the current thread is serving (set by api.request_id.RequestIdMiddleware).
+CURRENT: ContextVar[RequestContext | None] = ContextVar("request", default=None)
+
+# The request fields a record may carry, in the order the text format shows them.
+REQUEST_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "remote")
+# Record attributes that are objects rather than data (Django's request and socket).
+_OBJECTS = ("request", "server_time")
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds the current request's id, method and path to every record made while it is served,
+    and the status of Django's ``django.request`` records. Never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request = getattr(record, "request", None)
-        record.method = getattr(request, "method", "-")
-        record.path = json.dumps(getattr(request, "path", "-"))
+        context = CURRENT.get()
+        if context is not None and not hasattr(record, "request_id"):
+            record.request_id = context.request_id
+            record.method = context.method
+            record.path = context.path
+        status = getattr(record, "status_code", None)
+        if status is not None and not hasattr(record, "status"):
+            record.status = status
+        if record.name == "gunicorn.access" and isinstance(record.args, dict):
+            _from_access_atoms(record, record.args)
         return True
+
+
+def _from_access_atoms(record: logging.LogRecord, atoms: Any) -> None:
+    """gunicorn's access log passes its "atoms" as the record's arguments: take the fields from
+    them (the request id from the response header the middleware set)."""
+    request_id = atoms["{x-request-id}o"]
+    if request_id != "-":
+        record.request_id = request_id
+    record.method = atoms["m"]
+    record.path = atoms["U"]
+    record.status = int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"]
+    record.duration_ms = round(int(atoms["D"]) / 1000, 3)
+    record.remote = atoms["h"]
+
+
+class JsonFormatter(_JsonFormatter):
+    """``{"timestamp", "level", "logger", "message", ...}``, with the request fields when there
+    are any, the traceback as ``exc_info``, and any ``extra=`` data the caller gave."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger"},
+            reserved_attrs=[*RESERVED_ATTRS, *_OBJECTS, "status_code"],
+            timestamp=True,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        if record.name == "gunicorn.access":
+            log_data["message"] = "request"  # the fields say it all; no Apache-style line
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger message key=value ...``: the request fields and the traceback."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        line = super().formatMessage(record)
+        fields = [
+            f"{name}={getattr(record, name)}"
+            for name in REQUEST_FIELDS
+            if getattr(record, name, None) is not None
+        ]
+        return " ".join([line, *fields])

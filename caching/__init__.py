@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from caching.keys import detail as detail_key
     from caching.keys import page as page_key
     from caching.keys import secret as secret_key
+    from caching.outbox.delivery import backlog as outbox_backlog
     from caching.rules import Changes, RowChange, register_namespace
     from caching.service import get_or_load
     from caching.store.memory import cache_state
@@ -53,6 +54,7 @@ _EXPORTS = {
     "CacheUnavailable": ("caching.backend.policy", "CacheUnavailable"),
     "cache_state": ("caching.store.memory", "cache_state"),
     "count_event": ("caching.store.ratelimit", "count"),
+    "outbox_backlog": ("caching.outbox.delivery", "backlog"),
 }
 __all__ = [
     "BYPASS",
@@ -72,6 +74,7 @@ __all__ = [
     "etag",
     "get_or_load",
     "invalidating",
+    "outbox_backlog",
     "page_key",
     "register_model",
     "register_namespace",

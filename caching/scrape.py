@@ -1,13 +1,22 @@
-"""What ``/metrics`` serves: the cache layer's counters (``caching.metrics``), summed over the
-worker processes, and the outbox backlog, counted in the database at scrape time."""
+"""What ``/metrics`` serves: every metric of this process's registry (the cache layer's,
+``caching.metrics``, and the application's, ``api.metrics``), summed over the worker processes;
+the outbox backlog, counted in the database at scrape time; and Redis memory, read at scrape
+time (one INFO per primary)."""
 
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from caching.backend.policy import CacheUnavailable
 from caching.outbox.delivery import backlog
+from caching.store.memory import memory
+
+# A live gauge's sample file: gauge_livesum_<pid>.db, gauge_livemax_<pid>.db, ...
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
 
 
 class OutboxCollector:
@@ -21,14 +30,57 @@ class OutboxCollector:
         yield family
 
 
+class RedisMemoryCollector:
+    """Bytes used and ``maxmemory`` (0: no limit) per Redis primary; nothing while Redis is
+    unavailable (the breaker answers at once then)."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            nodes = memory()["nodes"]
+        except CacheUnavailable:
+            return
+        used = GaugeMetricFamily(
+            "cache_redis_memory_used_bytes", "Memory Redis uses, per primary.", labels=["node"]
+        )
+        limit = GaugeMetricFamily(
+            "cache_redis_memory_max_bytes",
+            "Redis maxmemory per primary (0: no limit).",
+            labels=["node"],
+        )
+        for node in nodes:
+            used.add_metric([node["node"]], node["used_memory"])
+            limit.add_metric([node["node"]], node["maxmemory"])
+        yield used
+        yield limit
+
+
+def forget_exited_workers(directory: Path) -> None:
+    """Drop the live gauges of processes that are gone (a worker gunicorn replaced, when no
+    ``child_exit`` hook marked it dead: a server started without ``gunicorn.conf.py``)."""
+    for path in directory.glob("gauge_live*.db"):
+        found = _LIVE_FILE.fullmatch(path.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+        except PermissionError:
+            pass  # another user's process: alive
+
+
 def render() -> bytes:
     """The Prometheus text format: every worker's samples under gunicorn (multiprocess mode,
     ``PROMETHEUS_MULTIPROC_DIR``), else this process's own registry."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        forget_exited_workers(Path(directory))
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
     collectors = CollectorRegistry()
     collectors.register(OutboxCollector())
+    collectors.register(RedisMemoryCollector())
     return generate_latest(registry) + generate_latest(collectors)

@@ -1,12 +1,15 @@
 """Settings for the posts API; every value that varies comes from the environment (config.env)."""
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from api.release import VERSION as RELEASE
 from config.env import env_bool, env_int, env_list, env_str
+from config.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "api.request_id.RequestIdMiddleware",  # first: every later layer's log lines carry the id
+    "api.http_metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.errors.BoundedRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -209,37 +214,19 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Posts API",
     "DESCRIPTION": "Users and posts, read through a Redis cache service layer.",
-    "VERSION": "1.0.0",
+    "VERSION": RELEASE,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request": {"()": "api.log.RequestLogFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "request": {
-            "format": (
-                "%(asctime)s %(levelname)s %(name)s method=%(method)s path=%(path)s %(message)s"
-            )
-        },
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "requests": {
-            "class": "logging.StreamHandler",
-            "formatter": "request",
-            "filters": ["request"],
-        },
-    },
-    "loggers": {
-        "caching": {"handlers": ["console"], "level": "INFO"},
-        # 500s, with their traceback, to stderr (SPEC 10.1); 4xx are the client's business.
-        "django.request": {"handlers": ["requests"], "level": "ERROR", "propagate": False},
-        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
-    },
-}
+# The release (api.release): the commit, when the image has no .git to read it from.
+GIT_COMMIT = env_str("GIT_COMMIT", "")
+# Prometheus metrics of HTTP traffic (api.http_metrics); false removes their middleware.
+HTTP_METRICS_ENABLED = env_bool("HTTP_METRICS_ENABLED", True)
+
+LOGGING = logging_config(
+    env_str("LOG_FORMAT", "json"), env_str("LOG_LEVEL", "INFO"), env_bool("LOG_ACCESS", True)
+)
+logging.captureWarnings(True)  # Python's warnings as log records, formatted like the rest

@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from api import errors
 from api.bench import ceiling
-from api.health import HealthView
+from api.health import HealthView, LiveView, ReadyView
 from caching.dashboard import dashboard, flush
 from caching.views import metrics_view
 from posts.views import PostViewSet
@@ -29,15 +29,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenView.as_view(), name="api-token"),
     path("api/health/", HealthView.as_view(), name="health"),
+    re_path(r"^api/health/live/?$", LiveView.as_view(), name="health-live"),
+    re_path(r"^api/health/ready/?$", ReadyView.as_view(), name="health-ready"),
     path("api/cache/", include("caching.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(router.urls)),
-    re_path(r"^api/", errors.api_not_found),
+    re_path(r"^api/", errors.api_not_found, name="api-not-found"),
     path("metrics", metrics_view, name="metrics"),
 ]
 if settings.BENCH_VIEWS:
-    urlpatterns.append(path("bench/ceiling/<int:size>/", ceiling))
+    urlpatterns.append(path("bench/ceiling/<int:size>/", ceiling, name="bench-ceiling"))
 
 handler400 = errors.bad_request
 handler403 = errors.permission_denied

@@ -1,6 +1,10 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+from config import metrics_dir
+
+metrics_dir.for_process()  # before Django loads prometheus-client
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()

@@ -103,10 +103,20 @@ def signal_group(process: subprocess.Popen, sig: int) -> None:
 class LiveServer:
     """gunicorn against the test database and a key prefix, on a socket bound here (so no other
     process can take its port between choosing and binding it), run as in production: no
-    DJANGO_DEBUG unless ``env`` sets it, and a secret key of its own."""
+    DJANGO_DEBUG unless ``env`` sets it, and a secret key of its own. Started in the project's
+    root, so gunicorn reads ``gunicorn.conf.py`` from there (``cwd`` elsewhere: it does not);
+    sync workers that are never recycled unless ``env`` or ``extra_args`` say otherwise, so that
+    a test controls which worker serves what. Ready when ``ready_path`` answers 200."""
 
     def __init__(
-        self, *, prefix: str, workers: int = 2, env: dict | None = None, extra_args: list[str] = ()
+        self,
+        *,
+        prefix: str,
+        workers: int = 2,
+        env: dict | None = None,
+        extra_args: list[str] = (),
+        cwd: Path = ROOT,
+        ready_path: str = "/api/health/",
     ):
         db = connection.settings_dict
         inherited = {name: value for name, value in os.environ.items() if name != "DJANGO_DEBUG"}
@@ -115,10 +125,15 @@ class LiveServer:
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             "CACHE_KEY_PREFIX": prefix,
             "DJANGO_SECRET_KEY": "live-server-" + secrets.token_urlsafe(32),
+            "WEB_THREADS": "1",
+            "WEB_MAX_REQUESTS": "0",
+            "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
         self.workers = workers
         self.extra_args = list(extra_args)
+        self.cwd = cwd
+        self.ready_path = ready_path
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
         self.url = ""
@@ -151,7 +166,7 @@ class LiveServer:
                         "warning",
                         *self.extra_args,
                     ],
-                    cwd=ROOT,
+                    cwd=self.cwd,
                     env=self.env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -171,7 +186,7 @@ class LiveServer:
     def _answers(self) -> bool:
         if not running(self.process):
             raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
-        return requests.get(f"{self.url}/api/health/", timeout=HTTP_TIMEOUT).status_code == 200
+        return requests.get(self.url + self.ready_path, timeout=HTTP_TIMEOUT).status_code == 200
 
     def stop(self) -> None:
         if self.process:

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from tests.factories import make_post, make_user
-from tests.live import HTTP_TIMEOUT
+from tests.live import HTTP_TIMEOUT, ROOT
 
 
 def sample(text: str, name: str, **labels) -> float:
@@ -49,8 +49,7 @@ def test_metrics_are_summed_across_two_workers(live, tmp_path):
     post = make_post(make_user())
     server = live(
         workers=2,
-        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
-        extra_args=["-c", "config/gunicorn.conf.py"],
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},  # an operator's own directory
     )
     sent = 0
     with ThreadPoolExecutor(8) as pool:  # concurrent batches until both workers have counted
@@ -79,3 +78,106 @@ def test_metrics_are_summed_across_two_workers(live, tmp_path):
 def test_metrics_are_for_allowed_addresses_only(api, settings):
     settings.METRICS_ALLOWED_IPS = ["10.0.0.9"]
     assert api.get("/metrics").status_code == 403
+
+
+def _spread(server, path: str, batch: int, done) -> int:
+    """Send concurrent batches of GET ``path`` until ``done()``; every answer must be a 200.
+    Returns how many were sent."""
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:
+        while not done():
+            assert sent < 4000, "the requests never reached every worker"
+            statuses = list(
+                pool.map(
+                    lambda _: requests.get(server.url + path, timeout=HTTP_TIMEOUT).status_code,
+                    range(batch),
+                )
+            )
+            assert statuses == [200] * batch
+            sent += batch
+    return sent
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("where", ["project root", "elsewhere"])
+def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, where):
+    """``gunicorn config.wsgi:application -w 2 -k gthread`` as most deployments write it: from
+    the project's root (gunicorn reads ``gunicorn.conf.py`` there) or from another directory
+    (no config file: the application sets multiprocess mode up itself). Workers are recycled
+    every 30 requests on the way, so dead workers' counts must stay in. Every scrape, whichever
+    worker answers it, sees exactly the requests sent."""
+    from config import metrics_dir
+
+    post = make_post(make_user())
+    server = live(
+        workers=2,
+        cwd=ROOT if where == "project root" else tmp_path,
+        extra_args=["-k", "gthread", "--max-requests", "30"],
+        ready_path="/api/health/live",
+    )
+    directory = metrics_dir.server_dir(server.process.pid)
+    path = f"/api/posts/{post.pk}/"
+
+    def counted() -> float:
+        text = requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text
+        return sample(text, "http_requests_total", route="post-detail", method="GET", status=200)
+
+    # Samples from at least three processes: both workers, and one that replaced another.
+    sent = _spread(server, path, 20, lambda: len(list(directory.glob("counter_*.db"))) >= 3)
+    scrapes = [counted() for _ in range(8)]
+    assert scrapes == [sent] * 8
+    text = requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text
+    assert sample(text, "http_request_duration_seconds_count", route="post-detail") == sent
+    assert sample(text, "http_requests_in_flight") == 1  # this scrape
+    assert (
+        sample(text, "cache_reads_total", namespace="post", outcome="HIT")
+        + sample(text, "cache_reads_total", namespace="post", outcome="MISS")
+        == sent
+    )
+    assert 'app_release_info{commit="' in text
+
+
+@pytest.mark.django_db
+def test_http_metrics_name_the_route_never_the_path(api, user):
+    post = make_post(user)
+    before = api.get("/metrics").content.decode()
+    api.get(f"/api/posts/{post.pk}/")
+    api.get("/api/no/such/thing/")
+    api.get("/nowhere-at-all")
+    text = api.get("/metrics").content.decode()
+
+    def rose(**labels) -> float:
+        return sample(text, "http_requests_total", **labels) - sample(
+            before, "http_requests_total", **labels
+        )
+
+    assert rose(route="post-detail", method="GET", status=200) == 1
+    assert rose(route="api-not-found", method="GET", status=404) == 1
+    assert rose(route="unmatched", method="GET", status=404) == 1
+    assert "/api/posts/" not in "".join(
+        line for line in text.splitlines() if line.startswith("http_")
+    )
+
+
+@pytest.mark.django_db
+def test_http_metrics_can_be_turned_off(api, user, settings):
+    settings.HTTP_METRICS_ENABLED = False  # the middleware is loaded again for this client
+    from django.test import Client
+
+    client = Client()
+    before = sample(
+        client.get("/metrics").content.decode(),
+        "http_requests_total",
+        route="health-live",
+        method="GET",
+        status=200,
+    )
+    client.get("/api/health/live")
+    after = sample(
+        client.get("/metrics").content.decode(),
+        "http_requests_total",
+        route="health-live",
+        method="GET",
+        status=200,
+    )
+    assert after == before
