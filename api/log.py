@@ -90,6 +90,8 @@ class TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         line = super().formatMessage(record)
+        if record.name == "gunicorn.access":  # its Apache-style line says the rest
+            return f"{line} request_id={getattr(record, 'request_id', '-')}"
         fields = [
             f"{name}={getattr(record, name)}"
             for name in REQUEST_FIELDS

@@ -3,9 +3,12 @@
 source "$(dirname "$0")/setup.sh"
 # A local development server: debug pages and the demo superuser, unless told otherwise.
 export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
+export LOG_FORMAT="${LOG_FORMAT:-text}"  # readable lines here; JSON (the default) in production
 createdb -h 127.0.0.1 -U postgres postsapi 2>/dev/null || true
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v0
 python manage.py seed_demo --if-empty --users "${DEMO_USERS:-50}" --posts "${DEMO_POSTS:-1000}"
 echo "API on http://127.0.0.1:8000/api/  docs /api/docs/  admin /admin/ (admin / admin-password when DJANGO_DEBUG=true)"
-exec gunicorn config.wsgi:application -c config/gunicorn.conf.py --bind 127.0.0.1:8000 --workers "${WEB_WORKERS:-2}" --access-logfile -
+# gunicorn.conf.py (read from this directory) sets workers, threads, timeouts and logging from
+# the environment (.env.example).
+exec gunicorn config.wsgi:application --bind 127.0.0.1:8000
