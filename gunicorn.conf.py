@@ -34,6 +34,10 @@ max_requests_jitter = env_int("WEB_MAX_REQUESTS_JITTER", 1000)
 # The proxies whose X-Forwarded-* headers are believed (the client address, the scheme).
 forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
+# gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be shared by every server of the
+# user, and can resize or stop them: off. Signals do the same (HUP, TTIN, TTOU, TERM).
+control_socket_disable = True
+
 # One JSON object per line on stderr, the same as the application's (config.log_config).
 _access = env_bool("LOG_ACCESS", True)
 logconfig_dict = logging_config(

@@ -70,9 +70,22 @@ def test_a_doubting_read_waits_for_an_entry_another_process_is_delivering(api, s
     reading = threading.Event()
     delivered = []
 
+    def read_is_waiting() -> bool:
+        """The read has found the row locked and polls for it (``delivered_by_others``): its
+        session's last statement is that poll."""
+        with psycopg.connect(
+            host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]
+        ) as probe:
+            (found,) = probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query LIKE %s",
+                ['%FROM "caching_outboxentry" WHERE "caching_outboxentry"."id" <=%'],
+            ).fetchone()
+        return found > 0
+
     def deliver():  # as the other process does: apply, then delete the row and commit
         assert reading.wait(WAIT_TIMEOUT)
-        time.sleep(0.1)  # the delivery's own work, while the read checks the outbox
+        wait_until(read_is_waiting, message="the read never waited for the delivery")
         holder.execute("DELETE FROM caching_outboxentry WHERE id = %s", [entry.pk])
         holder.commit()
         delivered.append(time.monotonic())
