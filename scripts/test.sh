@@ -3,9 +3,10 @@
 #   1. on the Redis of REDIS_URL, by default the single one on 127.0.0.1:6379 (every test);
 #   2. on a 6-node Redis Cluster started for this run (scripts/redis_cluster.py, stopped by PID at
 #      the end), every test but those that bring a Redis of their own (marker own_redis).
-# Before them, the static checks: ruff (lint and format), the import contracts (lint-imports)
-# and mypy; CHECKS=false skips them. TEST_CLUSTER=false runs the first pass only. Arguments go
-# to pytest, on both passes (a -m of yours replaces the second pass's -m "not own_redis").
+# Before them, the static checks: ruff (lint and format), the import contracts (lint-imports),
+# mypy, and the Prometheus alerting rules (promtool check and unit tests); CHECKS=false skips
+# them. TEST_CLUSTER=false runs the first pass only. Arguments go to pytest, on both passes (a
+# -m of yours replaces the second pass's -m "not own_redis").
 REQUIREMENTS=requirements-dev.txt  # the development lock: the runtime plus tests and checks
 source "$(dirname "$0")/setup.sh"
 # The browser test drives Debian's Chromium (no downloaded browser builds).
@@ -22,11 +23,25 @@ REDIS_URL_SHOWN="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 # Tests run as production does (DJANGO_DEBUG false), with a secret key of this run's own.
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-$(python -c 'import secrets; print(secrets.token_urlsafe(48))')}"
 if [ "${CHECKS:-true}" != false ]; then
-  echo "== checks: ruff, import contracts, mypy" >&2
+  # The alerting rules are checked by Debian's promtool (package prometheus; not its
+  # recommended node exporter, a second service).
+  if ! command -v promtool >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing prometheus (Debian package) for promtool, to check the alerting rules" >&2
+      { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+        || { echo "could not install prometheus: the alerting rules cannot be checked without promtool" >&2; exit 1; }
+    else
+      echo "the alerting rules are checked with promtool: apt-get install prometheus (or CHECKS=false)" >&2
+      exit 1
+    fi
+  fi
+  echo "== checks: ruff, import contracts, mypy, alerting rules" >&2
   ruff check --quiet .
   ruff format --check --quiet .
   lint-imports --no-cache
   mypy
+  promtool check rules deploy/prometheus/alerts.yml >/dev/null
+  (cd deploy/prometheus && promtool test rules alerts_test.yml >/dev/null)
 fi
 python manage.py check --fail-level WARNING
 # The deploy checklist under production settings (SPEC 10.1): HTTPS behind a proxy, debug off.
