@@ -1,11 +1,14 @@
 """Management commands: cache_flush, cache_stats, seed_demo, and their errors."""
 
+import io
 import json
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from caching import keys
+from caching.outbox.models import OutboxEntry
+from caching.rules import Changes
 from posts.cache import post_key
 from posts.models import Post
 from tests.factories import make_post
@@ -66,6 +69,44 @@ def test_unknown_namespace_exits_non_zero_from_the_shell(cached_post):
         [sys.executable, "manage.py", "cache_flush", "nope"], capture_output=True, text=True
     )
     assert done.returncode != 0 and "unknown cache namespace" in done.stderr
+
+
+def run(*args):
+    """``call_command``; its stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def cache_posts(redis, count):
+    pipe = redis.pipeline(transaction=False)
+    for pk in range(1, count + 1):
+        pipe.set(keys.physical(post_key(pk)), b"{}", ex=600)
+    pipe.execute()
+
+
+def test_flush_progress_bar_on_stderr_when_asked_stdout_as_without(redis):
+    cache_posts(redis, 2500)  # three SCAN batches
+    plain = run("cache_flush", "post")
+    cache_posts(redis, 2500)
+    shown = run("cache_flush", "post", "--progress")
+    assert plain == ("post: removed 2500 keys\n", "")  # not a terminal: no bar unasked
+    assert shown[0] == plain[0]
+    assert "post: " in shown[1] and "2500 keys" in shown[1]
+    cache_posts(redis, 10)
+    assert run("cache_flush", "post", "--no-progress", "--dry-run") == (
+        "post: would remove 10 keys\n",
+        "",
+    )
+
+
+def test_replay_progress_bar_on_stderr_when_asked_stdout_as_without():
+    rows = [Changes(drop={post_key(pk)}).payload() for pk in range(1, 1201)]
+    OutboxEntry.objects.bulk_create(OutboxEntry(payload=payload) for payload in rows)
+    out, err = run("cache_replay", "--progress")
+    assert out == "delivered 1200 invalidations; 0 left\n"
+    assert "outbox: 100%" in err and "1200/1200 [" in err and "invalidations/s" in err
+    assert run("cache_replay") == ("delivered 0 invalidations; 0 left\n", "")
 
 
 def test_stats_table_json_and_reset(cached_post, api, capsys):

@@ -10,6 +10,7 @@ idempotent: deleting a key twice is harmless, and advancing a generation twice o
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from django.db import transaction
 
@@ -53,10 +54,11 @@ def deliver(entry_id: int, changes: Changes) -> None:
         writes.prime(key, loader)
 
 
-def replay(*, batches: int | None = None) -> int:
+def replay(*, batches: int | None = None, progress: Callable[[int], object] | None = None) -> int:
     """Deliver undelivered entries, oldest first, in batches (all, or ``batches`` of them);
-    returns how many. Raises CacheUnavailable if Redis fails midway (what was delivered stays
-    delivered). Concurrent replays skip each other's locked batches.
+    returns how many, and tells ``progress`` each batch's size. Raises CacheUnavailable if Redis
+    fails midway (what was delivered stays delivered). Concurrent replays skip each other's
+    locked batches.
     """
     delivered = 0
     while batches is None or delivered < batches * BATCH:
@@ -71,6 +73,8 @@ def replay(*, batches: int | None = None) -> int:
             writes.apply(merged)
             OutboxEntry.objects.filter(pk__in=[entry.pk for entry in batch]).delete()
         delivered += len(batch)
+        if progress:
+            progress(len(batch))
     if delivered:
         log.warning("event=outbox_replayed delivered=%d left=%d", delivered, backlog())
     return delivered

@@ -4,7 +4,7 @@ blocks long, and UNLINK frees memory off its main thread. For operators, never o
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from caching import keys, rules
 from caching.backend.cluster import unlink
@@ -13,6 +13,7 @@ from caching.backend.policy import call
 
 log = logging.getLogger("caching")
 SCAN_BATCH = 1000
+Progress = Callable[[int], object]  # told each batch's count as it is done (a bar's update)
 
 
 def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
@@ -21,20 +22,27 @@ def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield batch
 
 
-def clear_namespace(name: str, *, dry_run: bool = False) -> int:
+def clear_namespace(name: str, *, dry_run: bool = False, progress: Progress | None = None) -> int:
     """Delete every key of namespace ``name``; returns how many. Raises ``UnknownNamespace``."""
-    removed = delete_matching(keys.namespace_pattern(rules.require(name).name), dry_run=dry_run)
+    pattern = keys.namespace_pattern(rules.require(name).name)
+    removed = delete_matching(pattern, dry_run=dry_run, progress=progress)
     log.info("event=namespace_flushed namespace=%s keys=%d dry_run=%s", name, removed, dry_run)
     return removed
 
 
-def delete_matching(pattern: str, *, dry_run: bool = False) -> int:
-    """Delete every key matching the (already escaped) SCAN ``pattern``; returns how many."""
+def delete_matching(
+    pattern: str, *, dry_run: bool = False, progress: Progress | None = None
+) -> int:
+    """Delete every key matching the (already escaped) SCAN ``pattern``; returns how many, and
+    tells ``progress`` each batch's count."""
 
     def run(r: Client) -> int:
         removed = 0
         for batch in _batches(r.scan_iter(match=pattern, count=SCAN_BATCH), SCAN_BATCH):
-            removed += len(batch) if dry_run else unlink(r, [name.decode() for name in batch])
+            done = len(batch) if dry_run else unlink(r, [name.decode() for name in batch])
+            removed += done
+            if progress:
+                progress(done)
         return removed
 
     return call(run)

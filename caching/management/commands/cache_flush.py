@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from caching import rules
 from caching.backend.policy import CacheUnavailable
+from caching.management.progress import add_progress_argument, progress_bar
 from caching.store.keyspace import clear_namespace
 
 
@@ -14,6 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("namespaces", nargs="*", metavar="NAMESPACE")
         parser.add_argument("--all", action="store_true", help="every registered namespace")
         parser.add_argument("--dry-run", action="store_true", help="count the keys, delete nothing")
+        add_progress_argument(parser)
 
     def handle(
         self, *args: Any, namespaces: list[str], all: bool, dry_run: bool, **options: Any
@@ -27,7 +29,8 @@ class Command(BaseCommand):
         verb = "would remove" if dry_run else "removed"
         try:
             for name in names:
-                count = clear_namespace(name, dry_run=dry_run)
+                with progress_bar(options, desc=name, unit="keys") as progress:
+                    count = clear_namespace(name, dry_run=dry_run, progress=progress)
                 self.stdout.write(f"{name}: {verb} {count} keys")
         except CacheUnavailable as error:
             raise CommandError(f"Redis is unavailable: {error}") from error

@@ -1,8 +1,9 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from caching.backend.policy import CacheUnavailable
+from caching.management.progress import add_progress_argument, progress_bar
 from caching.outbox.delivery import backlog, replay
 
 
@@ -11,9 +12,15 @@ class Command(BaseCommand):
         "Deliver the invalidations left in the outbox while Redis was unavailable (oldest first)."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_progress_argument(parser)
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            delivered = replay()
+            with progress_bar(
+                options, desc="outbox", unit="invalidations", total=backlog()
+            ) as progress:
+                delivered = replay(progress=progress)
         except CacheUnavailable as error:
             waiting = backlog()
             raise CommandError(
