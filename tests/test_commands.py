@@ -2,11 +2,13 @@
 
 import io
 import json
+import logging
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from caching import keys
+from caching.management.progress import progress_bar
 from caching.outbox.models import OutboxEntry
 from caching.rules import Changes
 from posts.cache import post_key
@@ -107,6 +109,21 @@ def test_replay_progress_bar_on_stderr_when_asked_stdout_as_without():
     assert out == "delivered 1200 invalidations; 0 left\n"
     assert "outbox: 100%" in err and "1200/1200 [" in err and "invalidations/s" in err
     assert run("cache_replay") == ("delivered 0 invalidations; 0 left\n", "")
+
+
+def test_a_log_line_during_the_bar_goes_above_it_not_into_it():
+    err = io.StringIO()
+    handler = logging.StreamHandler(err)
+    logging.getLogger("caching").addHandler(handler)
+    try:
+        with progress_bar({"stderr": err, "progress": True}, desc="post", unit="keys") as update:
+            update(1000)
+            logging.getLogger("caching").warning("event=something")
+        assert handler.stream is err
+    finally:
+        logging.getLogger("caching").removeHandler(handler)
+    line = next(part for part in err.getvalue().split("\r") if "event=something" in part)
+    assert line == "event=something\n"  # the bar was cleared first, and is drawn again after
 
 
 def test_stats_table_json_and_reset(cached_post, api, capsys):
