@@ -22,27 +22,8 @@ READ_QUOTED = re.compile(rf'"\$\{{?({NAME})\}}?"')
 ASSIGNED = re.compile(rf"(?:^|[\s;])(?:export\s+|local\s+|readonly\s+)?({NAME})=")
 SOURCED = re.compile(r"^\s*(?:source|\.)\s+.*?([\w.-]+\.sh)\b")
 
-# Listed, but read by none of the project's code yet: by code landing with issue 14, or by
-# gunicorn itself. Remove a name once the project's own code reads it.
-READ_ELSEWHERE = {
-    "LOG_FORMAT": "the JSON logging configuration (issue 14)",
-    "LOG_LEVEL": "the JSON logging configuration (issue 14)",
-    "LOG_ACCESS": "the JSON logging configuration (issue 14)",
-    "HTTP_METRICS_ENABLED": "the HTTP metrics middleware (issue 14)",
-    "GIT_COMMIT": "the release in the readiness probe and the metrics (issue 14)",
-    "WEB_CONCURRENCY": "gunicorn itself (its default worker count) and ./gunicorn.conf.py",
-    "WEB_THREADS": "./gunicorn.conf.py (issue 14)",
-    "WEB_TIMEOUT": "./gunicorn.conf.py (issue 14)",
-    "WEB_GRACEFUL_TIMEOUT": "./gunicorn.conf.py (issue 14)",
-    "WEB_KEEPALIVE": "./gunicorn.conf.py (issue 14)",
-    "WEB_MAX_REQUESTS": "./gunicorn.conf.py (issue 14)",
-    "WEB_MAX_REQUESTS_JITTER": "./gunicorn.conf.py (issue 14)",
-    "FORWARDED_ALLOW_IPS": "gunicorn itself and ./gunicorn.conf.py",
-}
-# Read, but deliberately not listed: about to be renamed (remove a name here once it is).
-NOT_LISTED = {
-    "WEB_WORKERS": "scripts/serve.sh's worker count, renamed WEB_CONCURRENCY with issue 14",
-}
+# Listed, but read only by third-party code the project relies on (none today), each with where.
+READ_ELSEWHERE: dict[str, str] = {}
 
 
 def tracked(*patterns: str) -> list[Path]:
@@ -70,23 +51,36 @@ def _is_reader(func: ast.expr) -> bool:
     return func.attr in ENVIRON_METHODS and _is_environ(func.value)
 
 
-def _literal(node: ast.expr) -> str | None:
+def _string(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _name_read(node: ast.AST) -> str | None:
-    """The variable ``node`` reads, if it is a read of one by a literal name."""
-    if isinstance(node, ast.Call) and node.args and _is_reader(node.func):
-        return _literal(node.args[0])
-    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
-        return _literal(node.slice) if _is_environ(node.value) else None
-    if isinstance(node, ast.Compare) and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops):
-        return _literal(node.left) if any(map(_is_environ, node.comparators)) else None
-    return None
-
-
 def python_reads(source: str) -> set[str]:
-    return {name for node in ast.walk(ast.parse(source)) if (name := _name_read(node))}
+    """Names read by a literal, or by a module-level constant (``VARIABLE = "NAME"``)."""
+    tree = ast.parse(source)
+    constants = {
+        target.id: value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and (value := _string(node.value))
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+    def literal(node: ast.expr) -> str | None:
+        return constants.get(node.id) if isinstance(node, ast.Name) else _string(node)
+
+    def name_read(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Call) and node.args and _is_reader(node.func):
+            return literal(node.args[0])
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            return literal(node.slice) if _is_environ(node.value) else None
+        if isinstance(node, ast.Compare) and any(
+            isinstance(o, ast.In | ast.NotIn) for o in node.ops
+        ):
+            return literal(node.left) if any(map(_is_environ, node.comparators)) else None
+        return None
+
+    return {name for node in ast.walk(tree) if (name := name_read(node))}
 
 
 def assigned_in(path: Path) -> set[str]:
@@ -127,9 +121,7 @@ def listed() -> list[str]:
 
 def test_every_variable_the_code_reads_is_listed():
     missing = {
-        name: sorted(files)
-        for name, files in read_by_the_code().items()
-        if name not in listed() and name not in NOT_LISTED
+        name: sorted(files) for name, files in read_by_the_code().items() if name not in listed()
     }
     assert not missing, f"read by the code but not in .env.example: {missing}"
 
@@ -155,9 +147,10 @@ def test_the_scanner_finds_reads_and_skips_writes(tmp_path):
         'import os\nfrom config.env import env_int\nA = env_int("A_INT", 1)\n'
         'os.environ.get("B_GET")\nos.environ["C_ITEM"]\nos.environ.setdefault("D_SET", "x")\n'
         'os.getenv("E_GETENV")\n"F_IN" in os.environ\nos.environ["NOT_READ"] = "1"\n'
-        "os.environ.get(name)\n"
+        'VARIABLE = "G_CONSTANT"\nenv_int(VARIABLE, 1)\nos.environ.get(name)\n'
     )
-    assert python_reads(source) == {"A_INT", "B_GET", "C_ITEM", "D_SET", "E_GETENV", "F_IN"}
+    expected = {"A_INT", "B_GET", "C_ITEM", "D_SET", "E_GETENV", "F_IN", "G_CONSTANT"}
+    assert python_reads(source) == expected
     script = tmp_path / "s.sh"
     script.write_text(
         'X="${WITH_DEFAULT:-1}" Y="${EMPTY_DEFAULT-}"\nOWN=1\necho "$OWN" "$BARE"\n'
