@@ -32,7 +32,7 @@ keepalive = env_int("WEB_KEEPALIVE", 5)
 max_requests = env_int("WEB_MAX_REQUESTS", 10000)
 max_requests_jitter = env_int("WEB_MAX_REQUESTS_JITTER", 1000)
 # The proxies whose X-Forwarded-* headers are believed (the client address, the scheme).
-forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be shared by every server of the
 # user, and can resize or stop them: off. Signals do the same (HUP, TTIN, TTOU, TERM).
