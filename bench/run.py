@@ -2,17 +2,21 @@
 
     python bench/run.py                       # 10,000 users, 100,000 posts, 3 rounds of 8 s
     python bench/run.py --tiny                # a smoke run (the test suite uses it)
+    python bench/run.py --seconds 2 --rounds 1 --out /tmp/bench   # a short run on the full data
 
 What it does, in one run on this machine:
 
 1. seeds a database of its own (``<DATABASE_URL's name>_bench``; reused when already seeded);
-2. starts two gunicorn servers with the same settings (``--workers 2 --worker-class sync``, one
-   worker per core; ``BENCH_VIEWS=true`` mounts the ceiling view; ``DJANGO_DEBUG=false``): one
-   with the cache, one with ``CACHE_ENABLED=false``; each uses a key prefix of its own, removed
-   at the end; both are stopped, with their workers, however the run ends (SIGTERM included);
+2. starts four gunicorn servers with the same settings (``--workers 2 --worker-class sync``, one
+   worker per core; ``BENCH_VIEWS=true`` mounts the ceiling view; ``DJANGO_DEBUG=false``): the
+   default one, one with ``CACHE_ENABLED=false``, one with ``CACHE_NEAR_ENABLED=false`` and one
+   with ``HTTP_METRICS_ENABLED=false``; they share the run's key prefix, removed at the end; all
+   are stopped, with their workers, however the run ends (SIGTERM included); their output (the
+   access log included) goes to a file each under .run/, removed after a run that succeeded;
 3. warms the cache, then drives each variant with wrk (1 thread, 4 connections), interleaved
    round by round (A B C ... A B C ...), and reports the median of the rounds: throughput, p50,
-   p99 and the hit rate the server counted;
+   p99 and the hit rate the server counted; a progress bar on stderr (when it is a terminal, or
+   with ``--progress``) names the round and variant being run;
 4. measures a post write with 1,000 and 1,000,000 unrelated keys (bench/write_cost.py), a
    ``cache_flush`` of a namespace of 1,000,000 keys on a private redis-server (SLOWLOG with a
    10 ms threshold), and ``MEMORY USAGE`` of a cached post and list page;
@@ -32,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +49,14 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 import dj_database_url  # noqa: E402
 import requests  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from tests.live import HTTP_TIMEOUT  # noqa: E402
 
 WORKERS, WORKER_CLASS = 2, "sync"
 WRK = ["-t1", "-c4", "--latency"]
 HOT = 100  # hot post ids the detail variant cycles through
+SETUP_STEPS = 3  # the progress bar's steps before the variants: database, servers, warm
 
 
 def bench_database_url(tiny: bool) -> str:
@@ -94,18 +100,33 @@ def prepare_database(url: str, users: int, posts: int, tiny: bool) -> None:
     )
 
 
-def server(url: str, extra_env: dict):
-    """A gunicorn server for the benchmark (tests/live.py's LiveServer: a context manager that
-    stops it and its workers on every way out, a failed start included), in production mode with
-    a secret key of its own."""
+@contextmanager
+def server(
+    url: str,
+    extra_env: dict,
+    workers: int = WORKERS,
+    worker_args: tuple[str, ...] = ("--worker-class", WORKER_CLASS),
+):
+    """A gunicorn server for the benchmark (tests/live.py's LiveServer: stopped with its workers
+    on every way out, a failed start included), in production mode with a secret key of its own.
+    Its output, one access log line per request included, goes to a file (a pipe nobody reads
+    would fill and block the workers); the file is removed when the server ends without an
+    error, and kept for reading when it does not."""
     from tests.live import LiveServer
 
-    return LiveServer(
+    with LiveServer(
         prefix=PREFIX,
-        workers=WORKERS,
-        extra_args=["--worker-class", WORKER_CLASS],
+        workers=workers,
+        extra_args=list(worker_args),
         env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env},
-    )
+    ) as live:
+        yield live
+    live.log.unlink(missing_ok=True)
+
+
+def progress(enabled: bool) -> tqdm:
+    """One bar over the run's steps on stderr, off unless ``enabled`` (stdout is left alone)."""
+    return tqdm(file=sys.stderr, disable=not enabled, unit="step", dynamic_ncols=True)
 
 
 def worker_rss(live) -> int:
@@ -151,24 +172,33 @@ end
 """
 
 
-def run_wrk(wrk: str, base: str, script: str, seconds: int) -> dict:
+def run_wrk(wrk: str, base: str, script: str, seconds: int, options: list[str] = WRK) -> dict:
+    """Drive ``base`` with wrk for ``seconds``: req/s, p50 and p99 in ms, non-2xx/3xx responses
+    and socket errors (connect, read, write, timeout: requests that got no answer)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    out = subprocess.run(
-        [wrk, *WRK, f"-d{seconds}s", "-s", f.name, base], capture_output=True, text=True, check=True
-    ).stdout
-    os.unlink(f.name)
+    try:
+        out = subprocess.run(
+            [wrk, *options, f"-d{seconds}s", "-s", f.name, base],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": ms("50"),
         "p99": ms("99"),
         "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": sum(map(int, failed.groups())) if failed else 0,
     }
 
 
@@ -270,6 +300,11 @@ def main() -> None:
         "--tiny", action="store_true", help="a smoke run: small data, 1 s per variant"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="a progress bar on stderr even when it is not a terminal (it is shown on one)",
+    )
     args = parser.parse_args()
     # A terminated run (a test's deadline, a `kill`) unwinds like an error: the servers it
     # started are stopped on the way out, not left running.
@@ -277,10 +312,27 @@ def main() -> None:
     if args.tiny:
         args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
 
+    with progress(args.progress or sys.stderr.isatty()) as bar:
+        rows, memory, figures = measure(args, bar)
+    text = report(args, rows, memory, figures)
+    print(text)
+    if not args.tiny:
+        (args.out / "results.md").write_text(text + "\n")
+        chart(rows, args.out / "results.png")
+    else:
+        chart(rows, Path(tempfile.gettempdir()) / f"{PREFIX}.png")
+
+
+def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
+    """Run every variant (the medians of the rounds per variant), the worker memory and the
+    write and flush figures, stepping ``bar`` along."""
+    bar.total = SETUP_STEPS + 1  # until the variants are known
+    bar.set_description_str("database")
     url = bench_database_url(args.tiny)
     os.environ["DATABASE_URL"] = url
     wrk = ensure_wrk()
     prepare_database(url, args.users, args.posts, args.tiny)
+    bar.update()
 
     import django
 
@@ -296,10 +348,15 @@ def main() -> None:
     )
     staff, _ = User.objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     token = Token.objects.get_or_create(user=staff)[0].key
+    bar.set_description_str("servers")
     with ExitStack() as servers:
         on = servers.enter_context(server(url, {}))
         off = servers.enter_context(server(url, {"CACHE_ENABLED": "false"}))
         far = servers.enter_context(server(url, {"CACHE_NEAR_ENABLED": "false"}))
+        # The same as `on` but for the HTTP metrics middleware (counter, histogram, gauge).
+        bare = servers.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
+        bar.update()
+        bar.set_description_str("warm")
         detail_paths = [f"/api/posts/{pk}/" for pk in hot]
 
         def pages(query: str) -> int:
@@ -313,19 +370,26 @@ def main() -> None:
             f"/api/posts/?category=django&page={n}"
             for n in range(1, min(5, pages("category=django")) + 1)
         ]
-        for path in detail_paths + list_paths:  # warm
-            requests.get(on.url + path, timeout=HTTP_TIMEOUT)
+
+        def warm() -> None:
+            for target in (on, bare):  # the servers with a near cache to fill
+                for path in detail_paths + list_paths:
+                    requests.get(target.url + path, timeout=HTTP_TIMEOUT)
+
+        warm()
         reader = Token.objects.get_or_create(user=User.objects.exclude(pk=staff.pk).first())[0]
         detail_size = len(requests.get(on.url + detail_paths[0], timeout=HTTP_TIMEOUT).content)
         list_size = len(requests.get(on.url + list_paths[0], timeout=HTTP_TIMEOUT).content)
         variants = {
             "detail hits": (on, lua_script(detail_paths)),
+            "detail hits, HTTP metrics off": (bare, lua_script(detail_paths)),
             "detail hits, near off": (far, lua_script(detail_paths)),
             "detail hits, token": (on, lua_script(detail_paths, read_token=reader.key)),
             "detail hits, token, near off": (far, lua_script(detail_paths, read_token=reader.key)),
             "ceiling (detail size)": (on, lua_script([f"/bench/ceiling/{detail_size}/"])),
             "detail, cache off": (off, lua_script(detail_paths)),
             "list hits": (on, lua_script(list_paths)),
+            "list hits, HTTP metrics off": (bare, lua_script(list_paths)),
             "list hits, near off": (far, lua_script(list_paths)),
             "ceiling (list size)": (on, lua_script([f"/bench/ceiling/{list_size}/"])),
             "list, cache off": (off, lua_script(list_paths)),
@@ -335,8 +399,11 @@ def main() -> None:
             ),
         }
         samples = {name: [] for name in variants}
-        for _ in range(args.rounds):
+        bar.total = SETUP_STEPS + args.rounds * len(variants) + 1
+        bar.update()
+        for round_ in range(args.rounds):
             for name, (target, script) in variants.items():
+                bar.set_description_str(f"round {round_ + 1}/{args.rounds}: {name}")
                 before = counters.stats(with_keys=False)
                 result = run_wrk(wrk, target.url, script, args.seconds)
                 result["hit_rate"] = (
@@ -346,8 +413,8 @@ def main() -> None:
                 )
                 samples[name].append(result)
                 if "mix" in name:  # rewarm what the writes invalidated
-                    for path in detail_paths + list_paths:
-                        requests.get(on.url + path, timeout=HTTP_TIMEOUT)
+                    warm()
+                bar.update()
         memory = {"near on": worker_rss(on), "near off": worker_rss(far)}
 
     rows = {}
@@ -360,10 +427,18 @@ def main() -> None:
         rows[name]["hit_rate"] = statistics.median(rates) if rates else None
     from bench.write_cost import forget_prefix
 
+    bar.set_description_str("write cost, flush, memory")
     figures = write_and_flush_figures(args.tiny, hot[0])
     forget_prefix()
+    bar.update()
+    bar.set_description_str("done")
+    return rows, memory, figures
 
+
+def report(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) -> str:
+    """The run's Markdown: the variants' table and the measures against their targets."""
     ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
+    p50_ratio = lambda a, b: rows[a]["p50"] / rows[b]["p50"]  # noqa: E731
     lines = [
         f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} "
         "s per variant, interleaved; medians.",
@@ -388,6 +463,11 @@ def main() -> None:
         f"| list hits / ceiling | {ratio('list hits', 'ceiling (list size)'):.2f}x | >= 0.9x |",
         f"| token detail hits / ceiling | "
         f"{ratio('detail hits, token', 'ceiling (detail size)'):.2f}x | report |",
+        "| HTTP metrics on / off (detail, list) | req/s "
+        f"{ratio('detail hits', 'detail hits, HTTP metrics off'):.2f}x, "
+        f"{ratio('list hits', 'list hits, HTTP metrics off'):.2f}x; p50 "
+        f"{p50_ratio('detail hits', 'detail hits, HTTP metrics off'):.2f}x, "
+        f"{p50_ratio('list hits', 'list hits, HTTP metrics off'):.2f}x | report |",
         f"| near on / off (detail, list, token) | "
         f"{ratio('detail hits', 'detail hits, near off'):.2f}x, "
         f"{ratio('list hits', 'list hits, near off'):.2f}x, "
@@ -407,13 +487,7 @@ def main() -> None:
         f"| memory per cached post / list page | {figures['bytes_per_post']:,} B / "
         f"{figures['bytes_per_page']:,} B | report |",
     ]
-    report = "\n".join(lines)
-    print(report)
-    if not args.tiny:
-        (args.out / "results.md").write_text(report + "\n")
-        chart(rows, args.out / "results.png")
-    else:
-        chart(rows, Path(tempfile.gettempdir()) / f"{PREFIX}.png")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The benchmarks keep working (at a tiny size; their numbers are not asserted)."""
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -59,13 +60,18 @@ def test_write_cost_bench_runs(cache_prefix):
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_read_bench_runs_at_a_tiny_size(cache_prefix):
-    status, out, err = run_script("bench/run.py", "--tiny", timeout=600)
+    status, out, err = run_script("bench/run.py", "--tiny", "--progress", timeout=600)
     assert status == 0, err[-3000:]
     for line in (
         "| detail hits |",
+        "| detail hits, HTTP metrics off |",
         "| ceiling (list size) |",
         "| 95/5 read/write mix |",
         "| detail hits / ceiling |",
+        "| HTTP metrics on / off (detail, list) |",
         "cache_flush of",
     ):
         assert line in out, line
+    # The bar (forced on: stderr is a file here) reached its end, and stayed off stdout.
+    assert re.search(r"done: 100%.* (\d+)/\1 ", err), err[-3000:]
+    assert "%|" not in out
