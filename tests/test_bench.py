@@ -5,10 +5,13 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
+import psycopg
 import pytest
 from django.db import connection
 
+from bench.delay_proxy import DelayProxy
 from tests.live import ROOT, spawn, stop_group
 
 
@@ -75,3 +78,32 @@ def test_read_bench_runs_at_a_tiny_size(cache_prefix):
     # The bar (forced on: stderr is a file here) reached its end, and stayed off stdout.
     assert re.search(r"done: 100%.* (\d+)/\1 ", err), err[-3000:]
     assert "%|" not in out
+
+
+@pytest.mark.django_db
+def test_delay_proxy_delays_each_round_trip_and_closes_on_stop():
+    """bench/workers.py's slow database: a query through the proxy waits its delay; a stopped
+    proxy leaves no connection open."""
+    db = connection.settings_dict
+    delay = 0.05
+    with DelayProxy(db["HOST"], int(db["PORT"]), delay) as proxy:
+        conn = psycopg.connect(
+            host="127.0.0.1",
+            port=proxy.port,
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            dbname=db["NAME"],
+        )
+        try:
+            for _ in range(3):
+                began = time.perf_counter()
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+                assert time.perf_counter() - began >= delay
+        except BaseException:
+            conn.close()
+            raise
+    try:
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("SELECT 1")
+    finally:
+        conn.close()
