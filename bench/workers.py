@@ -1,6 +1,6 @@
 """Which gunicorn worker class and counts to run: sync workers against threaded ones.
 
-    python bench/workers.py                                # 3 rounds of 8 s, about 5 minutes
+    python bench/workers.py                                # 5 rounds of 5 s, about 7 minutes
     python bench/workers.py --seconds 2 --rounds 1 --out /tmp   # a short run
 
 On this machine's cores (``os.cpu_count()``), it compares ``-k sync`` with 2 x cores + 1 workers
@@ -20,7 +20,7 @@ started together (tests/live.py's LiveServer through bench/run.py's ``server``: 
 their workers on every way out, SIGTERM included; their output to files, removed after a clean
 run), each is warmed with wrk for 2 s, then they are driven with wrk (1 thread, 32 connections:
 bench/run.py's load generator), interleaved round by round. It reports the median of the
-rounds: throughput (and its ratio to the first configuration's at the same load), p50, p99,
+rounds: throughput (with the rounds' range, and its ratio to the first configuration's), p50, p99,
 requests without an answer or with an error status, and the servers' memory (PSS of master and
 workers). Writes bench/workers.md (``--out``); a progress bar on stderr when it is a terminal,
 or with ``--progress``.
@@ -61,30 +61,57 @@ CONFIGS = {
     "gthread 4 x 4": (4, ("--worker-class", "gthread", "--threads", "4")),
 }
 # The loads, by the servers they run on (a group's loads share its servers): wrk's options.
+# A connection per request, as from a proxy that keeps no upstream connection (nginx's default).
+CLOSE = ["-H", "Connection: close"]
 GROUPS = {
-    "hit": {
-        "hit": [],
-        # As behind a proxy that opens a connection per request (nginx's default upstream).
-        "hit, no keep-alive": ["-H", "Connection: close"],
-    },
-    "slow": {"slow db": []},
+    "hit": {"hit": [], "hit, no keep-alive": CLOSE},
+    "slow": {"slow db": [], "slow db, no keep-alive": CLOSE},
 }
 WRK_OPTIONS = ["-t1", "-c32", "--latency", "--timeout", "10s"]
 WARM_SECONDS = 2
 
 
-def pss(live) -> int:
-    """Proportional set size of a server's processes (its master and its workers), in bytes:
-    the memory they take, pages shared between them counted once in all."""
-    pids = [live.process.pid]
+def workers(live) -> list[int]:
+    """The PIDs of a server's gunicorn workers (the children of its master)."""
+    pids = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             if f"\nPPid:\t{live.process.pid}\n" in status.read_text():
                 pids.append(int(status.parent.name))
         except OSError:
             continue
-    total = 0
+    return pids
+
+
+def cpu_ticks(pids: list[int]) -> list[int]:
+    """CPU time (user and system, in clock ticks) each of ``pids`` has used so far."""
+    ticks = []
     for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            ticks.append(0)
+            continue
+        ticks.append(int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def drive(wrk: str, live, script: str, seconds: int, options: list[str]) -> dict:
+    """run_wrk, and ``busiest``: the busiest worker's share of the workers' CPU time meanwhile
+    (1/workers when they share the load evenly, 1 when one worker takes all the connections)."""
+    pids = workers(live)
+    before = cpu_ticks(pids)
+    result = run_wrk(wrk, live.url, script, seconds, options)
+    used = [after - was for after, was in zip(cpu_ticks(pids), before, strict=True)]
+    result["busiest"] = max(used) / sum(used) if sum(used) else 1.0
+    return result
+
+
+def pss(live) -> int:
+    """Proportional set size of a server's processes (its master and its workers), in bytes:
+    the memory they take, pages shared between them counted once in all."""
+    total = 0
+    for pid in [live.process.pid, *workers(live)]:
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
@@ -120,8 +147,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    # Many short rounds: a median of five shrugs off two rounds that another process disturbed.
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--delay-ms", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument(
@@ -210,7 +238,7 @@ def run_loads(
                 for name, target in live.items():
                     bar.set_description_str(f"{load}, round {round_ + 1}/{args.rounds}: {name}")
                     samples[load, name].append(
-                        run_wrk(wrk, target.url, script, args.seconds, WRK_OPTIONS + options)
+                        drive(wrk, target, script, args.seconds, WRK_OPTIONS + options)
                     )
                     bar.update()
         if proxy:
@@ -220,8 +248,12 @@ def run_loads(
     for (load, name), results in samples.items():
         rows[load][name] = {
             key: statistics.median(r[key] for r in results)
-            for key in ("rps", "p50", "p99", "errors", "socket_errors")
-        } | {"pss": memory[name]}
+            for key in ("rps", "p50", "p99", "errors", "socket_errors", "busiest")
+        } | {
+            "pss": memory[name],
+            "rps_range": (min(r["rps"] for r in results), max(r["rps"] for r in results)),
+            "busiest_worst": max(r["busiest"] for r in results),
+        }
     return rows
 
 
@@ -231,30 +263,34 @@ def report(args: argparse.Namespace, rows: dict, setting: dict) -> str:
     lines = [
         f"Machine: {setting['cores']} cores. Load: wrk {' '.join(WRK_OPTIONS)}, {args.rounds} "
         f"rounds x {args.seconds} s per configuration and load, interleaved; medians. `hit`: "
-        f"cached post details (bench/run.py's {HOT} hot posts, near cache on); `hit, no "
-        "keep-alive`: the same with `Connection: close` (a connection per request, as from a "
-        "proxy that does not keep its upstream connections). `slow db`: the same paths with "
+        f"cached post details (bench/run.py's {HOT} hot posts, near cache on), on 32 kept-alive "
+        "connections; `no keep-alive`: with `Connection: close` (a connection per request, as "
+        "from a proxy that keeps no upstream connection). `slow db`: the same paths with "
         f"CACHE_ENABLED=false, PostgreSQL behind a proxy adding {args.delay_ms:g} ms to what it "
         f"sends (SELECT 1: {setting['select_direct_ms']:.2f} ms direct, "
         f"{setting['select_proxy_ms']:.2f} ms through the proxy; the proxy used "
         f"{setting['proxy_cpu']:.0%} of a core meanwhile).",
         "",
-        f"| load | server | req/s | vs {sync} | p50 ms | p99 ms | failed | memory (PSS) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| load | server | req/s | rounds' req/s | vs {sync} | p50 ms | p99 ms | failed | "
+        "busiest worker | memory (PSS) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for load, by_config in rows.items():
         for name, row in by_config.items():
             lines.append(
                 f"| {load} | {name} | {row['rps']:,.0f} | "
+                f"{row['rps_range'][0]:,.0f} to {row['rps_range'][1]:,.0f} | "
                 f"{row['rps'] / by_config[sync]['rps']:.2f}x | {row['p50']:.2f} | "
                 f"{row['p99']:.2f} | {row['errors'] + row['socket_errors']:.0f} | "
+                f"{row['busiest']:.0%} ({row['busiest_worst']:.0%}) of {CONFIGS[name][0]} | "
                 f"{row['pss'] / 2**20:.0f} MiB |"
             )
     lines += [
         "",
         "failed: responses with an error status and requests without an answer (socket errors, "
-        "timeouts past 10 s). Memory: master and workers together, pages shared between them "
-        "counted once, after the load.",
+        "timeouts past 10 s). Busiest worker: its share of the workers' CPU time during a round, "
+        "median of the rounds (the worst round); an even spread is 1/workers. Memory: master "
+        "and workers together, pages shared between them counted once, after the load.",
     ]
     return "\n".join(lines)
 
