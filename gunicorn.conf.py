@@ -1,10 +1,15 @@
 """gunicorn's settings, read from the working directory (gunicorn's conventional place), so a
 plain ``gunicorn config.wsgi:application`` (or just ``gunicorn``) started here uses them. Every
-value comes from the environment (``.env.example``); command-line flags still win.
+value comes from the environment (``.env.example``); command-line flags still win, except the
+logging ones (``--log-level``, ``--error-logfile``, ``--access-logfile``): ``LOG_LEVEL``,
+``LOG_FORMAT`` and ``LOG_ACCESS`` replace them, since ``logconfig_dict`` sets every handler.
 
 Defaults, from ``bench/workers.py`` on a 2-core machine (docs/benchmarks.md, "Choosing the worker
-class"): threaded workers, since a cache hit leaves the CPU idle while it waits on Redis and a
-slow database would leave a sync worker idle for the whole query.
+class"): one process per core with 8 threads each. At cached hits sync workers are about 10%
+faster (threads queue on the GIL); with a database 5 ms away, 2 x 8 threads serve 2.0-2.4x what
+5 sync workers do, in less than half their memory. A slow backend is the case that takes a
+service down, so threads it is. ``--daemon`` is not supported: run gunicorn under a process
+manager (its metrics directory is named after the master, which daemonizing replaces).
 """
 
 import os
@@ -17,6 +22,9 @@ from config.log_config import logging_config
 # Multiprocess metrics: the directory is set before anything imports prometheus-client.
 _operators_dir = env_str(metrics_dir.VARIABLE, "")
 _metrics = metrics_dir.for_server(os.getpid())
+if _operators_dir:  # earlier runs' samples would be added in; now, before a --preload loads the app
+    for _stale in _metrics.glob("*.db"):
+        _stale.unlink()
 
 from prometheus_client import multiprocess  # noqa: E402
 
@@ -24,12 +32,15 @@ wsgi_app = "config.wsgi:application"
 workers = env_int("WEB_CONCURRENCY", 2)
 threads = env_int("WEB_THREADS", 8)
 worker_class = "gthread" if threads > 1 else "sync"
-# A worker silent this long is killed and replaced (a request stuck on a dead backend).
+# A sync worker silent this long is killed and replaced. A gthread worker keeps beating while a
+# request hangs: the database's and Redis's own timeouts bound a request there.
 timeout = env_int("WEB_TIMEOUT", 30)
 graceful_timeout = env_int("WEB_GRACEFUL_TIMEOUT", 30)
 keepalive = env_int("WEB_KEEPALIVE", 5)
-# Recycle workers after about this many requests (jitter: not all at once), bounding any leak.
-max_requests = env_int("WEB_MAX_REQUESTS", 10000)
+# Off by default: every recycled worker leaves its metric sample files behind, which each scrape
+# then reads (prometheus-client's multiprocess mode). Set it to bound a leak, with jitter so the
+# workers are not replaced all at once.
+max_requests = env_int("WEB_MAX_REQUESTS", 0)
 max_requests_jitter = env_int("WEB_MAX_REQUESTS_JITTER", 1000)
 # The proxies whose X-Forwarded-* headers are believed (the client address, the scheme).
 forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
@@ -46,12 +57,6 @@ logconfig_dict = logging_config(
 accesslog = "-" if _access else None
 errorlog = "-"
 loglevel = env_str("LOG_LEVEL", "INFO").lower()
-
-
-def on_starting(server):
-    """Earlier runs' samples would be added in: start from no sample files."""
-    for stale in _metrics.glob("*.db"):
-        stale.unlink()
 
 
 def child_exit(server, worker):

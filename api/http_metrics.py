@@ -2,7 +2,8 @@
 keeps the in-flight gauge (``api.metrics``). ``HTTP_METRICS_ENABLED=false`` removes it.
 
 The route label is the URL pattern's name (``post-detail``), never the raw path, so the label
-values are bounded by the URL patterns; a request no pattern matched is ``unmatched``. Methods
+values are bounded by the URL patterns; a request answered before or without URL resolution
+(no pattern matched, an HTTPS redirect, a 413, a static file) is ``unmatched``. Methods
 outside HTTP's standard set count as ``other``.
 """
 
@@ -23,7 +24,7 @@ def route_of(request: HttpRequest) -> str:
     match = request.resolver_match
     if match is None:
         return UNMATCHED
-    return match.view_name or match.route or UNMATCHED
+    return match.view_name  # every URL pattern is named (config/urls.py)
 
 
 class HttpMetricsMiddleware:

@@ -5,6 +5,7 @@ Imported while logging is configured (``config.log_config``, by Django's setting
 gunicorn's config), so nothing here may touch apps, models or settings.
 """
 
+import json
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -93,8 +94,15 @@ class TextFormatter(logging.Formatter):
         if record.name == "gunicorn.access":  # its Apache-style line says the rest
             return f"{line} request_id={getattr(record, 'request_id', '-')}"
         fields = [
-            f"{name}={getattr(record, name)}"
+            f"{name}={_quoted(getattr(record, name))}"
             for name in REQUEST_FIELDS
             if getattr(record, name, None) is not None
         ]
         return " ".join([line, *fields])
+
+
+def _quoted(value: Any) -> str:
+    """A value as one token: quoted when it holds a space or a control character, so that a
+    request path cannot start a line of its own."""
+    text = str(value)
+    return text if text.isprintable() and " " not in text else json.dumps(text)

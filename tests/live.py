@@ -127,6 +127,7 @@ class LiveServer:
             "DJANGO_SECRET_KEY": "live-server-" + secrets.token_urlsafe(32),
             "WEB_THREADS": "1",
             "WEB_MAX_REQUESTS": "0",
+            "WEB_MAX_REQUESTS_JITTER": "0",
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }

@@ -104,3 +104,9 @@ def test_the_text_format_is_one_readable_line():
     text = TextFormatter().format(record)
     assert " WARNING caching hello x request_id=r1 status=404" in text
     assert "\n" not in text
+
+
+def test_a_path_cannot_start_a_text_line_of_its_own():
+    record = _record(path="/api/\nFAKE ERROR django.request forged")
+    text = TextFormatter().format(record)
+    assert "\n" not in text and 'path="/api/\\nFAKE ERROR django.request forged"' in text

@@ -99,20 +99,22 @@ def _spread(server, path: str, batch: int, done) -> int:
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("where", ["project root", "elsewhere"])
+@pytest.mark.parametrize("where", ["project root", "project root, --preload", "elsewhere"])
 def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, where):
     """``gunicorn config.wsgi:application -w 2 -k gthread`` as most deployments write it: from
     the project's root (gunicorn reads ``gunicorn.conf.py`` there) or from another directory
     (no config file: the application sets multiprocess mode up itself). Workers are recycled
     every 30 requests on the way, so dead workers' counts must stay in. Every scrape, whichever
     worker answers it, sees exactly the requests sent."""
+    from api import release
     from config import metrics_dir
 
     post = make_post(make_user())
     server = live(
         workers=2,
-        cwd=ROOT if where == "project root" else tmp_path,
-        extra_args=["-k", "gthread", "--max-requests", "30"],
+        cwd=tmp_path if where == "elsewhere" else ROOT,
+        extra_args=["-k", "gthread", "--max-requests", "30"]
+        + (["--preload"] if "preload" in where else []),
         ready_path="/api/health/live",
     )
     directory = metrics_dir.server_dir(server.process.pid)
@@ -134,7 +136,7 @@ def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, wher
         + sample(text, "cache_reads_total", namespace="post", outcome="MISS")
         == sent
     )
-    assert 'app_release_info{commit="' in text
+    assert sample(text, "app_release_info", version=release.VERSION, commit=release.commit()) == 1
 
 
 @pytest.mark.django_db
