@@ -317,6 +317,7 @@ def main() -> None:
     text = report(args, rows, memory, figures)
     print(text)
     if not args.tiny:
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.md").write_text(text + "\n")
         chart(rows, args.out / "results.png")
     else:
