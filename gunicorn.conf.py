@@ -19,8 +19,12 @@ from config import metrics_dir
 from config.env import env_bool, env_int, env_str
 from config.log_config import logging_config
 
-# Multiprocess metrics: the directory is set before anything imports prometheus-client.
-_operators_dir = env_str(metrics_dir.VARIABLE, "")
+# Multiprocess metrics: the directory is set before anything imports prometheus-client. On a
+# reload (HUP) this file runs again in the same master and finds the directory it set itself.
+_operators_dir = env_str(metrics_dir.VARIABLE, "") not in (
+    "",
+    str(metrics_dir.server_dir(os.getpid())),
+)
 _metrics = metrics_dir.for_server(os.getpid())
 if _operators_dir:  # earlier runs' samples would be added in; now, before a --preload loads the app
     for _stale in _metrics.glob("*.db"):
