@@ -288,27 +288,37 @@ def chart(rows: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--posts", type=int, default=100_000)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--tiny", action="store_true", help="a smoke run: small data, 1 s per variant"
-    )
+def add_run_options(parser: argparse.ArgumentParser, *, seconds: int, rounds: int) -> None:
+    """The options every benchmark here takes: rounds and their length, where the results go,
+    and the progress bar."""
+    parser.add_argument("--seconds", type=int, default=seconds)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument(
         "--progress",
         action="store_true",
         help="a progress bar on stderr even when it is not a terminal (it is shown on one)",
     )
-    args = parser.parse_args()
-    # A terminated run (a test's deadline, a `kill`) unwinds like an error: the servers it
-    # started are stopped on the way out, not left running.
+
+
+def unwind_on_sigterm() -> None:
+    """A terminated run (a test's deadline, a `kill`) unwinds like an error: the servers and
+    proxies it started are stopped on the way out, not left running."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument(
+        "--tiny", action="store_true", help="a smoke run: small data, 1 s per variant"
+    )
+    add_run_options(parser, seconds=8, rounds=3)
+    args = parser.parse_args()
+    unwind_on_sigterm()
     if args.tiny:
         args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
 

@@ -28,7 +28,6 @@ or with ``--progress``.
 
 import argparse
 import os
-import signal
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 # bench.run sets this run's key prefix and the settings module before Django is set up.
 from bench.run import (  # noqa: E402
     HOT,
+    add_run_options,
     bench_database_url,
     ensure_wrk,
     lua_script,
@@ -49,6 +49,7 @@ from bench.run import (  # noqa: E402
     progress,
     run_wrk,
     server,
+    unwind_on_sigterm,
 )
 
 CORES = os.cpu_count() or 1
@@ -148,23 +149,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     # Many short rounds: a median of five shrugs off two rounds that another process disturbed.
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    add_run_options(parser, seconds=5, rounds=5)
     parser.add_argument("--delay-ms", type=float, default=5.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench")
-    parser.add_argument(
-        "--progress",
-        action="store_true",
-        help="a progress bar on stderr even when it is not a terminal (it is shown on one)",
-    )
     args = parser.parse_args()
-    # A terminated run unwinds like an error: its servers and its proxy are stopped on the way.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    unwind_on_sigterm()
 
     with progress(args.progress or sys.stderr.isatty()) as bar:
         rows, setting = measure(args, bar)
     text = report(args, rows, setting)
     print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "workers.md").write_text(text + "\n")
 
 

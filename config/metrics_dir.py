@@ -78,8 +78,9 @@ def for_process() -> None:
     """Called by the WSGI/ASGI module before Django loads: under a gunicorn that did not set
     the directory up (no ``gunicorn.conf.py``), set up its master's. Elsewhere (``runserver``,
     tests, management commands) a process's own registry is the whole truth."""
-    if env_str(VARIABLE, ""):
-        Path(env_str(VARIABLE, "")).mkdir(parents=True, exist_ok=True)
+    given = env_str(VARIABLE, "")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
         return
     master = _gunicorn_master()
     if master is not None:

@@ -44,6 +44,24 @@ def test_metrics_count_reads_by_namespace_and_outcome(api, user):
     )
 
 
+def _spread(server, path: str, batch: int, done, limit: int = 4000) -> int:
+    """Send concurrent batches of GET ``path`` until ``done()``; every answer must be a 200.
+    Returns how many were sent."""
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:
+        while not done():
+            assert sent < limit, "the requests never reached every worker"
+            statuses = list(
+                pool.map(
+                    lambda _: requests.get(server.url + path, timeout=HTTP_TIMEOUT).status_code,
+                    range(batch),
+                )
+            )
+            assert statuses == [200] * batch
+            sent += batch
+    return sent
+
+
 @pytest.mark.live
 def test_metrics_are_summed_across_two_workers(live, tmp_path):
     post = make_post(make_user())
@@ -51,22 +69,14 @@ def test_metrics_are_summed_across_two_workers(live, tmp_path):
         workers=2,
         env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},  # an operator's own directory
     )
-    sent = 0
-    with ThreadPoolExecutor(8) as pool:  # concurrent batches until both workers have counted
-        while len(list(tmp_path.glob("counter_*.db"))) < 2:
-            assert sent < 2000, "the second worker never served a request"
-            statuses = list(
-                pool.map(
-                    lambda _: (
-                        requests.get(
-                            f"{server.url}/api/posts/{post.pk}/", timeout=HTTP_TIMEOUT
-                        ).status_code
-                    ),
-                    range(40),
-                )
-            )
-            assert statuses == [200] * 40
-            sent += 40
+    # Concurrent batches until both workers have counted.
+    sent = _spread(
+        server,
+        f"/api/posts/{post.pk}/",
+        40,
+        lambda: len(list(tmp_path.glob("counter_*.db"))) >= 2,
+        limit=2000,
+    )
     text = requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text
     hits = sample(text, "cache_reads_total", namespace="post", outcome="HIT")
     misses = sample(text, "cache_reads_total", namespace="post", outcome="MISS")
@@ -78,24 +88,6 @@ def test_metrics_are_summed_across_two_workers(live, tmp_path):
 def test_metrics_are_for_allowed_addresses_only(api, settings):
     settings.METRICS_ALLOWED_IPS = ["10.0.0.9"]
     assert api.get("/metrics").status_code == 403
-
-
-def _spread(server, path: str, batch: int, done) -> int:
-    """Send concurrent batches of GET ``path`` until ``done()``; every answer must be a 200.
-    Returns how many were sent."""
-    sent = 0
-    with ThreadPoolExecutor(8) as pool:
-        while not done():
-            assert sent < 4000, "the requests never reached every worker"
-            statuses = list(
-                pool.map(
-                    lambda _: requests.get(server.url + path, timeout=HTTP_TIMEOUT).status_code,
-                    range(batch),
-                )
-            )
-            assert statuses == [200] * batch
-            sent += batch
-    return sent
 
 
 @pytest.mark.live
@@ -167,19 +159,11 @@ def test_http_metrics_can_be_turned_off(api, user, settings):
     from django.test import Client
 
     client = Client()
-    before = sample(
-        client.get("/metrics").content.decode(),
-        "http_requests_total",
-        route="health-live",
-        method="GET",
-        status=200,
-    )
+
+    def counted() -> float:
+        text = client.get("/metrics").content.decode()
+        return sample(text, "http_requests_total", route="health-live", method="GET", status=200)
+
+    before = counted()
     client.get("/api/health/live")
-    after = sample(
-        client.get("/metrics").content.decode(),
-        "http_requests_total",
-        route="health-live",
-        method="GET",
-        status=200,
-    )
-    assert after == before
+    assert counted() == before
