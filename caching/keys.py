@@ -151,6 +151,12 @@ def history(namespace: str, shard: int, hour: int) -> str:
     return f"{history_prefix(namespace, shard)}{hour}"
 
 
+def heartbeat() -> str:
+    """The key the near cache's heartbeat writes to (a ``PEXPIRE``, ``caching.backend.tracking``):
+    it never exists, and no tracked prefix covers it."""
+    return tag("_near") + "_heartbeat"
+
+
 def rate(limit: str, ident: object) -> str:
     """The window counter of rate limit ``limit`` for ``ident`` (a user, an address), in a slot
     of its own: ``<tag _rate.<ident>>_rate:<limit>``; bookkeeping, outside every namespace."""

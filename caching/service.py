@@ -36,9 +36,14 @@ def get_or_load(key: CacheKey, loader: Loader) -> Result:
 
 
 def _get_or_load(key: CacheKey, loader: Loader) -> Result:
-    if not options().enabled or has_pending_work() or not cache_is_trusted():
-        return Result(loader(), BYPASS)
-    return leases.read(key, loader)
+    if options().enabled and not has_pending_work():
+        for _ in range(2):  # again after a check, if the read found a reason to doubt
+            if not cache_is_trusted():
+                break
+            result = leases.read(key, loader)
+            if result is not None:
+                return result
+    return Result(loader(), BYPASS)
 
 
 def _recently_checked() -> bool:

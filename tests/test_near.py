@@ -28,7 +28,7 @@ def tracking(request, db):
         yield
         return
     request.getfixturevalue("private_redis")
-    wait_until(lambda: near_reads.tier().ready() is not None, message="tracking is up")
+    wait_until(lambda: near_reads.tier().ready(), message="tracking is up")
     yield
 
 

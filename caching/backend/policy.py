@@ -131,6 +131,12 @@ class Breaker:
         self.succeeded()
         self.last_failure = time.monotonic()
 
+    def suspect(self) -> None:
+        """Redis may have held back or refused a write unseen (the near cache's heartbeat lapsed,
+        or its connection was lost): check the outbox before the next hit. Not a failure: the
+        breaker's state is left alone."""
+        self.last_failure = time.monotonic()
+
     def closed(self) -> bool:
         return self.state == self.CLOSED
 
@@ -200,5 +206,6 @@ def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False
 
 
 def last_failure() -> float:
-    """When this process last saw Redis fail or refuse a write (monotonic; 0: never)."""
+    """When this process last saw Redis fail, refuse a write, or gave it reason to suspect so
+    (monotonic; 0: never)."""
     return breaker().last_failure

@@ -1,4 +1,5 @@
-"""Server-assisted invalidation (Redis client tracking) for the near cache.
+"""Server-assisted invalidation (Redis client tracking) for the near cache, and the heartbeat
+that proves Redis takes writes.
 
 One connection per primary, in RESP3 (``HELLO 3``), with ``CLIENT TRACKING ON BCAST`` over the
 key prefixes of cached data: Redis pushes ``invalidate <keys>`` to it whenever any client
@@ -6,19 +7,25 @@ changes such a key (SET, UNLINK, a script's writes, a BUMP of a generation count
 expires or is evicted, and ``invalidate null`` on FLUSHDB/FLUSHALL. Broadcast mode needs no
 per-key tracking table in Redis, so keys read by scripts and pipelines are covered alike, and
 the counters a read increments (``_stats``, ``_hist``) are outside the prefixes: reads cause no
-pushes.
+pushes. A connection is made only to a primary (``HELLO``'s role), and knows the server's run id.
 
-``drain()`` reads what has arrived without blocking (one ``recv`` per connection that ends in
-``EAGAIN``: a local system call, not a round trip) and hands each push to ``on_invalidate``.
-The connection also carries a heartbeat: a ``PING`` at most every quarter of ``stale_s``, sent
-by the next drain. Replies come in order after every push sent before them, so a ``PONG`` to a
-PING sent at time *t* proves Redis was answering, and had sent everything up to then, after
-*t*. ``drain()`` raises ``Unconfirmed`` while the latest answered PING was sent more than
-``stale_s`` ago (the caller reads from Redis instead). ``stale_s`` is kept below the Redis
-socket timeout: a write whose invalidation timed out took longer than that to return, so by
-then no process still trusts a tracker that had not heard from Redis since before the outage.
-A connection that closes or errs makes the tracker unusable until it is rebuilt
-(``caching.store.near_reads``), and the near cache is emptied then.
+``drain()`` reads everything that has arrived, until ``EAGAIN`` or the end of the stream (a close
+behind a waiting reply is seen at once), hands each push to ``on_invalidate``, and says whether a
+near hit may be served now. It also sends the heartbeat, at most every quarter of ``stale_s``:
+``PEXPIRE`` of a key that does not exist, then ``TIME``. The PEXPIRE is a write that changes
+nothing (nothing replicated, no push, accepted at ``maxmemory``), so Redis holds it back exactly
+when it holds a writer's invalidation back (``CLIENT PAUSE WRITE``, a frozen server) and refuses
+it exactly when it refuses one (a replica: ``READONLY``); TIME, run right after it, says when
+Redis took it, on Redis's clock. Replies come in order, after every push sent before them. So:
+
+- a refused heartbeat loses the connection (``TrackingLost``), as a close or a garbled reply does;
+- a near hit needs a heartbeat answered that was sent less than ``stale_s`` ago and after the
+  last drain that read a push (Redis may hold more pushes behind it, whatever the size of the
+  receive buffer);
+- two answered heartbeats that Redis took more than ``stale_s`` apart mean writes may have been
+  held or refused in between, however briefly this process looked: ``on_lapse`` is told.
+
+docs/near-cache.md ("Faults") gives the argument and where it ends.
 """
 
 import os
@@ -32,17 +39,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STALE_S = 0.2  # at most: a heartbeat older than this is not trusted (see above)
-LOST_S = 2.0  # a PING unanswered this long: the connection is dead (a black hole), reconnect
+LOST_S = 2.0  # a heartbeat unanswered this long: the connection is dead (a black hole)
 _CHUNK = 65536
-_PING = b"*1\r\n$4\r\nPING\r\n"
+# (level, option, value) set on every tracking socket before it connects: a test's hook (a small
+# receive buffer) that leaves the host's settings alone.
+SOCKET_OPTIONS: list[tuple[int, int, int]] = []
 
 
 class TrackingLost(Exception):
     """A tracking connection closed or failed."""
-
-
-class Unconfirmed(Exception):
-    """No heartbeat answered recently enough: do not serve from the near cache now."""
 
 
 def command(*args: str | bytes | int) -> bytes:
@@ -111,142 +116,174 @@ class Node:
 class _Link:
     node: Node
     sock: socket.socket
+    run_id: str
     buffer: bytes = b""
-    pinged_at: float = -1.0  # when the latest PING was sent
-    sent: deque[float] = field(default_factory=deque)  # send times of PINGs not yet answered
-    confirmed_at: float = -1.0  # send time of the latest answered PING
-    backlog_at: float = -1.0  # when a drain last found a full buffer (Redis may hold more)
+    pinged_at: float = -1.0  # when the latest heartbeat was sent
+    sent: deque[float] = field(default_factory=deque)  # send times of heartbeats not answered
+    confirmed_at: float = -1.0  # send time of the latest answered heartbeat
+    taken_at: float = -1.0  # when Redis took it (TIME, Redis's clock)
+    backlog_at: float = -1.0  # when a drain last read a push (Redis may hold more behind it)
+
+    def where(self) -> str:
+        return self.node.path or f"{self.node.host}:{self.node.port}"
 
 
 class Tracker:
-    """Tracking connections to ``nodes`` for keys starting with any of ``prefixes``."""
+    """Tracking connections to ``nodes`` for keys starting with any of ``prefixes``; the
+    heartbeat writes to ``heartbeat_key``, which must not exist."""
 
     def __init__(
         self,
         nodes: list[Node],
         prefixes: list[str],
         on_invalidate: Callable[[list[bytes] | None], None],
+        on_lapse: Callable[[], None],
         *,
+        heartbeat_key: str,
         timeout_s: float,
     ) -> None:
         self._on_invalidate = on_invalidate
+        self._on_lapse = on_lapse
         self._lock = threading.Lock()
         self.stale_s = min(STALE_S, 0.8 * timeout_s)
-        self._ping_s = self.stale_s / 4
+        self._beat_s = self.stale_s / 4
+        self._beat = command("PEXPIRE", heartbeat_key, 1) + command("TIME")
         # CLIENT LIST shows which process a tracking connection belongs to.
         self.name = f"near-cache-tracking-{os.getpid()}-{secrets.token_hex(4)}"
         self.links: list[_Link] = []
         try:
             for node in nodes:
-                self.links.append(self._connect(node, prefixes, timeout_s, self.name))
+                self.links.append(self._connect(node, prefixes, timeout_s))
         except BaseException:
             for link in self.links:
                 link.sock.close()
             raise
         self.broken = False
 
-    @staticmethod
-    def _connect(node: Node, prefixes: list[str], timeout_s: float, name: str) -> _Link:
+    def _connect(self, node: Node, prefixes: list[str], timeout_s: float) -> _Link:
         if node.path:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout_s)
-            sock.connect(node.path)
         else:
-            sock = socket.create_connection((node.host, node.port), timeout=timeout_s)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = socket.socket(socket.AF_INET6 if ":" in node.host else socket.AF_INET)
         try:
-            hello: list[str | bytes | int] = ["HELLO", 3]
+            for option in SOCKET_OPTIONS:
+                sock.setsockopt(*option)
+            sock.settimeout(timeout_s)
+            sock.connect(node.path or (node.host, node.port))
+            if not node.path:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            login: list[str | bytes | int] = ["HELLO", 3]
             if node.password:
-                hello += ["AUTH", node.username or "default", node.password]
+                login += ["AUTH", node.username or "default", node.password]
             tracking: list[str | bytes | int] = ["CLIENT", "TRACKING", "ON", "BCAST"]
             for prefix in prefixes:
                 tracking += ["PREFIX", prefix]
-            sock.sendall(command(*hello) + command("CLIENT", "SETNAME", name) + command(*tracking))
-            replies: list[Any] = []
-            buffer = b""
-            while len(replies) < 3:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise TrackingLost("closed while setting up")
-                buffer += chunk
-                try:
-                    while len(replies) < 3:
-                        reply, used = parse(buffer)
-                        buffer = buffer[used:]
-                        replies.append(reply)
-                except _Incomplete:
-                    pass
+            began = time.monotonic()
+            sock.sendall(
+                command(*login)
+                + command("CLIENT", "SETNAME", self.name)
+                + command(*tracking)
+                + command("INFO", "server")
+                + self._beat
+            )
+            replies, buffer = self._replies(sock, 6)
+            hello, _, _, info, _, _ = replies
             for reply in replies:
-                if isinstance(reply, ValueError):
+                if isinstance(reply, ValueError) and reply is not info:
                     raise TrackingLost(f"refused: {reply}")
+            if dict(zip(hello[::2], hello[1::2], strict=True)).get(b"role") != b"master":
+                raise TrackingLost(f"{node.host}:{node.port} is not a primary")
+            # A server that refuses INFO (an ACL) leaves its identity unknown: not checked.
+            run_id = "" if isinstance(info, ValueError) else _field(info, b"run_id")
             sock.setblocking(False)
-            return _Link(node, sock, buffer)
+            link = _Link(node, sock, run_id, buffer, pinged_at=began)
+            link.confirmed_at, link.taken_at = began, _seconds(replies[5])
+            return link
         except BaseException:
             sock.close()
             raise
 
-    def drain(self) -> None:
-        """Consume everything Redis has sent; send a heartbeat when one is due. Raises
-        ``TrackingLost`` (and stays broken) when a connection is gone, ``Unconfirmed`` when a
-        connection's latest answered heartbeat is too old."""
+    @staticmethod
+    def _replies(sock: socket.socket, count: int) -> tuple[list[Any], bytes]:
+        """The first ``count`` replies on a blocking socket, and what follows them."""
+        replies: list[Any] = []
+        buffer = b""
+        while len(replies) < count:
+            chunk = sock.recv(_CHUNK)
+            if not chunk:
+                raise TrackingLost("closed while setting up")
+            buffer += chunk
+            try:
+                while len(replies) < count:
+                    reply, used = parse(buffer)
+                    buffer = buffer[used:]
+                    replies.append(reply)
+            except _Incomplete:
+                pass
+        return replies, buffer
+
+    def drain(self) -> bool:
+        """Consume everything Redis has sent; send a heartbeat when one is due. True when a
+        near hit may be served now (see above); raises ``TrackingLost`` (and stays broken) when
+        a connection is gone or Redis refused the heartbeat."""
         with self._lock:
             if self.broken:
                 raise TrackingLost("tracking was lost")
             now = time.monotonic()
-            quiet = False
+            trusted = True
             try:
                 for link in self.links:
                     self._read(link, now)
                     if link.sent and now - link.sent[0] > LOST_S:
-                        raise TrackingLost(f"{link.node.host}:{link.node.port} does not answer")
-                    if now - link.pinged_at >= self._ping_s or link.backlog_at == now:
-                        if link.sock.send(_PING) != len(_PING):
+                        raise TrackingLost(f"{link.where()} does not answer")
+                    if now - link.pinged_at >= self._beat_s or link.backlog_at == now:
+                        if link.sock.send(self._beat) != len(self._beat):
                             raise TrackingLost("a heartbeat could not be sent whole")
                         link.pinged_at = now
                         link.sent.append(now)
-                    # Trusted: a heartbeat answered that was sent recently, and after the last
-                    # time Redis may have held pushes back (a full buffer read).
-                    quiet = quiet or (
-                        now - link.confirmed_at > self.stale_s
-                        or link.confirmed_at < link.backlog_at
+                    trusted = trusted and link.confirmed_at >= max(
+                        now - self.stale_s, link.backlog_at
                     )
-            except Exception as error:  # closed, reset, unparsable: never trusted again
+            except Exception as error:  # closed, reset, refused, unparsable: never trusted again
                 self.broken = True
                 raise TrackingLost(str(error)) from error
-            if quiet:
-                raise Unconfirmed("no recent heartbeat")
+            return trusted
 
     def _read(self, link: _Link, now: float) -> None:
-        while True:
+        chunks = []
+        while True:  # to EAGAIN or the end: a close may wait behind data
             try:
                 chunk = link.sock.recv(_CHUNK)
             except BlockingIOError:
                 break
             if not chunk:
-                raise TrackingLost(f"{link.node.host}:{link.node.port} closed the connection")
-            link.buffer += chunk
-            if len(chunk) == _CHUNK:
-                # A burst: Redis writes a client at most 64 KiB per pass and stops when our
-                # buffer is full, so pushes may still wait there, behind replies it already
-                # sent to writers. Trust again only after a heartbeat sent from now.
-                link.backlog_at = now
-            else:
-                break  # the buffer is read to its end: no EAGAIN round needed
+                raise TrackingLost(f"{link.where()} closed the connection")
+            chunks.append(chunk)
+        if not chunks:
+            return
+        link.buffer += b"".join(chunks)
         at = 0
         try:
             while at < len(link.buffer):
                 value, at = parse(link.buffer, at)
                 if isinstance(value, tuple):  # a push
+                    link.backlog_at = now
                     kind, items = value[1][0], value[1][1:]
                     if kind == b"invalidate":
                         self._on_invalidate(items[0] if items else None)
-                elif value == b"PONG" and link.sent:
-                    link.confirmed_at = link.sent.popleft()
                 elif isinstance(value, ValueError):
-                    raise TrackingLost(f"error from Redis: {value}")
+                    raise TrackingLost(f"{link.where()} refused the heartbeat: {value}")
+                elif isinstance(value, list) and link.sent:  # TIME, after the PEXPIRE's :0
+                    taken = _seconds(value)
+                    if taken - link.taken_at > self.stale_s:
+                        self._on_lapse()
+                    link.confirmed_at, link.taken_at = link.sent.popleft(), taken
         except _Incomplete:
-            pass
+            link.backlog_at = now  # the rest of it is still on its way
         link.buffer = link.buffer[at:]
+
+    def run_ids(self) -> list[str]:
+        return [link.run_id for link in self.links]
 
     def close(self) -> None:
         with self._lock:
@@ -257,3 +294,16 @@ class Tracker:
     def detach(self) -> None:
         """In a forked child: the parent's sockets are not this process's to use or close."""
         self.broken = True
+
+
+def _seconds(time_reply: list[bytes]) -> float:
+    """``TIME``'s reply (seconds, microseconds) as seconds."""
+    return int(time_reply[0]) + int(time_reply[1]) / 1e6
+
+
+def _field(info: bytes, name: bytes) -> str:
+    """A field of an ``INFO`` reply (a verbatim string: ``txt:`` and ``name:value`` lines)."""
+    for line in info.splitlines():
+        if line.startswith(name + b":"):
+            return line.partition(b":")[2].decode()
+    raise TrackingLost(f"INFO has no {name.decode()}")

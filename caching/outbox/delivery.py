@@ -18,7 +18,7 @@ from caching.backend.policy import CacheUnavailable
 from caching.conf import options
 from caching.outbox.models import OutboxEntry
 from caching.rules import Changes
-from caching.store import writes
+from caching.store import near_reads, writes
 
 log = logging.getLogger("caching")
 BATCH = 500
@@ -35,11 +35,15 @@ def deliver(entry_id: int, changes: Changes) -> None:
     If Redis cannot take it, the entry stays for replay. The attempt is made even while this
     process's breaker is open: Redis may be back (a replica promoted) before the breaker's probe
     tells this process, and an entry left in the outbox is stale for other processes until
-    their next check (``OUTBOX_CHECK_AFTER_MS``). While Redis is down, a write pays at most
-    the timeout for it; reads stay behind the breaker.
+    their next check (``OUTBOX_CHECK_AFTER_MS``). An attempt that fails sooner than the socket
+    timeout (refused: a replica, a closed port) waits out the rest of it and tries once more:
+    until then another process's near cache may still trust what it last heard from Redis
+    (``near_reads.fence_s``). So while Redis is down or refusing, a write pays about the timeout
+    for it (twice at most); reads stay behind the breaker.
     """
+    began = time.monotonic()
     try:
-        writes.apply(changes, through_open_breaker=True)
+        _apply_fenced(changes, began)
     except CacheUnavailable as error:
         log.warning(
             "event=invalidation_queued entry=%d keys=%d namespaces=%d error=%s",
@@ -52,6 +56,17 @@ def deliver(entry_id: int, changes: Changes) -> None:
     OutboxEntry.objects.filter(pk=entry_id).delete()
     for key, loader in changes.prime.items():
         writes.prime(key, loader)
+
+
+def _apply_fenced(changes: Changes, began: float) -> None:
+    try:
+        writes.apply(changes, through_open_breaker=True)
+    except CacheUnavailable:
+        rest = began + near_reads.fence_s() - time.monotonic()
+        if rest <= 0:
+            raise
+        time.sleep(rest)
+        writes.apply(changes, through_open_breaker=True)
 
 
 def replay(*, batches: int | None = None, progress: Callable[[int], object] | None = None) -> int:

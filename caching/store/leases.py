@@ -10,7 +10,7 @@ the cache may be used at all is the caller's question (``caching.service``).
 import time
 
 from caching import keys, rules
-from caching.backend.policy import CacheUnavailable, call
+from caching.backend.policy import CacheUnavailable, call, last_failure
 from caching.backend.scripts import ReadReply, run_script
 from caching.conf import Options, options
 from caching.entry import BYPASS, HIT, MISS, Entry, Loader, Result
@@ -38,23 +38,29 @@ def new_lease() -> str:
     return f"{STATE.lease_base}{next(STATE.lease_numbers)}"
 
 
-def read(key: CacheKey, loader: Loader) -> Result:
+def read(key: CacheKey, loader: Loader) -> Result | None:
     """Read ``key`` from this process's near cache, else through Redis, loading on a miss;
     when Redis cannot be asked (down, slow, the breaker open), load without it (``BYPASS``).
-    A value Redis returns is kept near, unless an invalidation of the key was consumed while it
-    was on its way (the reservation taken before asking)."""
+    A value Redis returns is kept near while tracking is up, unless an invalidation of the key
+    was consumed while it was on its way (the reservation taken before asking). ``None``: the near tier's drain (or
+    another thread) found reason to doubt the cache since the outbox was last checked; the
+    caller checks it first (``caching.service``)."""
     opts = options()
     namespace = rules.require(key.namespace)
     physical = keys.physical(key)
     counter = keys.generation(namespace.name) if namespace.generational else None
     near = near_reads.tier()
     reservation = None
-    if near is not None and near.ready() is not None:
-        held = near.cache.get(physical, counter)
+    if near is not None:
+        trusted = near.ready()
+        if last_failure() >= STATE.trusted_at:
+            return None
+        held = near.cache.get(physical, counter) if trusted else None
         if held is not None:
             near.counts.add(key)
             return Result(held, HIT)
-        reservation = near.cache.reserve(physical, counter)
+        if near.tracker is not None:  # every later invalidation of the key reaches this process
+            reservation = near.cache.reserve(physical, counter)
     lease = new_lease()
     read_keys = [keys.stats_of(key), physical]
     if counter is not None:

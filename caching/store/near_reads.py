@@ -2,16 +2,21 @@
 (``caching.near``), kept exact by Redis's invalidation pushes (``caching.backend.tracking``).
 
 A near hit first consumes every push Redis has sent this process (``Tracker.drain``: a
-non-blocking read, no round trip). Redis queues a write's invalidation push before it answers
-the write, so once the writer has its answer the push is on its way to every process; a
-process that reads after that consumes it before answering (docs/near-cache.md gives the
-ordering and where it ends). While tracking is not up (not yet connected, a connection lost or
-quiet, the process just forked) the tier is empty and reads go to Redis; it reconnects at most
-once per ``RETRY_S``, and starts empty.
+non-blocking read, no round trip) and needs a recent heartbeat that Redis took as a write.
+Redis queues a write's invalidation push before it answers the write, so once the writer has
+its answer the push is on its way to every process; a process that reads after that consumes
+it before answering. A write whose invalidation Redis did not take returns no sooner than the
+socket timeout after trying (``fence_s``, ``caching.outbox.delivery``), by when no tracker still
+trusts a heartbeat from before (docs/near-cache.md gives the ordering, the faults and where it
+ends). While tracking is not up (not yet connected, a connection lost, the process just forked)
+the tier is empty and reads go to Redis; it reconnects at most once per ``RETRY_S``, and starts
+empty. A lost connection or a lapse of the heartbeat empties the tier and makes the process
+check the outbox before its next hit (``Breaker.suspect``).
 
 A background thread per process keeps the tier up while the process is idle: it drains the
 tracking connections (so Redis never buffers pushes for a process that is not reading, and the
-heartbeat stays answered) every ``UPKEEP_S`` and flushes the near hits' counts.
+heartbeat stays answered) every ``UPKEEP_S``, flushes the near hits' counts, and every
+``NODE_CHECK_S`` checks that the client still reaches the server tracked (its run id).
 
 On a Redis Cluster the tier is off: its tracking connections are fixed when they connect, and
 a failover that keeps the old primary alive, or a resharding that adds one, would leave writes
@@ -26,7 +31,8 @@ import time
 from caching import keys, rules
 from caching.backend.cluster import primaries
 from caching.backend.connection import Client, client, is_cluster
-from caching.backend.tracking import Node, Tracker, TrackingLost, Unconfirmed
+from caching.backend.policy import CacheUnavailable, breaker, call
+from caching.backend.tracking import Node, Tracker, TrackingLost
 from caching.conf import options
 from caching.near import NearCache
 from caching.state import STATE
@@ -35,6 +41,7 @@ from caching.store.hit_counts import FLUSH_S, HitCounts
 log = logging.getLogger("caching")
 RETRY_S = 1.0
 UPKEEP_S = 0.05
+NODE_CHECK_S = 1.0
 
 
 class NearTier:
@@ -50,26 +57,24 @@ class NearTier:
         self._thread = threading.Thread(target=self._upkeep, name="near-cache", daemon=True)
         self._thread.start()
 
-    def ready(self) -> Tracker | None:
-        """The tracker, with every push consumed; ``None`` while tracking is not up."""
+    def ready(self) -> bool:
+        """Whether a near hit may be served now: every push consumed and a recent heartbeat
+        taken (``Tracker.drain``); connects first when tracking is not up."""
         tracker = self.tracker
         if tracker is None:
             if time.monotonic() < self.retry_at or not self._connecting.acquire(blocking=False):
-                return None  # another thread is connecting: this read goes to Redis
+                return False  # another thread is connecting: this read goes to Redis
             try:
                 tracker = self.tracker or self._connect()
             finally:
                 self._connecting.release()
             if tracker is None:
-                return None
+                return False
         try:
-            tracker.drain()
-        except Unconfirmed:
-            return None  # Redis has not answered a heartbeat lately: ask Redis itself
+            return tracker.drain()
         except TrackingLost as error:
             self._lost(tracker, str(error))
-            return None
-        return tracker
+            return False
 
     def _upkeep(self) -> None:
         ticks = 0
@@ -79,6 +84,8 @@ class NearTier:
                 ticks += 1
                 if ticks % round(FLUSH_S / UPKEEP_S) == 0:
                     self.counts.flush()
+                if ticks % round(NODE_CHECK_S / UPKEEP_S) == 0 and self.tracker is not None:
+                    self._check_node(self.tracker)
             except Exception:  # never let the thread die: the next tick tries again
                 log.exception("event=near_cache_upkeep_failed")
 
@@ -86,16 +93,40 @@ class NearTier:
         self.retry_at = time.monotonic() + RETRY_S
         try:
             r = client()
-            tracker = Tracker(_nodes(r), _prefixes(), self._invalidated, timeout_s=_timeout(r))
-        except Exception as error:  # unreachable, refused, a cluster not up: stay off, retry
+            tracker = Tracker(
+                _nodes(r),
+                _prefixes(),
+                self._invalidated,
+                self._lapsed,
+                heartbeat_key=keys.heartbeat(),
+                timeout_s=_timeout(r),
+            )
+        except Exception as error:  # unreachable, refused, a replica, a cluster not up: retry
             self._off(str(error))
             return None
         self.cache.clear()  # anything held from before may have missed its invalidation
         self.tracker = tracker
+        if not self._check_node(tracker):
+            return None
         if self.off_reason:
             log.warning("event=near_cache_on")
             self.off_reason = ""
         return tracker
+
+    def _check_node(self, tracker: Tracker) -> bool:
+        """Does the client reach the server the tracker listens to? A name or an address that
+        moved to another primary would leave the tracker on the old one, hearing none of the
+        writes. Unknown (Redis unavailable, INFO refused) counts as yes: the heartbeat and the
+        breaker cover those."""
+        (tracked,) = tracker.run_ids()
+        try:
+            reached = call(lambda r: r.info("server").get("run_id", ""))
+        except CacheUnavailable:
+            return True
+        if tracked and reached and reached != tracked:
+            self._lost(tracker, f"the client reaches Redis {reached}, not the tracked {tracked}")
+            return False
+        return True
 
     def _off(self, reason: str) -> None:
         if reason != self.off_reason:
@@ -108,11 +139,18 @@ class NearTier:
         else:
             self.cache.invalidate(names)
 
+    def _lapsed(self) -> None:
+        """Redis took two heartbeats further apart than a near hit may trust: writes may have
+        been held or refused in between, and their invalidations with them."""
+        self.cache.clear()
+        breaker().suspect()
+
     def _lost(self, tracker: Tracker, reason: str) -> None:
         tracker.close()
         if self.tracker is tracker:
             self.tracker = None
             self.cache.clear()
+            breaker().suspect()
             self.retry_at = time.monotonic() + RETRY_S
             self._off(reason)
 
@@ -156,7 +194,8 @@ def _nodes(r: Client) -> list[Node]:
 
 
 def _timeout(r: Client) -> float:
-    """The shorter of the connect and socket timeouts: the heartbeat's window stays below it."""
+    """The shorter of the connect and socket timeouts: the heartbeat's window stays below it,
+    and a write whose invalidation failed returns no sooner (``fence_s``)."""
     where = primaries(r)[0][1].connection_pool.connection_kwargs
     given = [t for t in (where.get("socket_timeout"), where.get("socket_connect_timeout")) if t]
     return float(min(given)) if given else 1.0
@@ -192,6 +231,18 @@ def tier() -> NearTier | None:
     with _making:
         near = STATE.near = STATE.near or NearTier()
     return near
+
+
+def fence_s() -> float:
+    """How long after its first try a write whose invalidation Redis did not take must wait
+    before it returns: the socket timeout, as long as a timed-out try takes, by when every
+    tracker that has not seen Redis take a write since has stopped trusting it
+    (docs/near-cache.md, "Faults"); 0 where no process keeps a near cache."""
+    opts = options()
+    if not opts.near_enabled:
+        return 0.0
+    r = client()
+    return 0.0 if is_cluster(r) else _timeout(r)
 
 
 def flush_counts() -> None:
