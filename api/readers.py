@@ -5,7 +5,8 @@ shape).
 A token's reader (user id, staff, active) is a cache entry like any other, in namespace
 ``reader`` under a keyed hash of the token, so an authenticated hit needs no database either. It is
 invalidated when the token is created or deleted (a password change deletes them) and when the
-user's ``is_active`` or ``is_staff`` changes, after commit, like every entry.
+user's ``is_active`` or ``is_staff`` changes, after commit, like every entry; a token created
+while its user changes waits for that change to commit (``_account_changes``).
 """
 
 import functools
@@ -15,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.http import HttpRequest
 from rest_framework.authentication import get_authorization_header
 from rest_framework.authtoken.models import Token
@@ -89,13 +91,21 @@ def _token_changes(row: RowChange) -> Changes:
 
 
 def _account_changes(row: RowChange) -> Changes:
-    """Deactivation and staff changes reach the user's tokens' readers (one query, in the
-    write's transaction, only when either field may have moved)."""
+    """Deactivation and staff changes reach the user's tokens' readers: two queries in the
+    write's transaction, only when either field may have moved.
+
+    The user's row is locked ``FOR UPDATE`` before the tokens are listed. A token's insert
+    takes ``KEY SHARE`` on it for its foreign key (at commit: Django's keys are deferred), which
+    that lock holds back, so no token can commit between the list and this write's commit and
+    then be read, and cached, as its user's old self."""
     if row.kind != "update":
         return Changes()  # a new user has no token; a deleted one's tokens go with it
     before, after = row.before, row.after
     if before and after and all(before[f] == after[f] for f in ("is_active", "is_staff")):
         return Changes()
+    if transaction.get_connection().in_atomic_block:  # else the write has committed already
+        users = get_user_model()._base_manager.select_for_update().filter(pk=row.pk)
+        users.values_list("pk", flat=True).first()
     tokens = Token.objects.filter(user_id=row.pk).values_list("key", flat=True)
     return Changes(drop={reader_key(token) for token in tokens})
 

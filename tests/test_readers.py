@@ -94,3 +94,82 @@ def test_the_fast_path_and_drf_agree_on_the_reader(people, name, header, session
         assert drf is not REFUSED and _who(fast) == _who(drf), f"{name}: {_who(fast)} != {drf}"
     else:
         assert fast is None, f"{name}: the fast path must leave this to DRF (DRF: {drf})"
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_token_created_while_its_user_is_deactivated_loses_read_access(live):
+    """The race held open: the deactivation has listed the user's tokens (none yet: each is
+    dropped from the cache after commit) and has not committed; a token is created meanwhile by
+    a path that does not lock the user (the admin's form, ``drf_create_token``) and read through
+    both workers. Once the deactivation commits, the token reads nothing."""
+    import threading
+
+    import requests
+    from django.db import connection, transaction
+
+    from tests.conftest import closing_connections
+    from tests.live import HTTP_TIMEOUT, wait_until
+
+    user = make_user()
+    token = Token(user_id=user.pk, key=Token.generate_key())
+    server = live(workers=2)
+
+    def reads() -> list[int]:
+        url, headers = server.url + "/api/posts/", {"Authorization": f"Token {token.key}"}
+        return [
+            requests.get(url, headers=headers, timeout=HTTP_TIMEOUT).status_code for _ in range(8)
+        ]
+
+    listed, commit = threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def recorded(work):
+        @closing_connections
+        def run() -> None:
+            try:
+                work()
+            except BaseException as error:  # the test fails with it, not a thread warning
+                seen[work.__name__] = error
+                listed.set()
+
+        return threading.Thread(target=run)
+
+    def deactivate() -> None:
+        with transaction.atomic():
+            row = type(user).objects.get(pk=user.pk)
+            row.is_active = False
+            row.save()  # lists the user's tokens for the cache work after commit
+            listed.set()
+            commit.wait(timeout=HTTP_TIMEOUT)
+
+    def create_token() -> None:
+        seen["pid"] = connection.cursor().connection.info.backend_pid
+        token.save()
+        seen["created"] = True
+
+    def created_or_waiting() -> bool:
+        if "created" in seen or "create_token" in seen:
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [seen.get("pid", 0)]
+            )
+            row = cursor.fetchone()
+        return row is not None and row[0] == "Lock"
+
+    deactivating, creating = recorded(deactivate), recorded(create_token)
+    deactivating.start()
+    try:
+        assert listed.wait(timeout=HTTP_TIMEOUT) and "deactivate" not in seen, seen
+        creating.start()
+        wait_until(created_or_waiting, message="the token was neither created nor waiting")
+        during = reads()  # the token's reader, read (and cached) while the race is open
+    finally:
+        commit.set()
+        deactivating.join()
+        if creating.ident is not None:
+            creating.join()
+    assert "deactivate" not in seen and "create_token" not in seen, seen
+    after = reads()
+    assert set(after) == {401}, f"after the deactivation committed: {after} (during: {during})"
