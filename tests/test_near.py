@@ -4,7 +4,7 @@ invalidation is consumed is not kept; near hits counted in the shared figures.""
 
 import pytest
 
-from caching import service
+from caching import keys, service
 from caching.near import NearCache
 from caching.rules import Changes
 from caching.state import STATE
@@ -148,3 +148,35 @@ def test_switched_off_every_hit_goes_to_redis(db, redis, settings):
     for _ in range(3):
         assert data(service.get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
     assert STATE.near is None
+
+
+def test_a_client_that_reaches_another_redis_moves_the_tracker_there(settings):
+    """A name or an address that moves to another primary while the tracker's connection stays
+    on the old one (a proxy that sends new connections elsewhere): the tracker would hear none of
+    the writes. The upkeep thread compares run ids every NODE_CHECK_S and moves it."""
+    from bench.delay_proxy import DelayProxy
+    from caching.backend.connection import client
+    from tests.redis_server import RedisServer
+
+    with RedisServer() as old, RedisServer() as new, DelayProxy("127.0.0.1", old.port, 0) as proxy:
+        settings.CACHES = {
+            "default": {
+                **settings.CACHES["default"],
+                "LOCATION": f"redis://127.0.0.1:{proxy.port}/0",
+            }
+        }
+        wait_until(lambda: near_reads.tier().ready(), message="tracking is up")
+        key = post_key(484848)
+        for _ in range(3):
+            service.get_or_load(key, lambda: entry({"v": 1}))
+        assert STATE.near.cache.get(keys.physical(key), None) is not None
+        proxy.upstream = new.port  # new connections reach the other server
+        client().connection_pool.disconnect()
+        writes.apply(Changes(drop={key}))  # on the new server: no push reaches the old one
+        moved = new.client().info("server")["run_id"]
+        wait_until(
+            lambda: STATE.near.tracker is not None and STATE.near.tracker.run_ids() == [moved],
+            message="the tracker stays on the old server",
+        )
+        assert data(service.get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
+        STATE.reset()  # before the servers go

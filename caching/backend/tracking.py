@@ -188,11 +188,13 @@ class Tracker:
             )
             replies, buffer = self._replies(sock, 6)
             hello, _, _, info, _, _ = replies
+            if isinstance(hello, ValueError):
+                raise TrackingLost(f"refused: {hello}")
+            if dict(zip(hello[::2], hello[1::2], strict=True)).get(b"role") != b"master":
+                raise TrackingLost(f"{node.host}:{node.port} is not a primary")
             for reply in replies:
                 if isinstance(reply, ValueError) and reply is not info:
                     raise TrackingLost(f"refused: {reply}")
-            if dict(zip(hello[::2], hello[1::2], strict=True)).get(b"role") != b"master":
-                raise TrackingLost(f"{node.host}:{node.port} is not a primary")
             # A server that refuses INFO (an ACL) leaves its identity unknown: not checked.
             run_id = "" if isinstance(info, ValueError) else _field(info, b"run_id")
             sock.setblocking(False)

@@ -42,9 +42,9 @@ def read(key: CacheKey, loader: Loader) -> Result | None:
     """Read ``key`` from this process's near cache, else through Redis, loading on a miss;
     when Redis cannot be asked (down, slow, the breaker open), load without it (``BYPASS``).
     A value Redis returns is kept near while tracking is up, unless an invalidation of the key
-    was consumed while it was on its way (the reservation taken before asking). ``None``: the near tier's drain (or
-    another thread) found reason to doubt the cache since the outbox was last checked; the
-    caller checks it first (``caching.service``)."""
+    was consumed while it was on its way (the reservation taken before asking). ``None``: the
+    near tier's drain (or another thread) found reason to doubt the cache since the outbox was
+    last checked; the caller checks it first (``caching.service``)."""
     opts = options()
     namespace = rules.require(key.namespace)
     physical = keys.physical(key)
