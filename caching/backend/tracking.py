@@ -23,7 +23,9 @@ Redis took it, on Redis's clock. Replies come in order, after every push sent be
   last drain that read a push (Redis may hold more pushes behind it, whatever the size of the
   receive buffer);
 - two answered heartbeats that Redis took more than ``stale_s`` apart mean writes may have been
-  held or refused in between, however briefly this process looked: ``on_lapse`` is told.
+  held or refused in between, however briefly this process looked: ``on_lapse`` is told, with
+  whether this process kept sending heartbeats meanwhile (then Redis held them back; else the
+  gap may be this process's own: a long pause of its threads).
 
 docs/near-cache.md ("Faults") gives the argument and where it ends.
 """
@@ -137,7 +139,7 @@ class Tracker:
         nodes: list[Node],
         prefixes: list[str],
         on_invalidate: Callable[[list[bytes] | None], None],
-        on_lapse: Callable[[], None],
+        on_lapse: Callable[[bool], None],
         *,
         heartbeat_key: str,
         timeout_s: float,
@@ -276,10 +278,11 @@ class Tracker:
                 elif isinstance(value, ValueError):
                     raise TrackingLost(f"{link.where()} refused the heartbeat: {value}")
                 elif isinstance(value, list) and link.sent:  # TIME, after the PEXPIRE's :0
-                    taken = _seconds(value)
+                    sent, taken = link.sent.popleft(), _seconds(value)
                     if taken - link.taken_at > self.stale_s:
-                        self._on_lapse()
-                    link.confirmed_at, link.taken_at = link.sent.popleft(), taken
+                        # Held by Redis if this process kept asking meanwhile; else its own gap.
+                        self._on_lapse(sent - link.confirmed_at <= self.stale_s)
+                    link.confirmed_at, link.taken_at = sent, taken
         except _Incomplete:
             link.backlog_at = now  # the rest of it is still on its way
         link.buffer = link.buffer[at:]

@@ -139,11 +139,15 @@ class NearTier:
         else:
             self.cache.invalidate(names)
 
-    def _lapsed(self) -> None:
+    def _lapsed(self, held: bool) -> None:
         """Redis took two heartbeats further apart than a near hit may trust: writes may have
-        been held or refused in between, and their invalidations with them."""
+        been held or refused in between, and their invalidations with them. When Redis held
+        heartbeats this process kept sending, it also checks the outbox before its next hit;
+        a gap of its own (its threads paused) leaves that to the outbox check's window, as for
+        a process without a tier."""
         self.cache.clear()
-        breaker().suspect()
+        if held:
+            breaker().suspect()
 
     def _lost(self, tracker: Tracker, reason: str) -> None:
         tracker.close()
