@@ -13,7 +13,7 @@ import threading
 import time
 
 from caching import metrics
-from caching.backend.policy import CacheUnavailable, breaker, call, last_failure
+from caching.backend.policy import CacheUnavailable, breaker, call, doubted_since
 from caching.conf import options
 from caching.entry import BYPASS, Loader, Result
 from caching.invalidation.transaction import has_pending_work, in_application_transaction
@@ -40,7 +40,7 @@ def _get_or_load(key: CacheKey, loader: Loader) -> Result:
         for _ in range(2):  # again after a check, if the read found a reason to doubt
             if not cache_is_trusted():
                 break
-            result = leases.read(key, loader)
+            result = leases.read(key, loader, trusted_since=STATE.trusted_at)
             if result is not None:
                 return result
     return Result(loader(), BYPASS)
@@ -49,7 +49,7 @@ def _get_or_load(key: CacheKey, loader: Loader) -> Result:
 def _recently_checked() -> bool:
     checked = STATE.trusted_at
     window = options().outbox_check_after_ms / 1000
-    return bool(checked) and last_failure() < checked and time.monotonic() - checked < window
+    return bool(checked) and not doubted_since(checked) and time.monotonic() - checked < window
 
 
 def cache_is_trusted() -> bool:

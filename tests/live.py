@@ -189,6 +189,13 @@ class LiveServer:
             raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
         return requests.get(self.url + self.ready_path, timeout=HTTP_TIMEOUT).status_code == 200
 
+    def worker_pids(self) -> list[int]:
+        """The PIDs of gunicorn's workers: the children of its master."""
+        master = self.process.pid
+        return [
+            int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        ]
+
     def stop(self) -> None:
         if self.process:
             stop_group(self.process)

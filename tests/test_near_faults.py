@@ -12,7 +12,6 @@ and it is the near cache's own proof that is under test.
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import requests
@@ -105,15 +104,10 @@ def scripts_run(r) -> int:
     return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
 
 
-def worker_pid(server: LiveServer) -> int:
-    master = server.process.pid
-    (pid,) = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return int(pid)
-
-
 def reader_trackers(pair: Pair) -> list[int]:
     """The ids of R's tracking connections (named after its worker's PID)."""
-    name = f"near-cache-tracking-{worker_pid(pair.reader)}-"
+    (worker,) = pair.reader.worker_pids()
+    name = f"near-cache-tracking-{worker}-"
     rows = pair.redis.client().client_list()
     return [row["id"] for row in rows if row.get("name", "").startswith(name)]
 
@@ -193,9 +187,11 @@ def test_redis_restarted_on_the_same_port(pair):
     pair.assert_no_stale()
 
 
-@pytest.mark.parametrize("pair", [{"TEST_TRACKING_RCVBUF": "4096"}], indirect=True)
+@pytest.mark.parametrize(
+    "pair", [{"DJANGO_SETTINGS_MODULE": "tests.near_settings_small_buffer"}], indirect=True
+)
 def test_a_burst_behind_a_small_receive_buffer(pair):
-    """R's tracking socket holds a few KiB (the hook of ``tests/near_settings.py``): a burst of
+    """R's tracking socket holds a few KiB (``tests/near_settings_small_buffer.py``): a burst of
     invalidations fills it, Redis keeps the rest, W's invalidation waits behind it. A drain
     that ends in EAGAIN has not seen it."""
     r = pair.redis.client()

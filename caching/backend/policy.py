@@ -129,7 +129,7 @@ class Breaker:
         written may have been an invalidation, so the process checks the outbox again before
         its next hit (``caching.service``, which compares with ``last_failure``)."""
         self.succeeded()
-        self.last_failure = time.monotonic()
+        self.suspect()
 
     def suspect(self) -> None:
         """Redis may have held back or refused a write unseen (the near cache's heartbeat lapsed,
@@ -205,7 +205,7 @@ def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False
     return result
 
 
-def last_failure() -> float:
-    """When this process last saw Redis fail, refuse a write, or gave it reason to suspect so
-    (monotonic; 0: never)."""
-    return breaker().last_failure
+def doubted_since(moment: float) -> bool:
+    """Has this process seen Redis fail or refuse a write, or had reason to suspect so, since
+    ``moment`` (monotonic)? Then the outbox is checked again before the next hit."""
+    return breaker().last_failure >= moment

@@ -23,9 +23,8 @@ Redis took it, on Redis's clock. Replies come in order, after every push sent be
   last drain that read a push (Redis may hold more pushes behind it, whatever the size of the
   receive buffer);
 - two answered heartbeats that Redis took more than ``stale_s`` apart mean writes may have been
-  held or refused in between, however briefly this process looked: ``on_lapse`` is told, with
-  whether this process kept sending heartbeats meanwhile (then Redis held them back; else the
-  gap may be this process's own: a long pause of its threads).
+  held or refused in between, however briefly this process looked (or the process itself was
+  paused, and cannot tell): ``on_lapse`` is told.
 
 docs/near-cache.md ("Faults") gives the argument and where it ends.
 """
@@ -113,6 +112,9 @@ class Node:
     password: str | None = None
     path: str | None = None  # a unix socket instead of host and port
 
+    def where(self) -> str:
+        return self.path or f"{self.host}:{self.port}"
+
 
 @dataclass
 class _Link:
@@ -126,9 +128,6 @@ class _Link:
     taken_at: float = -1.0  # when Redis took it (TIME, Redis's clock)
     backlog_at: float = -1.0  # when a drain last read a push (Redis may hold more behind it)
 
-    def where(self) -> str:
-        return self.node.path or f"{self.node.host}:{self.node.port}"
-
 
 class Tracker:
     """Tracking connections to ``nodes`` for keys starting with any of ``prefixes``; the
@@ -139,7 +138,7 @@ class Tracker:
         nodes: list[Node],
         prefixes: list[str],
         on_invalidate: Callable[[list[bytes] | None], None],
-        on_lapse: Callable[[bool], None],
+        on_lapse: Callable[[], None],
         *,
         heartbeat_key: str,
         timeout_s: float,
@@ -163,17 +162,8 @@ class Tracker:
         self.broken = False
 
     def _connect(self, node: Node, prefixes: list[str], timeout_s: float) -> _Link:
-        if node.path:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        else:
-            sock = socket.socket(socket.AF_INET6 if ":" in node.host else socket.AF_INET)
+        sock = _open(node, timeout_s)
         try:
-            for option in SOCKET_OPTIONS:
-                sock.setsockopt(*option)
-            sock.settimeout(timeout_s)
-            sock.connect(node.path or (node.host, node.port))
-            if not node.path:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             login: list[str | bytes | int] = ["HELLO", 3]
             if node.password:
                 login += ["AUTH", node.username or "default", node.password]
@@ -193,7 +183,7 @@ class Tracker:
             if isinstance(hello, ValueError):
                 raise TrackingLost(f"refused: {hello}")
             if dict(zip(hello[::2], hello[1::2], strict=True)).get(b"role") != b"master":
-                raise TrackingLost(f"{node.host}:{node.port} is not a primary")
+                raise TrackingLost(f"{node.where()} is not a primary")
             for reply in replies:
                 if isinstance(reply, ValueError) and reply is not info:
                     raise TrackingLost(f"refused: {reply}")
@@ -239,7 +229,7 @@ class Tracker:
                 for link in self.links:
                     self._read(link, now)
                     if link.sent and now - link.sent[0] > LOST_S:
-                        raise TrackingLost(f"{link.where()} does not answer")
+                        raise TrackingLost(f"{link.node.where()} does not answer")
                     if now - link.pinged_at >= self._beat_s or link.backlog_at == now:
                         if link.sock.send(self._beat) != len(self._beat):
                             raise TrackingLost("a heartbeat could not be sent whole")
@@ -261,7 +251,7 @@ class Tracker:
             except BlockingIOError:
                 break
             if not chunk:
-                raise TrackingLost(f"{link.where()} closed the connection")
+                raise TrackingLost(f"{link.node.where()} closed the connection")
             chunks.append(chunk)
         if not chunks:
             return
@@ -276,29 +266,51 @@ class Tracker:
                     if kind == b"invalidate":
                         self._on_invalidate(items[0] if items else None)
                 elif isinstance(value, ValueError):
-                    raise TrackingLost(f"{link.where()} refused the heartbeat: {value}")
+                    raise TrackingLost(f"{link.node.where()} refused the heartbeat: {value}")
                 elif isinstance(value, list) and link.sent:  # TIME, after the PEXPIRE's :0
-                    sent, taken = link.sent.popleft(), _seconds(value)
+                    taken = _seconds(value)
                     if taken - link.taken_at > self.stale_s:
-                        # Held by Redis if this process kept asking meanwhile; else its own gap.
-                        self._on_lapse(sent - link.confirmed_at <= self.stale_s)
-                    link.confirmed_at, link.taken_at = sent, taken
+                        self._on_lapse()
+                    link.confirmed_at, link.taken_at = link.sent.popleft(), taken
         except _Incomplete:
             link.backlog_at = now  # the rest of it is still on its way
         link.buffer = link.buffer[at:]
 
-    def run_ids(self) -> list[str]:
-        return [link.run_id for link in self.links]
-
     def close(self) -> None:
         with self._lock:
-            self.broken = True
-            for link in self.links:
-                link.sock.close()
+            self.detach()
 
     def detach(self) -> None:
-        """In a forked child: the parent's sockets are not this process's to use or close."""
+        """Close without the lock: in a forked child, a thread of the parent may have held it
+        at the fork, and no thread will release it here. (The child closes its own copies of
+        the sockets; the parent's stay open.)"""
         self.broken = True
+        for link in self.links:
+            link.sock.close()
+
+
+def _open(node: Node, timeout_s: float) -> socket.socket:
+    """A connected socket to ``node``, ``SOCKET_OPTIONS`` set before it connects; each address
+    a host name resolves to is tried in turn."""
+    targets: list[tuple[int, int, int, Any]] = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, node.path)]
+    if not node.path:
+        found = socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
+        targets = [(family, kind, proto, address) for family, kind, proto, _, address in found]
+    failure: OSError = OSError(f"{node.where()} resolves to no address")
+    for family, kind, proto, address in targets:
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in SOCKET_OPTIONS:
+                sock.setsockopt(*option)
+            sock.settimeout(timeout_s)
+            sock.connect(address)
+            if family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as error:
+            sock.close()
+            failure = error
+    raise failure
 
 
 def _seconds(time_reply: list[bytes]) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from caching.backend.policy import CacheUnavailable
+from caching.backend.policy import CacheUnavailable, Unacknowledged
 from caching.conf import options
 from caching.outbox.models import OutboxEntry
 from caching.rules import Changes
@@ -35,15 +35,15 @@ def deliver(entry_id: int, changes: Changes) -> None:
     If Redis cannot take it, the entry stays for replay. The attempt is made even while this
     process's breaker is open: Redis may be back (a replica promoted) before the breaker's probe
     tells this process, and an entry left in the outbox is stale for other processes until
-    their next check (``OUTBOX_CHECK_AFTER_MS``). An attempt that fails sooner than the socket
-    timeout (refused: a replica, a closed port) waits out the rest of it and tries once more:
-    until then another process's near cache may still trust what it last heard from Redis
-    (``near_reads.fence_s``). So while Redis is down or refusing, a write pays about the timeout
-    for it (twice at most); reads stay behind the breaker.
+    their next check (``OUTBOX_CHECK_AFTER_MS``). An attempt that Redis refused sooner than the
+    socket timeout (a replica, a closed port) waits until that long after it began, then tries
+    once more: until then another process's near cache may still trust what it last heard from
+    Redis (``near_reads.fence_s``). One that Redis took but no replica acknowledged is not
+    retried (its push went out). So while Redis is down or refusing, a write pays about the
+    timeout (twice at most); reads stay behind the breaker.
     """
-    began = time.monotonic()
     try:
-        _apply_fenced(changes, began)
+        _apply_fenced(changes)
     except CacheUnavailable as error:
         log.warning(
             "event=invalidation_queued entry=%d keys=%d namespaces=%d error=%s",
@@ -58,12 +58,13 @@ def deliver(entry_id: int, changes: Changes) -> None:
         writes.prime(key, loader)
 
 
-def _apply_fenced(changes: Changes, began: float) -> None:
+def _apply_fenced(changes: Changes) -> None:
+    began = time.monotonic()
     try:
         writes.apply(changes, through_open_breaker=True)
-    except CacheUnavailable:
+    except CacheUnavailable as error:
         rest = began + near_reads.fence_s() - time.monotonic()
-        if rest <= 0:
+        if rest <= 0 or isinstance(error.__cause__, Unacknowledged):  # timed out, or taken
             raise
         time.sleep(rest)
         writes.apply(changes, through_open_breaker=True)

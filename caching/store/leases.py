@@ -10,7 +10,7 @@ the cache may be used at all is the caller's question (``caching.service``).
 import time
 
 from caching import keys, rules
-from caching.backend.policy import CacheUnavailable, call, last_failure
+from caching.backend.policy import CacheUnavailable, call, doubted_since
 from caching.backend.scripts import ReadReply, run_script
 from caching.conf import Options, options
 from caching.entry import BYPASS, HIT, MISS, Entry, Loader, Result
@@ -38,13 +38,14 @@ def new_lease() -> str:
     return f"{STATE.lease_base}{next(STATE.lease_numbers)}"
 
 
-def read(key: CacheKey, loader: Loader) -> Result | None:
+def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | None:
     """Read ``key`` from this process's near cache, else through Redis, loading on a miss;
     when Redis cannot be asked (down, slow, the breaker open), load without it (``BYPASS``).
     A value Redis returns is kept near while tracking is up, unless an invalidation of the key
     was consumed while it was on its way (the reservation taken before asking). ``None``: the
-    near tier's drain (or another thread) found reason to doubt the cache since the outbox was
-    last checked; the caller checks it first (``caching.service``)."""
+    near tier's drain (or another thread) found reason to doubt the cache since
+    ``trusted_since``, when the outbox was last checked; the caller checks it again first
+    (``caching.service``)."""
     opts = options()
     namespace = rules.require(key.namespace)
     physical = keys.physical(key)
@@ -53,7 +54,7 @@ def read(key: CacheKey, loader: Loader) -> Result | None:
     reservation = None
     if near is not None:
         trusted = near.ready()
-        if last_failure() >= STATE.trusted_at:
+        if doubted_since(trusted_since):
             return None
         held = near.cache.get(physical, counter) if trusted else None
         if held is not None:

@@ -29,7 +29,7 @@ import threading
 import time
 
 from caching import keys, rules
-from caching.backend.cluster import primaries
+from caching.backend.cluster import primaries, server_info
 from caching.backend.connection import Client, client, is_cluster
 from caching.backend.policy import CacheUnavailable, breaker, call
 from caching.backend.tracking import Node, Tracker, TrackingLost
@@ -78,14 +78,18 @@ class NearTier:
 
     def _upkeep(self) -> None:
         ticks = 0
+        check_at = time.monotonic() + NODE_CHECK_S
         while not self._stop.wait(UPKEEP_S):
             try:
                 self.ready()
                 ticks += 1
                 if ticks % round(FLUSH_S / UPKEEP_S) == 0:
                     self.counts.flush()
-                if ticks % round(NODE_CHECK_S / UPKEEP_S) == 0 and self.tracker is not None:
-                    self._check_node(self.tracker)
+                tracker = self.tracker
+                if tracker is not None and time.monotonic() >= check_at:
+                    check_at = time.monotonic() + NODE_CHECK_S
+                    if moved := self._moved(tracker):
+                        self._lost(tracker, moved)
             except Exception:  # never let the thread die: the next tick tries again
                 log.exception("event=near_cache_upkeep_failed")
 
@@ -104,29 +108,34 @@ class NearTier:
         except Exception as error:  # unreachable, refused, a replica, a cluster not up: retry
             self._off(str(error))
             return None
+        if self._stop.is_set():  # the tier was closed meanwhile
+            tracker.close()
+            return None
+        if moved := self._moved(tracker):
+            tracker.close()
+            self._off(moved)
+            return None
         self.cache.clear()  # anything held from before may have missed its invalidation
         self.tracker = tracker
-        if not self._check_node(tracker):
-            return None
         if self.off_reason:
             log.warning("event=near_cache_on")
             self.off_reason = ""
         return tracker
 
-    def _check_node(self, tracker: Tracker) -> bool:
-        """Does the client reach the server the tracker listens to? A name or an address that
-        moved to another primary would leave the tracker on the old one, hearing none of the
-        writes. Unknown (Redis unavailable, INFO refused) counts as yes: the heartbeat and the
-        breaker cover those."""
-        (tracked,) = tracker.run_ids()
+    def _moved(self, tracker: Tracker) -> str:
+        """Why the client reaches another server than the one the tracker listens to (a name or
+        an address moved to another primary: the tracker would hear none of the writes), or
+        ``""``. Unknown (Redis unavailable, INFO refused) counts as the same server: the
+        heartbeat and the breaker cover those."""
+        tracked = tracker.links[0].run_id
         try:
-            reached = call(lambda r: r.info("server").get("run_id", ""))
+            ((_, info),) = call(lambda r: server_info(r, "server"))
         except CacheUnavailable:
-            return True
+            return ""
+        reached = (info or {}).get("run_id", "")
         if tracked and reached and reached != tracked:
-            self._lost(tracker, f"the client reaches Redis {reached}, not the tracked {tracked}")
-            return False
-        return True
+            return f"the client reaches Redis {reached}, not the tracked {tracked}"
+        return ""
 
     def _off(self, reason: str) -> None:
         if reason != self.off_reason:
@@ -139,15 +148,15 @@ class NearTier:
         else:
             self.cache.invalidate(names)
 
-    def _lapsed(self, held: bool) -> None:
+    def _lapsed(self) -> None:
         """Redis took two heartbeats further apart than a near hit may trust: writes may have
-        been held or refused in between, and their invalidations with them. When Redis held
-        heartbeats this process kept sending, it also checks the outbox before its next hit;
-        a gap of its own (its threads paused) leaves that to the outbox check's window, as for
-        a process without a tier."""
+        been held or refused in between, and their invalidations with them."""
         self.cache.clear()
-        if held:
-            breaker().suspect()
+        breaker().suspect()
+        log.warning(
+            "near cache emptied: two heartbeats taken further apart than its window",
+            extra={"event": "near_cache_lapse"},
+        )
 
     def _lost(self, tracker: Tracker, reason: str) -> None:
         tracker.close()
@@ -166,16 +175,17 @@ class NearTier:
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self.counts.discard()
-        if self.tracker is not None:
-            self.tracker.close()
-        self.tracker = None
+        with self._connecting:  # a connection being made now sees the stop and closes itself
+            if self.tracker is not None:
+                self.tracker.close()
+            self.tracker = None
         self.cache.clear()
 
     def abandon(self) -> None:
         """In a forked child: close this process's copies of the parent's sockets (the parent
         keeps its own); the parent's thread does not exist here."""
         if self.tracker is not None:
-            self.tracker.close()
+            self.tracker.detach()
 
 
 def _nodes(r: Client) -> list[Node]:
@@ -241,12 +251,8 @@ def fence_s() -> float:
     """How long after its first try a write whose invalidation Redis did not take must wait
     before it returns: the socket timeout, as long as a timed-out try takes, by when every
     tracker that has not seen Redis take a write since has stopped trusting it
-    (docs/near-cache.md, "Faults"); 0 where no process keeps a near cache."""
-    opts = options()
-    if not opts.near_enabled:
-        return 0.0
-    r = client()
-    return 0.0 if is_cluster(r) else _timeout(r)
+    (docs/near-cache.md, "The heartbeat"); 0 where no process keeps a near cache."""
+    return 0.0 if tier() is None else _timeout(client())
 
 
 def flush_counts() -> None:
