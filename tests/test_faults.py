@@ -1,8 +1,10 @@
 """Redis slow or down (SPEC 8.6): bounded reads, writes that succeed, no lost invalidation.
 Each test breaks a private redis-server of its own (SIGSTOP, kill), never the shared one."""
 
+import dataclasses
 import logging
 import statistics
+import threading
 import time
 
 import pytest
@@ -11,7 +13,10 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
 from caching import keys
+from caching.backend.policy import Breaker, breaker
+from caching.conf import options
 from caching.outbox.models import OutboxEntry
+from caching.state import STATE
 from posts.cache import post_key
 from posts.models import Post
 from tests.factories import make_post, make_user
@@ -54,24 +59,47 @@ def wait_for_hit(read, check):
 
 
 def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(
-    api, post, private_redis, caplog
+    api, post, private_redis, caplog, settings, monkeypatch
 ):
+    # No probe while frozen: with the fixture's 300 ms cooldown, a read that came late on a
+    # loaded machine would be the half-open probe and pay the timeout again.
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 60_000}
+    timeout = settings.CACHES["default"]["OPTIONS"]["SOCKET_TIMEOUT"]
     url = f"/api/posts/{post.pk}/"
     warm(api, [url])
+    # Which reads went to Redis, counted rather than timed: the calls the breaker let through
+    # from this thread (the near tier's own thread calls Redis too, and fails alike).
+    current, reader = breaker(), threading.get_ident()
+    sent: list[int] = []  # per read
+    allow = current.allow
+
+    def counted() -> bool:
+        allowed = allow()
+        if allowed and threading.get_ident() == reader:
+            sent[-1] += 1
+        return allowed
+
+    monkeypatch.setattr(current, "allow", counted)
     private_redis.freeze()
     try:
         with caplog.at_level(logging.WARNING, logger="caching"):
-            timings, statuses = [], []
-            while "BYPASS" not in statuses[-10:] or len(statuses) - statuses.index("BYPASS") < 10:
+            timings, statuses, after_open = [], [], 0
+            while after_open < 10:
                 assert len(statuses) < 100_000, "still served near long after the freeze"
+                was_open = current.state == Breaker.OPEN
+                sent.append(0)
                 response, took = timed(lambda: api.get(url))
                 assert response.status_code == 200 and response.json()["title"] == "v1"
                 statuses.append(response["X-Cache"])
                 timings.append(took)
+                if was_open:
+                    after_open += 1
+                    assert sent[-1] == 0  # breaker open: Redis is not called
             health = api.get("/api/health/")
         near = statuses.count("HIT")
+        paid = sum(sent)
         print(
-            f"\nreads while frozen: {near} near hits, then (ms) "
+            f"\nreads while frozen: {near} near hits, {paid} paid the timeout, then (ms) "
             f"{[round(t * 1000, 1) for t in timings[near:]]}"
         )
         # Served from this process's near cache until its last answered heartbeat is older than
@@ -79,23 +107,24 @@ def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(
         first_bypass = statuses.index("BYPASS")
         assert set(statuses[:first_bypass]) <= {"HIT"}
         assert set(statuses[first_bypass:]) == {"BYPASS"}
-        assert all(t < 2.0 for t in timings)
-        paid = [t for t in timings if t >= 0.1]
-        assert len(paid) <= 3 and max(timings) < 1.0  # a 250 ms timeout each until it opens
-        assert max(timings[first_bypass + 3 :]) < 0.1  # breaker open: Redis is not called
+        # Bounded: a read waits out one timeout at most (a margin for a loaded machine), and at
+        # most BREAKER_FAILURES reads do; fewer when the near tier's thread (its flush of the
+        # near hits' counts, its node check) had some of the failures that opened the breaker.
+        assert all(t < timeout + 2.0 for t in timings)
+        assert max(sent) <= 1 and paid <= options().breaker_failures
         assert health.status_code == 200 and health.json() == {
             "database": "ok",
             "cache": "unavailable",
         }
     finally:
         private_redis.thaw()
+    # Probe at once, on the same breaker (a reset would forget that it opened, and the log
+    # counts below would not see its recovery).
+    STATE.options = dataclasses.replace(options(), breaker_cooldown_ms=0)
     thawed = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="caching"):
         wait_for_hit(lambda: api.get(url), lambda r: r.status_code == 200)
-    print(
-        f"first hit {(time.monotonic() - thawed) * 1000:.0f} ms after the thaw (breaker cooldown "
-        "300 ms)"
-    )
+    print(f"first hit {(time.monotonic() - thawed) * 1000:.0f} ms after the thaw")
     messages = [r.getMessage() for r in caplog.records]
     assert sum("event=cache_degraded" in m for m in messages) == 1
     assert sum("event=cache_recovered" in m for m in messages) == 1
@@ -196,19 +225,24 @@ def test_cache_replay_command_delivers_the_backlog(api, post, private_redis, cap
     assert api.get(url).json()["title"] == "v2"
 
 
-def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(
-    api, post, private_redis, settings
-):
+def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(api, post, private_redis):
     url = f"/api/posts/{post.pk}/"
     private_redis.kill()
+    # The first read pays what a process pays once (the outbox check, the near tier's start
+    # and its thread); the comparison is of the steady state after it.
+    api.get(url)
+    # Switched on STATE, not in settings: a change of CACHE_LAYER resets the process's state,
+    # which would make every "refusing" read a cold one.
+    enabled = options()
+    disabled = dataclasses.replace(enabled, enabled=False)
     on, off = [], []
     for _ in range(20):  # interleaved, so machine noise hits both alike
+        STATE.options = enabled
         on.append(timed(lambda: api.get(url))[1])
-        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": False}
+        STATE.options = disabled
         response, took = timed(lambda: api.get(url))
         assert response["X-Cache"] == "BYPASS"
         off.append(took)
-        settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": True}
     print(
         f"\nmedian read: Redis refusing {statistics.median(on) * 1000:.2f} ms, cache disabled "
         f"{statistics.median(off) * 1000:.2f} ms"
@@ -220,8 +254,24 @@ def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(
 def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_thaw(
     live, post, private_redis
 ):
-    env = {"REDIS_URL": private_redis.url, "CACHE_BREAKER_COOLDOWN_MS": "300"}
-    server = live(workers=2, env=env)
+    timeout_ms, failures = 250, 3  # the defaults, set here because the bound below uses them
+    env = {
+        "REDIS_URL": private_redis.url,
+        "CACHE_BREAKER_COOLDOWN_MS": "300",
+        "CACHE_REDIS_TIMEOUT_MS": str(timeout_ms),
+        "CACHE_BREAKER_FAILURES": str(failures),
+    }
+
+    def bound(start: float) -> float:
+        """What a request may take while Redis is frozen, derived, not fixed (a loaded machine
+        stretches the work, not the timeouts): the Redis calls it waits on cost the timeout
+        each, and there are at most BREAKER_FAILURES before its worker's breaker opens, a near
+        tier's connect, and the write's invalidation, which tries through an open breaker and
+        once more (twice the timeout); its other work may be a fresh worker's first request,
+        no longer than the server's ``start`` took (measured: that includes one)."""
+        return start + (failures + 3) * timeout_ms / 1000
+
+    server, start = timed(lambda: live(workers=2, env=env))
     token = Token.objects.create(user=post.author).key
     urls = [f"/api/posts/{post.pk}/", "/api/posts/?category=redis"]
     for url in urls:
@@ -232,18 +282,20 @@ def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_t
     )
     private_redis.freeze()
     try:
-        began = time.monotonic()
-        response = requests.patch(
-            server.url + urls[0],
-            json={"title": "v2"},
-            headers={"Authorization": f"Token {token}"},
-            timeout=HTTP_TIMEOUT,
+        response, wrote = timed(
+            lambda: requests.patch(
+                server.url + urls[0],
+                json={"title": "v2"},
+                headers={"Authorization": f"Token {token}"},
+                timeout=HTTP_TIMEOUT,
+            )
         )
-        assert response.status_code == 200 and time.monotonic() - began < 2
+        assert response.status_code == 200 and wrote < bound(start)
         server.stop()  # every app process goes; the undelivered invalidation is in the outbox
-        server = live(workers=2, env=env)
+        server, start = timed(lambda: live(workers=2, env=env))
         response, took = timed(lambda: requests.get(server.url + urls[0], timeout=HTTP_TIMEOUT))
-        assert response.status_code == 200 and took < 2 and response.json()["title"] == "v2"
+        assert response.status_code == 200 and took < bound(start)
+        assert response.json()["title"] == "v2"
     finally:
         private_redis.thaw()
 
@@ -257,8 +309,9 @@ def test_app_restarted_while_redis_is_frozen_serves_the_outage_write_after_the_t
     wait_until(fresh_and_cached, interval=0.05, message="the cache did not come back")
     assert OutboxEntry.objects.count() == 0
     print(
-        f"\nread through a restarted app while frozen: {took * 1000:.0f} ms; the outbox entry was "
-        "delivered after the thaw"
+        f"\nwhile frozen: a write {wrote * 1000:.0f} ms, a read through a restarted app "
+        f"{took * 1000:.0f} ms (started in {start * 1000:.0f} ms); the outbox entry was delivered "
+        "after the thaw"
     )
 
 

@@ -18,6 +18,9 @@ from posts.cache import post_key, posts_page_key
 from tests.factories import make_post, make_user
 
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+# No per-example deadline (hypothesis's default is 200 ms): a loaded machine may stall any
+# example, and these tests are about values, not speed.
+NO_DEADLINE = settings(deadline=None)
 
 
 @pytest.fixture
@@ -57,6 +60,7 @@ def test_no_input_gives_a_server_error(api_schema, staff_token):
 
 
 @given(st.text(max_size=80))
+@NO_DEADLINE
 def test_any_category_gives_a_key_whose_segment_is_safe(value):
     logical = str(posts_page_key(1, category=value))
     segment = logical.removeprefix("posts:category:").removesuffix(":page:1")
@@ -65,6 +69,7 @@ def test_any_category_gives_a_key_whose_segment_is_safe(value):
 
 
 @given(st.text(max_size=40))
+@NO_DEADLINE
 def test_no_string_widens_a_namespace_pattern(name):
     try:
         pattern = keys.namespace_pattern(name)
