@@ -98,7 +98,7 @@ def test_the_fast_path_and_drf_agree_on_the_reader(people, name, header, session
 
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
-def test_a_token_created_while_its_user_is_deactivated_loses_read_access(live):
+def test_a_token_created_while_its_user_is_deactivated_loses_read_access(live, settings):
     """The race held open: the deactivation has listed the user's tokens (none yet: each is
     dropped from the cache after commit) and has not committed; a token is created meanwhile by
     a path that does not lock the user (the admin's form, ``drf_create_token``) and read through
@@ -113,7 +113,9 @@ def test_a_token_created_while_its_user_is_deactivated_loses_read_access(live):
 
     user = make_user()
     token = Token(user_id=user.pk, key=Token.generate_key())
-    server = live(workers=2)
+    # The reader's key is a hash keyed by SECRET_KEY: the server shares this process's, so the
+    # deactivation's invalidation (made here) names the entries the server reads.
+    server = live(workers=2, env={"DJANGO_SECRET_KEY": settings.SECRET_KEY})
 
     def reads() -> list[int]:
         url, headers = server.url + "/api/posts/", {"Authorization": f"Token {token.key}"}
