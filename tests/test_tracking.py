@@ -4,7 +4,6 @@ drain the tier's), makes the fault for real and checks what ``drain()`` says."""
 
 import select
 import socket
-import time
 
 import pytest
 import redis
@@ -68,6 +67,12 @@ def kill(server, tracker: Tracker) -> None:
 def tracker_id(server, tracker: Tracker) -> int | None:
     rows = [row for row in server.client().client_list() if row.get("name") == tracker.name]
     return rows[0]["id"] if rows else None
+
+
+def drained_to_loss(tracker: Tracker) -> bool:
+    """One drain, for ``wait_until`` to repeat until the drain raises ``TrackingLost``."""
+    tracker.drain()
+    return False
 
 
 def readable(tracker: Tracker) -> bool:
@@ -145,9 +150,7 @@ def test_a_replica_refuses_the_heartbeat_and_is_not_tracked(private_redis, track
     r.execute_command("REPLICAOF", "127.0.0.1", free_port())
     try:
         with pytest.raises(TrackingLost, match="READONLY"):
-            for _ in range(1000):  # a heartbeat is sent every 50 ms: refused well before
-                tracker.drain()
-                time.sleep(0.01)
+            wait_until(lambda: drained_to_loss(tracker), interval=0.01)  # raises when refused
         with pytest.raises(TrackingLost, match="not a primary"):
             connect(private_redis, heard)
     finally:
