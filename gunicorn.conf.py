@@ -1,23 +1,19 @@
 """gunicorn's settings, read from the working directory (gunicorn's conventional place), so a
 plain ``gunicorn config.wsgi:application`` (or just ``gunicorn``) started here uses them. Every
-value comes from the environment (``.env.example``); command-line flags still win, except the
-logging ones (``--log-level``, ``--error-logfile``, ``--access-logfile``): ``LOG_LEVEL``,
-``LOG_FORMAT`` and ``LOG_ACCESS`` replace them, since ``logconfig_dict`` sets every handler.
-
-Defaults, from ``bench/workers.py`` on a 2-core machine (docs/benchmarks.md, "Choosing the worker
-class"): one process per core with 8 threads each. At cached hits sync workers are about 10%
-faster (threads queue on the GIL); with a database 5 ms away, 2 x 8 threads serve 2.0-2.4x what
-5 sync workers do, in less than half their memory. A slow backend is the case that takes a
-service down, so threads it is. ``--daemon`` is not supported: run gunicorn under a process
-manager (its metrics directory is named after the master, which daemonizing replaces).
+value comes from the same environment variables as the production start, ``config/serve.py``
+(``.env.example``); command-line flags still win, except the logging ones (``--log-level``,
+``--error-logfile``, ``--access-logfile``): ``LOG_LEVEL`` and ``LOG_FORMAT`` replace them, since
+``logconfig_dict`` sets every handler, and the access line is the application's
+(``api.access_log``, ``LOG_ACCESS``). ``--daemon`` is not supported: run gunicorn under a
+process manager (its metrics directory is named after the master, which daemonizing replaces).
 """
 
 import os
 import shutil
 
 from config import metrics_dir
-from config.env import env_bool, env_int, env_str
-from config.log_config import logging_config
+from config.env import env_int, env_str
+from config.log_config import log_settings, logging_config
 
 # Multiprocess metrics: the directory is set before anything imports prometheus-client. On a
 # reload (HUP) this file runs again in the same master and finds the directory it set itself.
@@ -30,9 +26,8 @@ if _operators_dir:  # earlier runs' samples would be added in; now, before a --p
     for _stale in _metrics.glob("*.db"):
         _stale.unlink()
 
-from prometheus_client import multiprocess  # noqa: E402
-
 wsgi_app = "config.wsgi:application"
+bind = [env_str("WEB_BIND", "127.0.0.1:8000")]
 workers = env_int("WEB_CONCURRENCY", 2)
 threads = env_int("WEB_THREADS", 8)
 worker_class = "gthread" if threads > 1 else "sync"
@@ -53,20 +48,16 @@ forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # user, and can resize or stop them: off. Signals do the same (HUP, TTIN, TTOU, TERM).
 control_socket_disable = True
 
-# One JSON object per line on stderr, the same as the application's (config.log_config).
-_access = env_bool("LOG_ACCESS", True)
-logconfig_dict = logging_config(
-    env_str("LOG_FORMAT", "json"), env_str("LOG_LEVEL", "INFO"), _access
-)
-accesslog = "-" if _access else None
+# One JSON object per line on stderr, the same as the application's (config.log_config). No
+# access log of gunicorn's own: the application writes that line, with the request id.
+logconfig_dict = logging_config(*log_settings())
+accesslog = None
 errorlog = "-"
-loglevel = env_str("LOG_LEVEL", "INFO").lower()
+loglevel = log_settings()[1].lower()
 
 
-def child_exit(server, worker):
-    multiprocess.mark_process_dead(worker.pid)
-
-
+# A replaced worker's live gauges are dropped at the next scrape (caching.scrape), as under
+# every server: no child_exit hook.
 def on_exit(server):
     if not _operators_dir:
         shutil.rmtree(_metrics, ignore_errors=True)

@@ -44,22 +44,7 @@ class RequestContextFilter(logging.Filter):
         status = getattr(record, "status_code", None)
         if status is not None and not hasattr(record, "status"):
             record.status = status
-        if record.name == "gunicorn.access" and isinstance(record.args, dict):
-            _from_access_atoms(record, record.args)
         return True
-
-
-def _from_access_atoms(record: logging.LogRecord, atoms: Any) -> None:
-    """gunicorn's access log passes its "atoms" as the record's arguments: take the fields from
-    them (the request id from the response header the middleware set)."""
-    request_id = atoms["{x-request-id}o"]
-    if request_id != "-":
-        record.request_id = request_id
-    record.method = atoms["m"]
-    record.path = atoms["U"]
-    record.status = int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"]
-    record.duration_ms = round(int(atoms["D"]) / 1000, 3)
-    record.remote = atoms["h"]
 
 
 class JsonFormatter(_JsonFormatter):
@@ -75,13 +60,6 @@ class JsonFormatter(_JsonFormatter):
             timestamp=True,
         )
 
-    def add_fields(
-        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
-    ) -> None:
-        super().add_fields(log_data, record, message_dict)
-        if record.name == "gunicorn.access":
-            log_data["message"] = "request"  # the fields say it all; no Apache-style line
-
 
 class TextFormatter(logging.Formatter):
     """``time LEVEL logger message key=value ...``: the request fields and the traceback."""
@@ -91,8 +69,6 @@ class TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         line = super().formatMessage(record)
-        if record.name == "gunicorn.access":  # its Apache-style line says the rest
-            return f"{line} request_id={getattr(record, 'request_id', '-')}"
         fields = [
             f"{name}={_quoted(getattr(record, name))}"
             for name in REQUEST_FIELDS

@@ -7,7 +7,14 @@ Every logger writes to stderr through one handler: JSON per line by default, rea
 
 from typing import Any
 
+from config.env import env_bool, env_str
+
 FORMATS = ("json", "text")
+
+
+def log_settings() -> tuple[str, str, bool]:
+    """``LOG_FORMAT``, ``LOG_LEVEL`` and ``LOG_ACCESS``, for ``logging_config``."""
+    return env_str("LOG_FORMAT", "json"), env_str("LOG_LEVEL", "INFO"), env_bool("LOG_ACCESS", True)
 
 
 def logging_config(log_format: str, level: str, access: bool = True) -> dict[str, Any]:
@@ -39,7 +46,8 @@ def logging_config(log_format: str, level: str, access: bool = True) -> dict[str
             # 500s, with their traceback (SPEC 10.1); 4xx are the client's business.
             "django.request": {**to_stderr, "level": "ERROR"},
             "axes": {**to_stderr, "level": "WARNING"},
+            "api.access": {**to_stderr, "level": "INFO" if access else "WARNING"},
             "gunicorn.error": {**to_stderr, "level": level},
-            "gunicorn.access": {**to_stderr, "level": "INFO" if access else "WARNING"},
+            "_granian": {**to_stderr, "level": level},
         },
     }

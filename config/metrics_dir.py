@@ -5,8 +5,10 @@ prometheus-client chooses its mode when first imported, from ``PROMETHEUS_MULTIP
 
 - ``gunicorn.conf.py`` (gunicorn reads it from the working directory) calls ``for_server`` in
   the master before any worker exists;
+- ``config/serve.py`` (the production start, granian) calls it too, before its workers start;
 - ``config/wsgi.py`` and ``config/asgi.py`` call ``for_process`` before Django loads, for a
-  gunicorn started without that file: the application sets the mode up itself;
+  gunicorn started without that file or a plain ``granian`` command: the application sets the
+  mode up itself;
 - an operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used as it is.
 
 A server's directory is named after its master process (its PID and start time, so a reused PID
@@ -76,13 +78,14 @@ def _remove_stopped_servers() -> None:
 
 def for_process() -> None:
     """Called by the WSGI/ASGI module before Django loads: under a gunicorn that did not set
-    the directory up (no ``gunicorn.conf.py``), set up its master's. Elsewhere (``runserver``,
+    the directory up (no ``gunicorn.conf.py``) or a plain ``granian`` command, set up its
+    master's. Elsewhere (``runserver``,
     tests, management commands) a process's own registry is the whole truth."""
     given = env_str(VARIABLE, "")
     if given:
         Path(given).mkdir(parents=True, exist_ok=True)
         return
-    master = _gunicorn_master()
+    master = os.getppid() if "granian" in sys.modules else _gunicorn_master()
     if master is not None:
         for_server(master)
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from api.release import VERSION as RELEASE
 from config.env import env_bool, env_int, env_list, env_str
-from config.log_config import logging_config
+from config.log_config import log_settings, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api.request_id.RequestIdMiddleware",  # first: every later layer's log lines carry the id
+    "api.access_log.AccessLogMiddleware",
     "api.http_metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.errors.BoundedRequestMiddleware",
@@ -226,7 +227,6 @@ GIT_COMMIT = env_str("GIT_COMMIT", "")
 # Prometheus metrics of HTTP traffic (api.http_metrics); false removes their middleware.
 HTTP_METRICS_ENABLED = env_bool("HTTP_METRICS_ENABLED", True)
 
-LOGGING = logging_config(
-    env_str("LOG_FORMAT", "json"), env_str("LOG_LEVEL", "INFO"), env_bool("LOG_ACCESS", True)
-)
+LOG_FORMAT, LOG_LEVEL, LOG_ACCESS = log_settings()  # LOG_ACCESS: api.access_log's line
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, LOG_ACCESS)
 logging.captureWarnings(True)  # Python's warnings as log records, formatted like the rest

@@ -104,8 +104,8 @@ def as_user():
 
 @pytest.fixture
 def live(transactional_db, cache_prefix):
-    """Start gunicorn (2 sync workers) for this test; yields a factory for extra settings. Every
-    server started is stopped at the end, whatever the test did."""
+    """Start the production server (2 workers, 1 thread each) for this test; yields a factory for
+    extra settings. Every server started is stopped at the end, whatever the test did."""
     from tests.live import LiveServer
 
     with contextlib.ExitStack() as servers:

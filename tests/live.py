@@ -59,6 +59,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_given: set[int] = set()
+
+
+def listening_port() -> int:
+    """A free port for a server that binds it itself (granian, with ``SO_REUSEPORT``), below the
+    kernel's ephemeral range, so that no client socket can be holding it, and never one this
+    process has handed out before, so that two servers cannot share it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    start = 10_000 + (os.getpid() * 37) % (low - 10_000)
+    for offset in range(low - 10_000):
+        port = 10_000 + (start - 10_000 + offset) % (low - 10_000)
+        if port in _given:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def spawn(args: list[str], **kwargs) -> subprocess.Popen:
     """Start ``args`` as the leader of a new session and process group (its children join it),
     with no standard input."""
@@ -101,12 +124,16 @@ def signal_group(process: subprocess.Popen, sig: int) -> None:
 
 
 class LiveServer:
-    """gunicorn against the test database and a key prefix, on a socket bound here (so no other
-    process can take its port between choosing and binding it), run as in production: no
-    DJANGO_DEBUG unless ``env`` sets it, and a secret key of its own. Started in the project's
-    root, so gunicorn reads ``gunicorn.conf.py`` from there (``cwd`` elsewhere: it does not);
-    sync workers that are never recycled unless ``env`` or ``extra_args`` say otherwise, so that
-    a test controls which worker serves what. Ready when ``ready_path`` answers 200."""
+    """The API against the test database and a key prefix, run as in production: no
+    DJANGO_DEBUG unless ``env`` sets it, and a secret key of its own; one thread per worker and
+    no recycling unless ``env`` says otherwise, so that a test controls which worker serves
+    what. Ready when ``ready_path`` answers 200.
+
+    ``server="production"`` (the default) is the README's start, ``python -m config.serve``
+    (granian), on a port chosen by ``listening_port``. ``server="gunicorn"`` is gunicorn on a
+    socket bound here (so no other process can take its port between choosing and binding it),
+    started in ``cwd``: in the project's root gunicorn reads ``gunicorn.conf.py``, elsewhere it
+    does not; ``extra_args`` are its command-line flags."""
 
     def __init__(
         self,
@@ -114,10 +141,13 @@ class LiveServer:
         prefix: str,
         workers: int = 2,
         env: dict | None = None,
+        server: str = "production",
         extra_args: list[str] = (),
         cwd: Path = ROOT,
         ready_path: str = "/api/health/",
     ):
+        assert server in ("production", "gunicorn"), server
+        assert server == "gunicorn" or (not extra_args and cwd == ROOT), "gunicorn's options"
         db = connection.settings_dict
         inherited = {name: value for name, value in os.environ.items() if name != "DJANGO_DEBUG"}
         self.env = {
@@ -125,13 +155,14 @@ class LiveServer:
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             "CACHE_KEY_PREFIX": prefix,
             "DJANGO_SECRET_KEY": "live-server-" + secrets.token_urlsafe(32),
+            "WEB_CONCURRENCY": str(workers),
             "WEB_THREADS": "1",
             "WEB_MAX_REQUESTS": "0",
             "WEB_MAX_REQUESTS_JITTER": "0",
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
-        self.workers = workers
+        self.server = server
         self.extra_args = list(extra_args)
         self.cwd = cwd
         self.ready_path = ready_path
@@ -141,56 +172,57 @@ class LiveServer:
         self.log: Path | None = None
 
     def start(self) -> "LiveServer":
-        """Start gunicorn and wait until it answers /api/health/; on any failure it is stopped
-        before the error propagates."""
-        listener = socket.socket()
+        """Start the server and wait until it answers ``ready_path``; on any failure it is
+        stopped before the error propagates."""
+        if self.server == "production":
+            self.port = listening_port()
+            self._spawn([sys.executable, "-m", "config.serve"], WEB_BIND=f"127.0.0.1:{self.port}")
+        else:
+            self._spawn_gunicorn()
         try:
-            listener.bind(("127.0.0.1", 0))
-            self.port = listener.getsockname()[1]
-            self.url = f"http://127.0.0.1:{self.port}"
-            self.log = ROOT / ".run" / f"gunicorn-{self.port}.log"
-            self.log.parent.mkdir(exist_ok=True)
-            with self.log.open("wb") as log:
-                self.process = spawn(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "config.wsgi:application",
-                        "--bind",
-                        f"fd://{listener.fileno()}",
-                        "--workers",
-                        str(self.workers),
-                        "--timeout",
-                        "30",
-                        "--log-level",
-                        "warning",
-                        *self.extra_args,
-                    ],
-                    cwd=self.cwd,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(listener.fileno(),),
-                )
-        finally:
-            listener.close()  # gunicorn has its own copy; the port is freed when gunicorn exits
-        try:
-            wait_until(
-                self._answers, interval=0.1, message=f"gunicorn on port {self.port} did not answer"
-            )
+            wait_until(self._answers, interval=0.1, message=f"no answer on port {self.port}")
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _spawn(self, args: list[str], pass_fds: tuple[int, ...] = (), **env: str) -> None:
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ROOT / ".run" / f"server-{self.port}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        with self.log.open("wb") as log:
+            self.process = spawn(
+                args,
+                cwd=self.cwd,
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=pass_fds,
+            )
+
+    def _spawn_gunicorn(self) -> None:
+        listener = socket.socket()
+        try:
+            listener.bind(("127.0.0.1", 0))
+            self.port = listener.getsockname()[1]
+            self._spawn(
+                [
+                    *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
+                    *("--bind", f"fd://{listener.fileno()}", "--timeout", "30"),
+                    *self.extra_args,
+                ],
+                pass_fds=(listener.fileno(),),
+            )
+        finally:
+            listener.close()  # gunicorn has its own copy; the port is freed when gunicorn exits
+
     def _answers(self) -> bool:
         if not running(self.process):
-            raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
+            raise RuntimeError(f"the server exited: {self.log.read_text()[-2000:]}")
         return requests.get(self.url + self.ready_path, timeout=HTTP_TIMEOUT).status_code == 200
 
     def worker_pids(self) -> list[int]:
-        """The PIDs of gunicorn's workers: the children of its master."""
+        """The PIDs of the server's workers: the children of its main process."""
         master = self.process.pid
         return [
             int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()

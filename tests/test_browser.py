@@ -1,4 +1,4 @@
-"""A browser test: headless Debian Chromium driven by Selenium against a live gunicorn.
+"""A browser test: headless Debian Chromium driven by Selenium against a live server.
 
 Logs in to the admin, edits a post, checks that the API serves the new title at once, opens
 the cache dashboard, flushes a namespace and sees its key count drop. Screenshots go to

@@ -211,13 +211,13 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     ]
     server = live(
         workers=2,
-        extra_args=["--worker-class", "gthread", "--threads", "8"],
         # The writer writes until a condition is met: how many writes that takes depends on the
         # machine's speed, so no write rate may cut it short (throttling is test_security's).
         env={
             "REDIS_URL": private_cluster.url,
             "CACHE_BREAKER_COOLDOWN_MS": "300",
             "API_WRITE_RATE": "none",
+            "WEB_THREADS": "8",
         },
     )
 

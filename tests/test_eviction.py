@@ -4,7 +4,7 @@ may vanish at any moment. A flood of never-matching filters fills it while a wri
 post through the API and readers check that nothing older than the last returned write is served
 (SPEC 8.1, 8.3), that no read fails or bypasses the cache, and that Redis did evict.
 
-On a private redis-server (CONFIG SET on it alone) behind gunicorn. Besides Redis's own
+On a private redis-server (CONFIG SET on it alone) behind the production server. Besides Redis's own
 evictions, a thread deletes the keys an LRU rarely picks because they are read all the time (the
 generation counter, the hot detail or its lease, the stats hashes): the same as their eviction.
 """
@@ -28,7 +28,6 @@ from tests.live import HTTP_TIMEOUT
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 POLICIES = os.environ.get("EVICTION_POLICIES", "volatile-lru,allkeys-lru").split(",")
-GUNICORN_THREADS = ["--worker-class", "gthread", "--threads", "8"]
 FLOODERS, READERS = 12, 4
 FLOOD = int(os.environ.get("EVICTION_FLOOD", "4000"))  # never-matching filters requested, in all
 WRITES = int(
@@ -58,8 +57,8 @@ def test_every_guarantee_holds_while_redis_evicts(live, private_redis, policy):
             "REDIS_URL": private_redis.url,
             "CACHE_REDIS_TIMEOUT_MS": "5000",
             "API_WRITE_RATE": "none",  # the writer goes on until the flood ends: no 429s
+            "WEB_THREADS": "8",
         },
-        extra_args=GUNICORN_THREADS,
     )
     detail, listed = f"{server.url}/api/posts/{post.pk}/", f"{server.url}/api/posts/?category=hot"
     with ThreadPoolExecutor(FLOODERS) as pool:  # every connection open before memory is measured

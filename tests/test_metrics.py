@@ -1,4 +1,4 @@
-"""Prometheus metrics at /metrics, and their sums across gunicorn workers (multiprocess mode)."""
+"""Prometheus metrics at /metrics, and their sums across worker processes (multiprocess mode)."""
 
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +104,7 @@ def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, wher
     post = make_post(make_user())
     server = live(
         workers=2,
+        server="gunicorn",
         cwd=tmp_path if where == "elsewhere" else ROOT,
         extra_args=["-k", "gthread", "--max-requests", "30"]
         + (["--preload"] if "preload" in where else []),

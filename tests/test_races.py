@@ -1,5 +1,6 @@
-"""Races against a live multi-process server (gunicorn, 2 workers x 32 threads): read-your-writes
-under a torture of concurrent readers and writers (SPEC 8.1, 8.3), and stampedes (SPEC 8.4)."""
+"""Races against a live multi-process server (the production start, 2 workers x 32 threads):
+read-your-writes under a torture of concurrent readers and writers (SPEC 8.1, 8.3), and
+stampedes (SPEC 8.4)."""
 
 import os
 import threading
@@ -19,7 +20,7 @@ from tests.live import HTTP_TIMEOUT, wait_until
 
 pytestmark = pytest.mark.live
 
-GUNICORN_THREADS = ["--worker-class", "gthread", "--threads", "32"]
+THREADS = {"WEB_THREADS": "32"}
 WRITES = int(os.environ.get("TORTURE_WRITES", "40"))  # per post; raise it for a longer run
 POSTS, READERS = 4, 8
 
@@ -32,7 +33,7 @@ def test_no_read_older_than_the_last_returned_write(live):
     authors = [make_user() for _ in range(POSTS)]
     posts = [make_post(author, title="v0", category="race") for author in authors]
     token = Token.objects.create(user=make_user(is_staff=True)).key
-    server = live(workers=2, extra_args=GUNICORN_THREADS)
+    server = live(workers=2, env=THREADS)
     returned: dict[int, list[tuple[int, float]]] = {p.pk: [] for p in posts}  # post -> (k, when)
     reads: list[tuple[int, str, float, int]] = []  # (post, view, started, version seen)
     stop = threading.Event()
@@ -104,7 +105,7 @@ def test_a_read_the_instant_a_write_returns_sees_it_whichever_worker_answers(liv
     every one must show that write: the worker that did not write has consumed the push."""
     post = make_post(make_user(), title="v0", category="instant")
     token = Token.objects.create(user=make_user(is_staff=True)).key
-    server = live(workers=2, extra_args=GUNICORN_THREADS)
+    server = live(workers=2, env=THREADS)
     urls = [f"/api/posts/{post.pk}/", f"/api/posts/?author={post.author_id}"] * 2
 
     def read(url: str) -> tuple[int, str]:
@@ -141,8 +142,7 @@ def test_fifty_concurrent_cold_requests_cause_one_database_load(live):
     # expired) loads by itself, by design. The load waits only for the fifty, not for a time.
     server = live(
         workers=2,
-        extra_args=["--worker-class", "gthread", "--threads", "64"],
-        env={"CACHE_LEASE_WAIT_MS": "60000", "CACHE_LEASE_MS": "120000"},
+        env={"CACHE_LEASE_WAIT_MS": "60000", "CACHE_LEASE_MS": "120000", "WEB_THREADS": "64"},
     )
     keyspace.clear_namespace("post")
     counters.reset_stats()

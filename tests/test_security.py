@@ -1,4 +1,5 @@
-"""Safe on the open internet (SPEC 10), end to end against gunicorn as a client sees it."""
+"""Safe on the open internet (SPEC 10), end to end against the production server
+as a client sees it."""
 
 import json
 import re

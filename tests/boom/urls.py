@@ -1,4 +1,5 @@
 import logging
+import time
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -13,4 +14,14 @@ def boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("a deliberate failure")
 
 
-urlpatterns = [path("api/boom/", boom, name="boom"), *urlpatterns]
+def slow(request: HttpRequest) -> HttpResponse:
+    """Answers after ``?s=`` seconds (at most 10): a request in flight when the server stops."""
+    time.sleep(min(float(request.GET.get("s", "1")), 10))
+    return HttpResponse(b"done", content_type="text/plain")
+
+
+urlpatterns = [
+    path("api/boom/", boom, name="boom"),
+    path("api/slow/", slow, name="slow"),
+    *urlpatterns,
+]
