@@ -1,6 +1,11 @@
-"""Who is reading, when it can be known without DRF's request cycle: the fast path's side of
-authentication, which must agree with DRF's (``tests/test_readers.py`` checks every credential
-shape).
+"""Token authentication through the cache: ``CachedTokenAuthentication``, DRF's
+``TokenAuthentication`` whose lookup for a safe method (GET, HEAD, OPTIONS) is a cache read, listed
+in ``DEFAULT_AUTHENTICATION_CLASSES``, so that DRF's request cycle and the early read path
+(``api.reads``) authenticate with the same code.
+
+It answers a read with a ``TokenReader`` (id, staff, active: what the read views need; any other
+attribute loads the real ``User`` once), and a write with the real ``User`` and ``Token``, as
+DRF's own class does, since a write and its permission checks may need every field.
 
 A token's reader (user id, staff, active) is a cache entry like any other, in namespace
 ``reader`` under a keyed hash of the token, so an authenticated hit needs no database either. It is
@@ -17,9 +22,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.http import HttpRequest
-from rest_framework.authentication import get_authorization_header
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
 
 from caching import (
     CacheKey,
@@ -36,7 +44,8 @@ READER = "reader"
 
 
 class TokenReader:
-    """The reader of a valid token, as the read views need it."""
+    """The reader of a valid token, as the read views need it. Any other attribute (a permission
+    class asking for ``is_superuser`` or ``groups``) is the real ``User``'s, loaded once."""
 
     is_authenticated = True
     is_anonymous = False
@@ -45,6 +54,15 @@ class TokenReader:
     def __init__(self, pk: int, is_staff: bool) -> None:
         self.pk = self.id = pk
         self.is_staff = is_staff
+
+    @functools.cached_property
+    def user(self) -> Any:
+        return get_user_model()._default_manager.get(pk=self.pk)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.user, name)
 
 
 @functools.cache
@@ -67,23 +85,25 @@ def _reader(token: str) -> Entry | None:
     return Entry((b"",), {"id": user.pk, "staff": user.is_staff, "active": user.is_active})
 
 
-def fast_reader(request: HttpRequest) -> Any:
-    """The reader, when it can be known without DRF: anonymous, a session, or a valid token
-    (a cached read). ``None`` when DRF must answer (a malformed or unknown credential, an
-    inactive user's token: its 401)."""
-    if "HTTP_AUTHORIZATION" not in request.META:
-        return request.user
-    parts = get_authorization_header(request).split()  # type: ignore[arg-type]  # reads META only
-    if len(parts) != 2 or parts[0].lower() != b"token":
-        return None
-    try:
-        token = parts[1].decode()
-    except UnicodeError:
-        return None
-    entry = get_or_load(reader_key(token), lambda: _reader(token)).value
-    if entry is None or not entry.meta["active"]:
-        return None
-    return TokenReader(entry.meta["id"], entry.meta["staff"])
+class CachedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, its header parsing and its errors; for a safe method the
+    token's reader comes from the cache (one instance serves one request, as in DRF)."""
+
+    reads = False
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        self.reads = request.method in SAFE_METHODS
+        return super().authenticate(request)
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        if not self.reads:
+            return super().authenticate_credentials(key)  # type: ignore[no-any-return]
+        entry = get_or_load(reader_key(key), lambda: _reader(key)).value
+        if entry is None:
+            raise AuthenticationFailed(_("Invalid token."))
+        if not entry.meta["active"]:
+            raise AuthenticationFailed(_("User inactive or deleted."))
+        return TokenReader(entry.meta["id"], entry.meta["staff"]), key
 
 
 def _token_changes(row: RowChange) -> Changes:

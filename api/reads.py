@@ -1,15 +1,36 @@
 """GET list and detail answered from the cache's rendered bytes: no ORM, serializer or
-renderer on a hit. For anonymous and token-authenticated readers even DRF's request cycle is
-skipped (``CachedReadsMixin.dispatch``); other readers (a session with a token header, a bad
-token) go through DRF, which ends in the same read functions."""
+renderer on a hit.
 
+Two ways in, one set of checks:
+
+- the early path, ``EarlyReadsMiddleware``, placed before the heavy middleware (sessions, CSRF,
+  authentication, messages, axes, whitenoise): a GET of a cached read from a reader known
+  without them (no session cookie: anonymous, or a token) is answered there, after DRF's own
+  ``initial`` (the viewset's authentication classes, permission classes and throttles) and with
+  DRF's ``finalize_response`` headers, plus what the skipped middleware would add (the host
+  check and ``Content-Length`` of ``CommonMiddleware``, ``X-Frame-Options``). Anything those
+  checks refuse, and any other request, goes on down the full path, which answers as before;
+- the full path: DRF's request cycle, ending in the same read functions.
+
+A detail read whose viewset has a permission whose object check may refuse a safe method (it
+defines ``has_object_permission`` without declaring ``object_check_allows_reads``) takes the
+full path, where the object is loaded and checked first (``retrieve``)."""
+
+from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.urls import Resolver404, resolve
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import BasePermission
 
 from api.params import parse_pk
-from api.readers import fast_reader
 from api.responses import not_found
+
+EARLY = "early_read"  # the request attribute that tells the view it is on the early path
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -17,24 +38,50 @@ def wants_json(request: HttpRequest) -> bool:
     return "format" not in request.GET and ("json" in accept or "*/*" in accept)
 
 
+def object_check_may_refuse_reads(permission: BasePermission) -> bool:
+    overridden = type(permission).has_object_permission is not BasePermission.has_object_permission
+    return overridden and not getattr(permission, "object_check_allows_reads", False)
+
+
 class CachedReadsMixin:
     """For viewsets: GET list and retrieve answered by ``read_list(request, reader)`` and
-    ``read_detail(request, reader, pk)``, on the fast path when the reader is known cheaply."""
+    ``read_detail(request, reader, pk)``, early (``EarlyReadsMiddleware``) when they can be."""
 
     action_map: dict[str, str]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        action = self.action_map.get("get") if request.method == "GET" else None
-        if action in ("list", "retrieve") and wants_json(request):
-            reader = fast_reader(request)
-            if reader is not None:
-                return self._read(action, request, reader, kwargs)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse | None:
+        if getattr(request, EARLY, False):
+            return self._early(request, args, kwargs)
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+
+    def _early(
+        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        """DRF's ``dispatch`` without its exception handling: ``None`` (the full path answers)
+        where DRF would refuse or where the object must be checked."""
+        view: Any = self
+        view.args, view.kwargs = args, kwargs
+        drf = view.request = view.initialize_request(request, *args, **kwargs)
+        view.headers = view.default_response_headers
+        try:
+            view.initial(drf, *args, **kwargs)
+        except APIException:
+            return None
+        if view.action == "retrieve" and self._object_check_may_refuse():
+            return None
+        response = self._read(view.action, request, drf.user, kwargs)
+        return view.finalize_response(drf, response)  # type: ignore[no-any-return]
+
+    def _object_check_may_refuse(self) -> bool:
+        view: Any = self
+        return any(object_check_may_refuse_reads(p) for p in view.get_permissions())
 
     def list(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         return self._read("list", request, request.user, kwargs)
 
     def retrieve(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self._object_check_may_refuse():
+            self.get_object()  # type: ignore[attr-defined]  # runs the object checks
         return self._read("retrieve", request, request.user, kwargs)
 
     def read_list(self, request: HttpRequest, reader: Any) -> HttpResponse:
@@ -50,3 +97,44 @@ class CachedReadsMixin:
             return self.read_list(request, reader)
         pk = parse_pk(kwargs.get("pk", ""))
         return self.read_detail(request, reader, pk) if pk is not None else not_found("Not found.")
+
+
+class EarlyReadsMiddleware:
+    """After the request id, the access line, the HTTP metrics, ``SecurityMiddleware`` and the
+    request bounds; before the rest (``config/settings.py``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.common = CommonMiddleware(get_response)
+        self.frame_options = XFrameOptionsMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self._answer(request)
+        return self.get_response(request) if response is None else response
+
+    def _answer(self, request: HttpRequest) -> HttpResponseBase | None:
+        if (
+            request.method != "GET"
+            or settings.SESSION_COOKIE_NAME in request.COOKIES
+            or not wants_json(request)
+        ):
+            return None
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return None
+        view = getattr(match.func, "cls", None)
+        if view is None or not issubclass(view, CachedReadsMixin):
+            return None
+        if self.common.process_request(request) is not None:  # the host check; a redirect
+            return None
+        request.resolver_match = match
+        setattr(request, EARLY, True)
+        try:
+            response = match.func(request, *match.args, **match.kwargs)
+        finally:
+            setattr(request, EARLY, False)
+        if response is None:
+            return None
+        response = self.frame_options.process_response(request, response)
+        return self.common.process_response(request, response)

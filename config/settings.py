@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "api.http_metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.errors.BoundedRequestMiddleware",
+    "api.reads.EarlyReadsMiddleware",  # a cached read answered here skips everything below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -190,7 +191,7 @@ CACHE_LAYER = {
 _WRITE_RATE = env_str("API_WRITE_RATE", "120/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.readers.CachedTokenAuthentication",  # DRF's, its reads' lookups cached
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],

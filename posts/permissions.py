@@ -9,6 +9,8 @@ class IsAuthorOrStaff(permissions.BasePermission):
             return True
         return bool(request.user and request.user.is_authenticated)
 
+    object_check_allows_reads = True  # cached detail reads need no object (api.reads)
+
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True

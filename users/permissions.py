@@ -16,6 +16,8 @@ class IsSelfOrStaff(permissions.BasePermission):
             return bool(request.user and request.user.is_staff)
         return bool(request.user and request.user.is_authenticated)
 
+    object_check_allows_reads = True  # cached detail reads need no object (api.reads)
+
     def has_object_permission(self, request, view, obj) -> bool:
         actor = request.user
         if request.method in permissions.SAFE_METHODS or actor.is_superuser:
