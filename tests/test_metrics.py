@@ -132,6 +132,67 @@ def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, wher
     assert sample(text, "app_release_info", version=release.VERSION, commit=release.commit()) == 1
 
 
+@pytest.mark.live
+def test_http_metrics_add_up_under_the_production_start_when_workers_die(live):
+    """``python -m config.serve`` (granian) sets the directory up before its workers start, and
+    has no ``child_exit`` hook: workers killed in the middle of a request and replaced leave
+    their counts in and their in-flight gauge out. Every scrape sees exactly what was sent."""
+    import os
+    import signal
+    import threading
+
+    from config import metrics_dir
+    from tests.live import wait_until
+
+    post = make_post(make_user())
+    server = live(
+        workers=2,
+        env={"DJANGO_SETTINGS_MODULE": "tests.boom.settings", "WEB_THREADS": "2"},
+        ready_path="/api/health/live",
+    )
+    directory = metrics_dir.server_dir(server.process.pid)
+    path = f"/api/posts/{post.pk}/"
+    sent = _spread(server, path, 20, lambda: len(list(directory.glob("counter_*.db"))) >= 2)
+
+    def cut_short() -> None:
+        try:
+            requests.get(f"{server.url}/api/slow/?s=10", timeout=HTTP_TIMEOUT)
+        except requests.ConnectionError:
+            pass  # its worker is killed under it
+
+    slow = threading.Thread(target=cut_short)
+    slow.start()
+    wait_until(
+        lambda: (
+            sample(
+                requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text,
+                "http_requests_in_flight",
+            )
+            == 2
+        ),
+        message="the slow request never started",
+    )
+    first = server.worker_pids()
+    for pid in first:
+        os.kill(pid, signal.SIGKILL)
+    slow.join()
+    wait_until(lambda: not set(server.worker_pids()) & set(first), message="no new workers")
+    wait_until(lambda: len(server.worker_pids()) == 2, message="fewer than two new workers")
+    wait_until(lambda: requests.get(f"{server.url}/api/health/live", timeout=HTTP_TIMEOUT).ok)
+    sent += _spread(server, path, 20, lambda: len(list(directory.glob("counter_*.db"))) >= 3)
+    text = requests.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT).text
+    assert (
+        sample(text, "http_requests_total", route="post-detail", method="GET", status=200) == sent
+    )
+    assert sample(text, "http_request_duration_seconds_count", route="post-detail") == sent
+    assert sample(text, "http_requests_in_flight") == 1  # this scrape; no dead worker's
+    assert (
+        sample(text, "cache_reads_total", namespace="post", outcome="HIT")
+        + sample(text, "cache_reads_total", namespace="post", outcome="MISS")
+        == sent
+    )
+
+
 @pytest.mark.django_db
 def test_http_metrics_name_the_route_never_the_path(api, user):
     post = make_post(user)
