@@ -97,7 +97,7 @@ class CachedTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         if not self.reads:
-            return super().authenticate_credentials(key)  # type: ignore[no-any-return]
+            return super().authenticate_credentials(key)
         entry = get_or_load(reader_key(key), lambda: _reader(key)).value
         if entry is None:
             raise AuthenticationFailed(_("Invalid token."))

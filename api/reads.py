@@ -16,6 +16,7 @@ A detail read whose viewset has a permission whose object check may refuse a saf
 defines ``has_object_permission`` without declaring ``object_check_allows_reads``) takes the
 full path, where the object is loaded and checked first (``retrieve``)."""
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, ResolverMatch, get_urlconf, resolve
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 
@@ -99,6 +100,16 @@ class CachedReadsMixin:
         return self.read_detail(request, reader, pk) if pk is not None else not_found("Not found.")
 
 
+@functools.lru_cache(maxsize=1024)
+def _resolved(urlconf: str, path: str) -> ResolverMatch | None:
+    """``resolve``, remembered for the last 1,024 paths (a profile of hits found resolving at 6%
+    of a worker's time): a match is only read, never changed, by the views."""
+    try:
+        return resolve(path, urlconf)
+    except Resolver404:
+        return None
+
+
 class EarlyReadsMiddleware:
     """After the request id, the access line, the HTTP metrics, ``SecurityMiddleware`` and the
     request bounds; before the rest (``config/settings.py``)."""
@@ -119,12 +130,8 @@ class EarlyReadsMiddleware:
             or not wants_json(request)
         ):
             return None
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return None
-        view = getattr(match.func, "cls", None)
-        if view is None or not issubclass(view, CachedReadsMixin):
+        match = _resolved(get_urlconf() or settings.ROOT_URLCONF, request.path_info)
+        if match is None or not issubclass(getattr(match.func, "cls", object), CachedReadsMixin):
             return None
         if self.common.process_request(request) is not None:  # the host check; a redirect
             return None
