@@ -15,16 +15,9 @@ from config import metrics_dir
 from config.env import env_int, env_str
 from config.log_config import log_settings, logging_config
 
-# Multiprocess metrics: the directory is set before anything imports prometheus-client. On a
-# reload (HUP) this file runs again in the same master and finds the directory it set itself.
-_operators_dir = env_str(metrics_dir.VARIABLE, "") not in (
-    "",
-    str(metrics_dir.server_dir(os.getpid())),
-)
+# Multiprocess metrics: the directory is set before anything imports prometheus-client (and a
+# --preload loads the app). On a reload (HUP) this file runs again in the same master.
 _metrics = metrics_dir.for_server(os.getpid())
-if _operators_dir:  # earlier runs' samples would be added in; now, before a --preload loads the app
-    for _stale in _metrics.glob("*.db"):
-        _stale.unlink()
 
 wsgi_app = "config.wsgi:application"
 bind = [env_str("WEB_BIND", "127.0.0.1:8000")]
@@ -59,5 +52,5 @@ loglevel = log_settings()[1].lower()
 # A replaced worker's live gauges are dropped at the next scrape (caching.scrape), as under
 # every server: no child_exit hook.
 def on_exit(server):
-    if not _operators_dir:
+    if _metrics == metrics_dir.server_dir(os.getpid()):  # not the operator's
         shutil.rmtree(_metrics, ignore_errors=True)

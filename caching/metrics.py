@@ -1,8 +1,8 @@
 """Prometheus metrics of the cache layer: defined here, updated by the layers, served by
 ``caching.scrape``.
 
-With ``PROMETHEUS_MULTIPROC_DIR`` set (``config/gunicorn.conf.py`` sets it and marks dead
-workers), every process writes its samples to files there, which ``/metrics`` adds up
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``config.metrics_dir`` sets it up under every server),
+every process writes its samples to files there, which ``/metrics`` adds up
 (prometheus-client's multiprocess mode).
 """
 

@@ -55,8 +55,8 @@ class RedisMemoryCollector:
 
 
 def forget_exited_workers(directory: Path) -> None:
-    """Drop the live gauges of processes that are gone (a worker gunicorn replaced, when no
-    ``child_exit`` hook marked it dead: a server started without ``gunicorn.conf.py``)."""
+    """Drop the live gauges of processes that are gone (a worker the server replaced), under
+    every server: no server hook marks a worker dead."""
     for path in directory.glob("gauge_live*.db"):
         found = _LIVE_FILE.fullmatch(path.name)
         if found is None:
@@ -71,8 +71,8 @@ def forget_exited_workers(directory: Path) -> None:
 
 
 def render() -> bytes:
-    """The Prometheus text format: every worker's samples under gunicorn (multiprocess mode,
-    ``PROMETHEUS_MULTIPROC_DIR``), else this process's own registry."""
+    """The Prometheus text format: every worker's samples under a multi-process server
+    (multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``), else this process's own registry."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         forget_exited_workers(Path(directory))

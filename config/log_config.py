@@ -1,5 +1,6 @@
-"""The logging configuration, one for Django (``LOGGING``) and for gunicorn (``logconfig_dict``
-in ``gunicorn.conf.py``), so that the server's lines and the application's look the same.
+"""The logging configuration, one for Django (``LOGGING``) and for the server (granian's
+``log_dictconfig`` in ``config/serve.py``, gunicorn's ``logconfig_dict`` in
+``gunicorn.conf.py``), so that the server's lines and the application's look the same.
 
 Every logger writes to stderr through one handler: JSON per line by default, readable text with
 ``LOG_FORMAT=text`` (``scripts/serve.sh``). Formatters and the request filter: ``api.log``.
@@ -20,7 +21,7 @@ def log_settings() -> tuple[str, str, bool]:
 def logging_config(log_format: str, level: str, access: bool = True) -> dict[str, Any]:
     """``dictConfig`` data: everything to stderr at ``level`` (Django's own ``mail_admins`` and
     debug-only console handlers replaced), 5xx from ``django.request`` with their traceback,
-    gunicorn's error log, and its access log unless ``access`` is false."""
+    the server's own lines, and the application's access line unless ``access`` is false."""
     if log_format not in FORMATS:
         raise ValueError(f"LOG_FORMAT={log_format!r} is not one of {', '.join(FORMATS)}")
     level = level.upper()

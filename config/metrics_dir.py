@@ -56,9 +56,15 @@ def server_dir(master_pid: int) -> Path:
 
 def for_server(master_pid: int) -> Path:
     """Set (unless the operator did) and create the directory of the server whose master is
-    ``master_pid``; return it."""
+    ``master_pid``; return it. An operator's directory is emptied of earlier runs' samples,
+    which would be added in (a gunicorn reloaded with HUP finds its own directory and keeps
+    it)."""
     given = env_str(VARIABLE, "")
-    if given:
+    if given and given != str(server_dir(master_pid)):
+        path = Path(given)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    elif given:
         path = Path(given)
     else:
         path = server_dir(master_pid)
