@@ -41,6 +41,7 @@ from caching import (
 )
 
 READER = "reader"
+_FOUND = "_token_reader"  # the request attribute that holds its authentication's outcome
 
 
 class TokenReader:
@@ -93,7 +94,20 @@ class CachedTokenAuthentication(TokenAuthentication):
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         self.reads = request.method in SAFE_METHODS
-        return super().authenticate(request)
+        if not self.reads:
+            return super().authenticate(request)
+        # Once per request: a read the early path hands on to the full path is not looked up,
+        # nor counted, twice (api.reads).
+        outcome = getattr(request._request, _FOUND, None)
+        if outcome is None:
+            try:
+                outcome = super().authenticate(request)
+            except AuthenticationFailed as refused:
+                outcome = refused
+            setattr(request._request, _FOUND, outcome)
+        if isinstance(outcome, AuthenticationFailed):
+            raise outcome
+        return outcome
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         if not self.reads:

@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from caching.store import keyspace
 from posts.models import Post
 from tests.factories import make_post, make_user
 
@@ -204,3 +205,33 @@ def test_an_object_check_that_refuses_reads_refuses_cached_details(world):
         for _ in range(2):
             listed = client.get("/api/refused-objects/posts/")  # objects: on details only
         assert listed.status_code == 200 and listed["X-Cache"] == "HIT", reader
+
+
+@pytest.mark.urls("tests.refusing.urls")
+@pytest.mark.parametrize("path", ["/api/actions/posts/{post}/summary/", "/api/actions/posts/bulk/"])
+def test_a_viewsets_extra_actions_are_its_own_on_both_paths(settings, world, path):
+    early_stack, full_stack = stacks()
+    path = _fill(path, world)
+    got = answer(settings, early_stack, path, {})
+    assert got == answer(settings, full_stack, path, {})
+    assert got[0] == (200 if "summary" in path else 405)
+
+
+@pytest.mark.parametrize("reader", ["unknown token", "inactive user's token"])
+def test_a_read_handed_on_to_the_full_path_looks_its_token_up_once(settings, world, reader):
+    """The early path authenticates, refuses, and hands the request on: the full path reuses
+    that outcome, so the database (and the cache's counts) see one lookup, as without it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    early_stack, full_stack = stacks()
+    header = dict((r[0], r[1]) for r in READERS)[reader]
+    headers, path = {"Authorization": _fill(header, world)}, f"/api/posts/{world['post'].pk}/"
+    answer(settings, full_stack, path, headers)  # the outbox checked, the post cached
+    counted = []
+    for stack in (early_stack, full_stack):
+        keyspace.clear_namespace("reader")
+        with CaptureQueriesContext(connection) as queries:
+            assert answer(settings, stack, path, headers)[0] == 401
+        counted.append(len([q for q in queries if "authtoken_token" in q["sql"]]))
+    assert counted == [1, 1]

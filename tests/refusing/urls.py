@@ -1,5 +1,7 @@
 from django.urls import include, path
+from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from config.urls import handler400, handler403, handler404, handler500, urlpatterns
@@ -31,7 +33,23 @@ def router(permission: type[BasePermission]) -> SimpleRouter:
     return routes
 
 
+class WithActions(PostViewSet):
+    """Extra GET actions: their own code answers them, on either path."""
+
+    @action(detail=True, methods=["get"])
+    def summary(self, request, pk=None):
+        return Response({"summary": f"of {pk}"})
+
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        return Response({})
+
+
+actions = SimpleRouter()
+actions.register("posts", WithActions, basename="with-actions")
+
 urlpatterns = [
+    path("api/actions/", include(actions.urls)),
     path("api/refused/", include(router(RefuseReads).urls)),
     path("api/refused-objects/", include(router(RefuseObjectReads).urls)),
     *urlpatterns,
