@@ -117,6 +117,7 @@ def server(
     with LiveServer(
         prefix=PREFIX,
         workers=workers,
+        server="gunicorn",
         extra_args=list(worker_args),
         env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env},
     ) as live:
