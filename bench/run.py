@@ -24,110 +24,39 @@ What it does, in one run on this machine:
 """
 
 import argparse
-import json
 import os
-import re
-import secrets
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PREFIX = f"bench-{uuid.uuid4().hex[:8]}"
-os.environ["CACHE_KEY_PREFIX"] = PREFIX
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Settings refuse the dev secret key when DEBUG is off: a throwaway key, unless one is given.
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dj_database_url  # noqa: E402
 import requests  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+# bench.harness sets this run's key prefix and the settings module before Django is set up.
+from bench.harness import (  # noqa: E402
+    HOT,
+    PREFIX,
+    WORKER_CLASS,
+    WORKERS,
+    add_run_options,
+    bench_database_url,
+    ensure_wrk,
+    lua_script,
+    prepare_database,
+    progress,
+    run_wrk,
+    server,
+    unwind_on_sigterm,
+)
 from tests.live import HTTP_TIMEOUT  # noqa: E402
 
-WORKERS, WORKER_CLASS = 2, "sync"
 WRK = ["-t1", "-c4", "--latency"]
-HOT = 100  # hot post ids the detail variant cycles through
 SETUP_STEPS = 3  # the progress bar's steps before the variants: database, servers, warm
-
-
-def bench_database_url(tiny: bool) -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postsapi")
-    if tiny:
-        return url  # the caller's (the test suite's) database
-    parsed = dj_database_url.parse(url)
-    return url.rsplit("/", 1)[0] + f"/{parsed['NAME']}_bench"
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("installing wrk (Debian package)", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
-    return shutil.which("wrk")
-
-
-def manage(*args: str, env: dict) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def prepare_database(url: str, users: int, posts: int, tiny: bool) -> None:
-    env = {**os.environ, "DATABASE_URL": url}
-    if not tiny:
-        name = dj_database_url.parse(url)["NAME"]
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
-        manage("migrate", "--noinput", "-v0", env=env)
-    manage(
-        "seed_demo",
-        "--if-empty",
-        "--users",
-        str(users),
-        "--posts",
-        str(posts),
-        "--seed",
-        "1",
-        env=env,
-    )
-
-
-@contextmanager
-def server(
-    url: str,
-    extra_env: dict,
-    workers: int = WORKERS,
-    worker_args: tuple[str, ...] = ("--worker-class", WORKER_CLASS),
-):
-    """A gunicorn server for the benchmark (tests/live.py's LiveServer: stopped with its workers
-    on every way out, a failed start included), in production mode with a secret key of its own.
-    Its output, one access log line per request included, goes to a file (a pipe nobody reads
-    would fill and block the workers); the file is removed when the server ends without an
-    error, and kept for reading when it does not."""
-    from tests.live import LiveServer
-
-    with LiveServer(
-        prefix=PREFIX,
-        workers=workers,
-        server="gunicorn",
-        extra_args=list(worker_args),
-        env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env},
-    ) as live:
-        yield live
-    live.log.unlink(missing_ok=True)
-
-
-def progress(enabled: bool) -> tqdm:
-    """One bar over the run's steps on stderr, off unless ``enabled`` (stdout is left alone)."""
-    return tqdm(file=sys.stderr, disable=not enabled, unit="step", dynamic_ncols=True)
 
 
 def worker_rss(live) -> int:
@@ -143,64 +72,6 @@ def worker_rss(live) -> int:
         if fields.get("PPid", "").strip() == str(live.process.pid):
             sizes.append(int(fields["VmRSS"].split()[0]) * 1024)
     return int(statistics.mean(sizes)) if sizes else 0
-
-
-def lua_script(
-    paths: list[str],
-    write_every: int = 0,
-    token: str = "",
-    write_ids: list[int] = (),
-    read_token: str = "",
-) -> str:
-    """A wrk script cycling through ``paths``; every ``write_every``-th request a PATCH. With
-    ``read_token``, the GETs are authenticated with it."""
-    writes = json.dumps(list(write_ids))[1:-1]
-    reads = f'{{["Authorization"] = "Token {read_token}"}}' if read_token else "nil"
-    return f"""
-paths = {{{",".join(json.dumps(p) for p in paths)}}}
-writes = {{{writes}}}
-i = 0
-request = function()
-  i = i + 1
-  if {write_every} > 0 and i % {write_every} == 0 then
-    local id = writes[(i / {write_every}) % #writes + 1]
-    local headers = {{["Authorization"] = "Token {token}", ["Content-Type"] = "application/json"}}
-    local body = '{{"title":"bench ' .. i .. '"}}'
-    return wrk.format("PATCH", "/api/posts/" .. id .. "/", headers, body)
-  end
-  return wrk.format("GET", paths[i % #paths + 1], {reads})
-end
-"""
-
-
-def run_wrk(wrk: str, base: str, script: str, seconds: int, options: list[str] = WRK) -> dict:
-    """Drive ``base`` with wrk for ``seconds``: req/s, p50 and p99 in ms, non-2xx/3xx responses
-    and socket errors (connect, read, write, timeout: requests that got no answer)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        out = subprocess.run(
-            [wrk, *options, f"-d{seconds}s", "-s", f.name, base],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(f.name)
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "errors": int(errors.group(1)) if errors else 0,
-        "socket_errors": sum(map(int, failed.groups())) if failed else 0,
-    }
 
 
 def hit_rate(before: dict, after: dict) -> float | None:
@@ -287,25 +158,6 @@ def chart(rows: dict, path: Path) -> None:
     ax.set_title("Posts API reads: cache hits vs the ceiling view vs CACHE_ENABLED=false")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-
-
-def add_run_options(parser: argparse.ArgumentParser, *, seconds: int, rounds: int) -> None:
-    """The options every benchmark here takes: rounds and their length, where the results go,
-    and the progress bar."""
-    parser.add_argument("--seconds", type=int, default=seconds)
-    parser.add_argument("--rounds", type=int, default=rounds)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench")
-    parser.add_argument(
-        "--progress",
-        action="store_true",
-        help="a progress bar on stderr even when it is not a terminal (it is shown on one)",
-    )
-
-
-def unwind_on_sigterm() -> None:
-    """A terminated run (a test's deadline, a `kill`) unwinds like an error: the servers and
-    proxies it started are stopped on the way out, not left running."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
 def main() -> None:
@@ -417,7 +269,7 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
             for name, (target, script) in variants.items():
                 bar.set_description_str(f"round {round_ + 1}/{args.rounds}: {name}")
                 before = counters.stats(with_keys=False)
-                result = run_wrk(wrk, target.url, script, args.seconds)
+                result = run_wrk(wrk, target.url, script, args.seconds, WRK)
                 result["hit_rate"] = (
                     hit_rate(before, counters.stats(with_keys=False))
                     if target is not off and "ceiling" not in name

@@ -16,7 +16,7 @@ threads, 2 x 8 and 4 x 4, at three loads:
   query, and a connection's start-up, waits that much longer, as on a distant database.
 
 The hit loads share a server per configuration, the slow one has its own; a set of servers is
-started together (tests/live.py's LiveServer through bench/run.py's ``server``: stopped with
+started together (tests/live.py's LiveServer through bench/harness.py's ``server``: stopped with
 their workers on every way out, SIGTERM included; their output to files, removed after a clean
 run), each is warmed with wrk for 2 s, then they are driven with wrk (1 thread, 32 connections:
 bench/run.py's load generator), interleaved round by round. It reports the median of the
@@ -38,8 +38,8 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# bench.run sets this run's key prefix and the settings module before Django is set up.
-from bench.run import (  # noqa: E402
+# bench.harness sets this run's key prefix and the settings module before Django is set up.
+from bench.harness import (  # noqa: E402
     HOT,
     add_run_options,
     bench_database_url,
