@@ -30,7 +30,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 import dj_database_url  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-WORKERS, WORKER_CLASS = 2, "sync"
+WORKERS = 2  # one per core; sync workers under gunicorn
 HOT = 100  # hot post ids the detail loads cycle through
 
 
@@ -79,11 +79,17 @@ def prepare_database(url: str, users: int, posts: int, tiny: bool) -> None:
 def server(
     url: str,
     extra_env: dict,
+    *,
+    kind: str = "gunicorn",
     workers: int = WORKERS,
-    worker_args: tuple[str, ...] = ("--worker-class", WORKER_CLASS),
+    worker_args: tuple[str, ...] = (),
+    ready_path: str = "/api/health/",
 ):
-    """A gunicorn server for the benchmark (tests/live.py's LiveServer: stopped with its workers
-    on every way out, a failed start included), in production mode with a secret key of its own.
+    """A server for the benchmark (tests/live.py's LiveServer: stopped with its workers on every
+    way out, a failed start included), in production mode with a secret key of its own. ``kind``
+    is LiveServer's ``server``: "gunicorn", started in the project's root so that it reads
+    gunicorn.conf.py (sync workers unless ``WEB_THREADS`` > 1, LiveServer's default being 1;
+    ``worker_args`` are its flags), or "production", ``python -m config.serve`` (granian).
     Its output, one access log line per request included, goes to a file (a pipe nobody reads
     would fill and block the workers); the file is removed when the server ends without an
     error, and kept for reading when it does not."""
@@ -92,12 +98,34 @@ def server(
     with LiveServer(
         prefix=PREFIX,
         workers=workers,
-        server="gunicorn",
+        server=kind,
         extra_args=list(worker_args),
+        ready_path=ready_path,
         env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env},
     ) as live:
         yield live
     live.log.unlink(missing_ok=True)
+
+
+def bare_ceiling(
+    url: str, *, kind: str = "gunicorn", workers: int = WORKERS, env: dict | None = None
+):
+    """``server`` on bench/bare_settings.py: Django answering constant bytes at
+    ``/bench/ceiling/<size>/`` behind its security and common middleware only, a ceiling that
+    no change to the project's middleware moves."""
+    return server(
+        url,
+        {"DJANGO_SETTINGS_MODULE": "bench.bare_settings", **(env or {})},
+        kind=kind,
+        workers=workers,
+        ready_path=bare_path(1),
+    )
+
+
+def bare_path(size: int) -> str:
+    """The path of ``size`` bytes on a ``bare_ceiling`` server (and of the project's own
+    ceiling view, ``api/bench.py``, on the others)."""
+    return f"/bench/ceiling/{size}/"
 
 
 def progress(enabled: bool) -> tqdm:

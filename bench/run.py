@@ -7,12 +7,15 @@
 What it does, in one run on this machine:
 
 1. seeds a database of its own (``<DATABASE_URL's name>_bench``; reused when already seeded);
-2. starts four gunicorn servers with the same settings (``--workers 2 --worker-class sync``, one
-   worker per core; ``BENCH_VIEWS=true`` mounts the ceiling view; ``DJANGO_DEBUG=false``): the
-   default one, one with ``CACHE_ENABLED=false``, one with ``CACHE_NEAR_ENABLED=false`` and one
-   with ``HTTP_METRICS_ENABLED=false``; they share the run's key prefix, removed at the end; all
-   are stopped, with their workers, however the run ends (SIGTERM included); their output (the
-   access log included) goes to a file each under .run/, removed after a run that succeeded;
+2. starts five gunicorn servers with the same settings (2 sync workers, one per core;
+   ``BENCH_VIEWS=true`` mounts the ceiling view; ``DJANGO_DEBUG=false``): the default one, one
+   with ``CACHE_ENABLED=false``, one with ``CACHE_NEAR_ENABLED=false``, one with
+   ``HTTP_METRICS_ENABLED=false``, and the bare ceiling (bench/bare_settings.py: the same
+   constant bytes as the ceiling view, behind Django's security and common middleware only, a
+   ceiling that no change to the project's middleware moves); they share the run's key
+   prefix, removed at the end; all are stopped, with their workers, however the run ends
+   (SIGTERM included); their output (the access log included) goes to a file each under .run/,
+   removed after a run that succeeded;
 3. warms the cache, then drives each variant with wrk (1 thread, 4 connections), interleaved
    round by round (A B C ... A B C ...), and reports the median of the rounds: throughput, p50,
    p99 and the hit rate the server counted; a progress bar on stderr (when it is a terminal, or
@@ -41,9 +44,10 @@ from tqdm import tqdm  # noqa: E402
 from bench.harness import (  # noqa: E402
     HOT,
     PREFIX,
-    WORKER_CLASS,
     WORKERS,
     add_run_options,
+    bare_ceiling,
+    bare_path,
     bench_database_url,
     ensure_wrk,
     lua_script,
@@ -218,7 +222,8 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
         off = servers.enter_context(server(url, {"CACHE_ENABLED": "false"}))
         far = servers.enter_context(server(url, {"CACHE_NEAR_ENABLED": "false"}))
         # The same as `on` but for the HTTP metrics middleware (counter, histogram, gauge).
-        bare = servers.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
+        unmetered = servers.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
+        bare = servers.enter_context(bare_ceiling(url))
         bar.update()
         bar.set_description_str("warm")
         detail_paths = [f"/api/posts/{pk}/" for pk in hot]
@@ -236,7 +241,7 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
         ]
 
         def warm() -> None:
-            for target in (on, bare):  # the servers with a near cache to fill
+            for target in (on, unmetered):  # the servers with a near cache to fill
                 for path in detail_paths + list_paths:
                     requests.get(target.url + path, timeout=HTTP_TIMEOUT)
 
@@ -246,16 +251,18 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
         list_size = len(requests.get(on.url + list_paths[0], timeout=HTTP_TIMEOUT).content)
         variants = {
             "detail hits": (on, lua_script(detail_paths)),
-            "detail hits, HTTP metrics off": (bare, lua_script(detail_paths)),
+            "detail hits, HTTP metrics off": (unmetered, lua_script(detail_paths)),
             "detail hits, near off": (far, lua_script(detail_paths)),
             "detail hits, token": (on, lua_script(detail_paths, read_token=reader.key)),
             "detail hits, token, near off": (far, lua_script(detail_paths, read_token=reader.key)),
-            "ceiling (detail size)": (on, lua_script([f"/bench/ceiling/{detail_size}/"])),
+            "ceiling (detail size)": (on, lua_script([bare_path(detail_size)])),
+            "bare ceiling (detail size)": (bare, lua_script([bare_path(detail_size)])),
             "detail, cache off": (off, lua_script(detail_paths)),
             "list hits": (on, lua_script(list_paths)),
-            "list hits, HTTP metrics off": (bare, lua_script(list_paths)),
+            "list hits, HTTP metrics off": (unmetered, lua_script(list_paths)),
             "list hits, near off": (far, lua_script(list_paths)),
-            "ceiling (list size)": (on, lua_script([f"/bench/ceiling/{list_size}/"])),
+            "ceiling (list size)": (on, lua_script([bare_path(list_size)])),
+            "bare ceiling (list size)": (bare, lua_script([bare_path(list_size)])),
             "list, cache off": (off, lua_script(list_paths)),
             "95/5 read/write mix": (
                 on,
@@ -272,7 +279,7 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
                 result = run_wrk(wrk, target.url, script, args.seconds, WRK)
                 result["hit_rate"] = (
                     hit_rate(before, counters.stats(with_keys=False))
-                    if target is not off and "ceiling" not in name
+                    if target not in (off, bare) and "ceiling" not in name
                     else None
                 )
                 samples[name].append(result)
@@ -306,8 +313,9 @@ def report(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) ->
     lines = [
         f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} "
         "s per variant, interleaved; medians.",
-        f"Server: gunicorn --workers {WORKERS} --worker-class {WORKER_CLASS}; load: wrk "
-        f"{' '.join(WRK)}.",
+        f"Server: gunicorn, {WORKERS} sync workers; load: wrk {' '.join(WRK)}. Bare ceiling: "
+        "the ceiling's bytes behind Django's security and common middleware only "
+        "(bench/bare_settings.py).",
         "",
         "| variant | req/s | p50 ms | p99 ms | hit rate | non-2xx |",
         "|---|---|---|---|---|---|",
@@ -322,6 +330,13 @@ def report(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) ->
         "",
         "| measure | result | target |",
         "|---|---|---|",
+        f"| detail hits / bare ceiling | {ratio('detail hits', 'bare ceiling (detail size)'):.2f}x "
+        "| report |",
+        f"| list hits / bare ceiling | {ratio('list hits', 'bare ceiling (list size)'):.2f}x | "
+        "report |",
+        "| ceiling / bare ceiling (detail, list: the project's middleware) | "
+        f"{ratio('ceiling (detail size)', 'bare ceiling (detail size)'):.2f}x, "
+        f"{ratio('ceiling (list size)', 'bare ceiling (list size)'):.2f}x | report |",
         f"| detail hits / ceiling | {ratio('detail hits', 'ceiling (detail size)'):.2f}x | >= "
         "0.9x |",
         f"| list hits / ceiling | {ratio('list hits', 'ceiling (list size)'):.2f}x | >= 0.9x |",
