@@ -12,6 +12,7 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 import dj_database_url  # noqa: E402
+import requests  # noqa: E402
 from tqdm import tqdm  # noqa: E402
+
+from tests.live import HTTP_TIMEOUT  # noqa: E402
 
 WORKERS = 2  # one per core; sync workers under gunicorn
 HOT = 100  # hot post ids the detail loads cycle through
@@ -189,6 +193,75 @@ def run_wrk(wrk: str, base: str, script: str, seconds: int, options: list[str]) 
         "errors": int(errors.group(1)) if errors else 0,
         "socket_errors": sum(map(int, failed.groups())) if failed else 0,
     }
+
+
+def read_paths(base: str, hot: list[int]) -> tuple[list[str], list[str]]:
+    """The detail paths of the ``hot`` posts, and up to 15 list pages (10 of all posts, 5 of
+    one category), asking the server at ``base`` how many pages there are."""
+
+    def pages(query: str) -> int:
+        count = requests.get(f"{base}/api/posts/?{query}", timeout=HTTP_TIMEOUT).json()["count"]
+        return max(1, -(-count // 20))
+
+    list_paths = [f"/api/posts/?page={n}" for n in range(1, min(10, pages("")) + 1)]
+    list_paths += [
+        f"/api/posts/?category=django&page={n}"
+        for n in range(1, min(5, pages("category=django")) + 1)
+    ]
+    return [f"/api/posts/{pk}/" for pk in hot], list_paths
+
+
+def interleave(
+    wrk: str, variants: dict, args: argparse.Namespace, options: list[str], bar: tqdm, after=None
+) -> dict:
+    """Drive each variant (name: its server, its wrk script, and whether its hits count) with
+    wrk for ``args.seconds``, round by round (A B C ... A B C ...), ``after(name)`` after each;
+    the medians of the rounds per variant: req/s, p50, p99, error statuses and the hit rate the
+    servers counted."""
+    from caching.store import stats as counters  # once Django is set up
+
+    bar.total += args.rounds * len(variants)
+    samples: dict = {name: [] for name in variants}
+    for round_ in range(args.rounds):
+        for name, (target, script, hits) in variants.items():
+            bar.set_description_str(f"round {round_ + 1}/{args.rounds}: {name}")
+            before = counters.stats(with_keys=False) if hits else None
+            result = run_wrk(wrk, target.url, script, args.seconds, options)
+            result["hit_rate"] = hit_rate(before, counters.stats(with_keys=False)) if hits else None
+            samples[name].append(result)
+            if after:
+                after(name)
+            bar.update()
+    rows = {}
+    for name, results in samples.items():
+        rates = [r["hit_rate"] for r in results if r["hit_rate"] is not None]
+        rows[name] = {
+            key: statistics.median(r[key] for r in results)
+            for key in ("rps", "p50", "p99", "errors")
+        }
+        rows[name]["hit_rate"] = statistics.median(rates) if rates else None
+    return rows
+
+
+def hit_rate(before: dict, after: dict) -> float | None:
+    hits = after["total"]["hits"] - before["total"]["hits"]
+    misses = after["total"]["misses"] - before["total"]["misses"]
+    return hits / (hits + misses) if hits + misses else None
+
+
+def variants_table(rows: dict) -> list[str]:
+    """The Markdown table of ``interleave``'s rows."""
+    lines = [
+        "| variant | req/s | p50 ms | p99 ms | hit rate | non-2xx |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        rate = "" if row["hit_rate"] is None else f"{row['hit_rate']:.1%}"
+        lines.append(
+            f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | "
+            f"{row['errors']:.0f} |"
+        )
+    return lines
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, seconds: int, rounds: int) -> None:

@@ -1,10 +1,13 @@
-"""The read benchmark: cache hits against the framework's ceiling and against no cache.
+"""The read benchmark: cache hits against the framework's ceilings and against no cache, and
+the production start (granian) against gunicorn.
 
     python bench/run.py                       # 10,000 users, 100,000 posts, 3 rounds of 8 s
+    python bench/run.py --section servers     # only the servers section (bench/servers.py)
     python bench/run.py --tiny                # a smoke run (the test suite uses it)
     python bench/run.py --seconds 2 --rounds 1 --out /tmp/bench   # a short run on the full data
 
-What it does, in one run on this machine:
+What it does, in one run on this machine (``--section`` picks the cache section, steps 2 to 4,
+or the servers section, step 5; both by default):
 
 1. seeds a database of its own (``<DATABASE_URL's name>_bench``; reused when already seeded);
 2. starts five gunicorn servers with the same settings (2 sync workers, one per core;
@@ -23,7 +26,10 @@ What it does, in one run on this machine:
 4. measures a post write with 1,000 and 1,000,000 unrelated keys (bench/write_cost.py), a
    ``cache_flush`` of a namespace of 1,000,000 keys on a private redis-server (SLOWLOG with a
    10 ms threshold), and ``MEMORY USAGE`` of a cached post and list page;
-5. prints a Markdown table, and writes it to bench/results.md and a chart to bench/results.png.
+5. runs the servers section (bench/servers.py): the production start against today's gunicorn
+   start (gthread 2 x 8), and hits against the bare ceiling under the same server;
+6. prints Markdown tables, and writes them to bench/results.md and a chart of the cache
+   section to bench/results.png.
 """
 
 import argparse
@@ -41,6 +47,7 @@ import requests  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 # bench.harness sets this run's key prefix and the settings module before Django is set up.
+from bench import servers  # noqa: E402
 from bench.harness import (  # noqa: E402
     HOT,
     PREFIX,
@@ -50,17 +57,18 @@ from bench.harness import (  # noqa: E402
     bare_path,
     bench_database_url,
     ensure_wrk,
+    interleave,
     lua_script,
     prepare_database,
     progress,
-    run_wrk,
+    read_paths,
     server,
     unwind_on_sigterm,
+    variants_table,
 )
 from tests.live import HTTP_TIMEOUT  # noqa: E402
 
 WRK = ["-t1", "-c4", "--latency"]
-SETUP_STEPS = 3  # the progress bar's steps before the variants: database, servers, warm
 
 
 def worker_rss(live) -> int:
@@ -76,12 +84,6 @@ def worker_rss(live) -> int:
         if fields.get("PPid", "").strip() == str(live.process.pid):
             sizes.append(int(fields["VmRSS"].split()[0]) * 1024)
     return int(statistics.mean(sizes)) if sizes else 0
-
-
-def hit_rate(before: dict, after: dict) -> float | None:
-    hits = after["total"]["hits"] - before["total"]["hits"]
-    misses = after["total"]["misses"] - before["total"]["misses"]
-    return hits / (hits + misses) if hits + misses else None
 
 
 def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
@@ -173,6 +175,14 @@ def main() -> None:
     parser.add_argument(
         "--tiny", action="store_true", help="a smoke run: small data, 1 s per variant"
     )
+    parser.add_argument(
+        "--section",
+        choices=("all", *SECTIONS),
+        default="all",
+        help="cache: the cache's variants under gunicorn; servers: the production start against "
+        "gunicorn (bench/servers.py); all: both, one after the other",
+    )
+    servers.add_options(parser)
     add_run_options(parser, seconds=8, rounds=3)
     args = parser.parse_args()
     unwind_on_sigterm()
@@ -180,21 +190,22 @@ def main() -> None:
         args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
 
     with progress(args.progress or sys.stderr.isatty()) as bar:
-        rows, memory, figures = measure(args, bar)
-    text = report(args, rows, memory, figures)
+        results = measure(args, bar)
+    text = "\n\n".join(SECTIONS[name][1](args, *found) for name, found in results.items())
     print(text)
+    png = args.out / "results.png" if not args.tiny else Path(tempfile.gettempdir()) / PREFIX
     if not args.tiny:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.md").write_text(text + "\n")
-        chart(rows, args.out / "results.png")
-    else:
-        chart(rows, Path(tempfile.gettempdir()) / f"{PREFIX}.png")
+    if "cache" in results:
+        chart(results["cache"][0], png.with_suffix(".png"))
 
 
-def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
-    """Run every variant (the medians of the rounds per variant), the worker memory and the
-    write and flush figures, stepping ``bar`` along."""
-    bar.total = SETUP_STEPS + 1  # until the variants are known
+def measure(args: argparse.Namespace, bar: tqdm) -> dict:
+    """Run the sections ``args.section`` names, stepping ``bar`` along: per section, what its
+    report takes."""
+    chosen = list(SECTIONS) if args.section == "all" else [args.section]
+    bar.total = 1 + sum(SECTIONS[name][2] for name in chosen)  # grows by the variants
     bar.set_description_str("database")
     url = bench_database_url(args.tiny)
     os.environ["DATABASE_URL"] = url
@@ -205,40 +216,40 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
     import django
 
     django.setup()
-    from rest_framework.authtoken.models import Token
-
-    from caching.store import stats as counters
+    from bench.write_cost import forget_prefix
     from posts.models import Post
-    from users.models import User
 
     hot = list(
         Post.objects.filter(status="published").order_by("id").values_list("id", flat=True)[:HOT]
     )
+    try:
+        results = {name: SECTIONS[name][0](args, bar, wrk, url, hot) for name in chosen}
+    finally:
+        forget_prefix()  # this run's keys in the shared Redis
+    bar.set_description_str("done")
+    return results
+
+
+def measure_cache(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: list[int]):
+    """The cache's variants (the medians of the rounds per variant), the worker memory and the
+    write and flush figures."""
+    from rest_framework.authtoken.models import Token
+
+    from users.models import User
+
     staff, _ = User.objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     token = Token.objects.get_or_create(user=staff)[0].key
     bar.set_description_str("servers")
-    with ExitStack() as servers:
-        on = servers.enter_context(server(url, {}))
-        off = servers.enter_context(server(url, {"CACHE_ENABLED": "false"}))
-        far = servers.enter_context(server(url, {"CACHE_NEAR_ENABLED": "false"}))
+    with ExitStack() as started:
+        on = started.enter_context(server(url, {}))
+        off = started.enter_context(server(url, {"CACHE_ENABLED": "false"}))
+        far = started.enter_context(server(url, {"CACHE_NEAR_ENABLED": "false"}))
         # The same as `on` but for the HTTP metrics middleware (counter, histogram, gauge).
-        unmetered = servers.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
-        bare = servers.enter_context(bare_ceiling(url))
+        unmetered = started.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
+        bare = started.enter_context(bare_ceiling(url))
         bar.update()
         bar.set_description_str("warm")
-        detail_paths = [f"/api/posts/{pk}/" for pk in hot]
-
-        def pages(query: str) -> int:
-            count = requests.get(f"{on.url}/api/posts/?{query}", timeout=HTTP_TIMEOUT).json()[
-                "count"
-            ]
-            return max(1, -(-count // 20))
-
-        list_paths = [f"/api/posts/?page={n}" for n in range(1, min(10, pages("")) + 1)]
-        list_paths += [
-            f"/api/posts/?category=django&page={n}"
-            for n in range(1, min(5, pages("category=django")) + 1)
-        ]
+        detail_paths, list_paths = read_paths(on.url, hot)
 
         def warm() -> None:
             for target in (on, unmetered):  # the servers with a near cache to fill
@@ -249,83 +260,60 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
         reader = Token.objects.get_or_create(user=User.objects.exclude(pk=staff.pk).first())[0]
         detail_size = len(requests.get(on.url + detail_paths[0], timeout=HTTP_TIMEOUT).content)
         list_size = len(requests.get(on.url + list_paths[0], timeout=HTTP_TIMEOUT).content)
+        bar.update()
+        detail, lists = lua_script(detail_paths), lua_script(list_paths)
+        detail_token = lua_script(detail_paths, read_token=reader.key)
         variants = {
-            "detail hits": (on, lua_script(detail_paths)),
-            "detail hits, HTTP metrics off": (unmetered, lua_script(detail_paths)),
-            "detail hits, near off": (far, lua_script(detail_paths)),
-            "detail hits, token": (on, lua_script(detail_paths, read_token=reader.key)),
-            "detail hits, token, near off": (far, lua_script(detail_paths, read_token=reader.key)),
-            "ceiling (detail size)": (on, lua_script([bare_path(detail_size)])),
-            "bare ceiling (detail size)": (bare, lua_script([bare_path(detail_size)])),
-            "detail, cache off": (off, lua_script(detail_paths)),
-            "list hits": (on, lua_script(list_paths)),
-            "list hits, HTTP metrics off": (unmetered, lua_script(list_paths)),
-            "list hits, near off": (far, lua_script(list_paths)),
-            "ceiling (list size)": (on, lua_script([bare_path(list_size)])),
-            "bare ceiling (list size)": (bare, lua_script([bare_path(list_size)])),
-            "list, cache off": (off, lua_script(list_paths)),
+            "detail hits": (on, detail, True),
+            "detail hits, HTTP metrics off": (unmetered, detail, True),
+            "detail hits, near off": (far, detail, True),
+            "detail hits, token": (on, detail_token, True),
+            "detail hits, token, near off": (far, detail_token, True),
+            "ceiling (detail size)": (on, lua_script([bare_path(detail_size)]), False),
+            "bare ceiling (detail size)": (bare, lua_script([bare_path(detail_size)]), False),
+            "detail, cache off": (off, detail, False),
+            "list hits": (on, lists, True),
+            "list hits, HTTP metrics off": (unmetered, lists, True),
+            "list hits, near off": (far, lists, True),
+            "ceiling (list size)": (on, lua_script([bare_path(list_size)]), False),
+            "bare ceiling (list size)": (bare, lua_script([bare_path(list_size)]), False),
+            "list, cache off": (off, lists, False),
             "95/5 read/write mix": (
                 on,
                 lua_script(detail_paths, write_every=20, token=token, write_ids=hot[:10]),
+                True,
             ),
         }
-        samples = {name: [] for name in variants}
-        bar.total = SETUP_STEPS + args.rounds * len(variants) + 1
-        bar.update()
-        for round_ in range(args.rounds):
-            for name, (target, script) in variants.items():
-                bar.set_description_str(f"round {round_ + 1}/{args.rounds}: {name}")
-                before = counters.stats(with_keys=False)
-                result = run_wrk(wrk, target.url, script, args.seconds, WRK)
-                result["hit_rate"] = (
-                    hit_rate(before, counters.stats(with_keys=False))
-                    if target not in (off, bare) and "ceiling" not in name
-                    else None
-                )
-                samples[name].append(result)
-                if "mix" in name:  # rewarm what the writes invalidated
-                    warm()
-                bar.update()
-        memory = {"near on": worker_rss(on), "near off": worker_rss(far)}
 
-    rows = {}
-    for name, results in samples.items():
-        rates = [r["hit_rate"] for r in results if r["hit_rate"] is not None]
-        rows[name] = {
-            key: statistics.median(r[key] for r in results)
-            for key in ("rps", "p50", "p99", "errors")
-        }
-        rows[name]["hit_rate"] = statistics.median(rates) if rates else None
-    from bench.write_cost import forget_prefix
+        def rewarm(name: str) -> None:
+            if "mix" in name:  # what the writes invalidated
+                warm()
+
+        rows = interleave(wrk, variants, args, WRK, bar, after=rewarm)
+        memory = {"near on": worker_rss(on), "near off": worker_rss(far)}
 
     bar.set_description_str("write cost, flush, memory")
     figures = write_and_flush_figures(args.tiny, hot[0])
-    forget_prefix()
     bar.update()
-    bar.set_description_str("done")
     return rows, memory, figures
 
 
-def report(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) -> str:
-    """The run's Markdown: the variants' table and the measures against their targets."""
+def report_cache(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) -> str:
+    """The cache section's Markdown: the variants' table and the measures against their
+    targets."""
     ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
     p50_ratio = lambda a, b: rows[a]["p50"] / rows[b]["p50"]  # noqa: E731
     lines = [
+        "## The cache",
+        "",
         f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} "
         "s per variant, interleaved; medians.",
         f"Server: gunicorn, {WORKERS} sync workers; load: wrk {' '.join(WRK)}. Bare ceiling: "
         "the ceiling's bytes behind Django's security and common middleware only "
         "(bench/bare_settings.py).",
         "",
-        "| variant | req/s | p50 ms | p99 ms | hit rate | non-2xx |",
-        "|---|---|---|---|---|---|",
+        *variants_table(rows),
     ]
-    for name, row in rows.items():
-        rate = "" if row["hit_rate"] is None else f"{row['hit_rate']:.1%}"
-        lines.append(
-            f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | "
-            f"{row['errors']:.0f} |"
-        )
     lines += [
         "",
         "| measure | result | target |",
@@ -367,6 +355,13 @@ def report(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) ->
         f"{figures['bytes_per_page']:,} B | report |",
     ]
     return "\n".join(lines)
+
+
+# name: (measure, report, the progress bar's steps besides the variants)
+SECTIONS = {
+    "cache": (measure_cache, report_cache, 3),
+    "servers": (servers.measure, servers.report, 2),
+}
 
 
 if __name__ == "__main__":
