@@ -1,18 +1,24 @@
-"""The read benchmark: cache hits against the framework's ceiling and against no cache.
+"""The read benchmark: cache hits against the framework's ceilings and against no cache, and
+the production start (granian) against gunicorn.
 
     python bench/run.py                       # 10,000 users, 100,000 posts, 3 rounds of 8 s
+    python bench/run.py --section servers     # only the servers section (bench/servers.py)
     python bench/run.py --tiny                # a smoke run (the test suite uses it)
     python bench/run.py --seconds 2 --rounds 1 --out /tmp/bench   # a short run on the full data
 
-What it does, in one run on this machine:
+What it does, in one run on this machine (``--section`` picks the cache section, steps 2 to 4,
+or the servers section, step 5; both by default):
 
 1. seeds a database of its own (``<DATABASE_URL's name>_bench``; reused when already seeded);
-2. starts four gunicorn servers with the same settings (``--workers 2 --worker-class sync``, one
-   worker per core; ``BENCH_VIEWS=true`` mounts the ceiling view; ``DJANGO_DEBUG=false``): the
-   default one, one with ``CACHE_ENABLED=false``, one with ``CACHE_NEAR_ENABLED=false`` and one
-   with ``HTTP_METRICS_ENABLED=false``; they share the run's key prefix, removed at the end; all
-   are stopped, with their workers, however the run ends (SIGTERM included); their output (the
-   access log included) goes to a file each under .run/, removed after a run that succeeded;
+2. starts five gunicorn servers with the same settings (2 sync workers, one per core;
+   ``BENCH_VIEWS=true`` mounts the ceiling view; ``DJANGO_DEBUG=false``): the default one, one
+   with ``CACHE_ENABLED=false``, one with ``CACHE_NEAR_ENABLED=false``, one with
+   ``HTTP_METRICS_ENABLED=false``, and the bare ceiling (bench/bare_settings.py: the same
+   constant bytes as the ceiling view, behind Django's security and common middleware only, a
+   ceiling that no change to the project's middleware moves); they share the run's key
+   prefix, removed at the end; all are stopped, with their workers, however the run ends
+   (SIGTERM included); their output (the access log included) goes to a file each under .run/,
+   removed after a run that succeeded;
 3. warms the cache, then drives each variant with wrk (1 thread, 4 connections), interleaved
    round by round (A B C ... A B C ...), and reports the median of the rounds: throughput, p50,
    p99 and the hit rate the server counted; a progress bar on stderr (when it is a terminal, or
@@ -20,113 +26,49 @@ What it does, in one run on this machine:
 4. measures a post write with 1,000 and 1,000,000 unrelated keys (bench/write_cost.py), a
    ``cache_flush`` of a namespace of 1,000,000 keys on a private redis-server (SLOWLOG with a
    10 ms threshold), and ``MEMORY USAGE`` of a cached post and list page;
-5. prints a Markdown table, and writes it to bench/results.md and a chart to bench/results.png.
+5. runs the servers section (bench/servers.py): the production start against today's gunicorn
+   start (gthread 2 x 8), and hits against the bare ceiling under the same server;
+6. prints Markdown tables, and writes them to bench/results.md and a chart of the cache
+   section to bench/results.png.
 """
 
 import argparse
-import json
 import os
-import re
-import secrets
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PREFIX = f"bench-{uuid.uuid4().hex[:8]}"
-os.environ["CACHE_KEY_PREFIX"] = PREFIX
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Settings refuse the dev secret key when DEBUG is off: a throwaway key, unless one is given.
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dj_database_url  # noqa: E402
 import requests  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+# bench.harness sets this run's key prefix and the settings module before Django is set up.
+from bench import servers  # noqa: E402
+from bench.harness import (  # noqa: E402
+    HOT,
+    PREFIX,
+    WORKERS,
+    add_run_options,
+    bare_ceiling,
+    bare_path,
+    bench_database_url,
+    ensure_wrk,
+    interleave,
+    lua_script,
+    prepare_database,
+    progress,
+    read_paths,
+    server,
+    unwind_on_sigterm,
+    variants_table,
+)
 from tests.live import HTTP_TIMEOUT  # noqa: E402
 
-WORKERS, WORKER_CLASS = 2, "sync"
 WRK = ["-t1", "-c4", "--latency"]
-HOT = 100  # hot post ids the detail variant cycles through
-SETUP_STEPS = 3  # the progress bar's steps before the variants: database, servers, warm
-
-
-def bench_database_url(tiny: bool) -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postsapi")
-    if tiny:
-        return url  # the caller's (the test suite's) database
-    parsed = dj_database_url.parse(url)
-    return url.rsplit("/", 1)[0] + f"/{parsed['NAME']}_bench"
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("installing wrk (Debian package)", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
-    return shutil.which("wrk")
-
-
-def manage(*args: str, env: dict) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def prepare_database(url: str, users: int, posts: int, tiny: bool) -> None:
-    env = {**os.environ, "DATABASE_URL": url}
-    if not tiny:
-        name = dj_database_url.parse(url)["NAME"]
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
-        manage("migrate", "--noinput", "-v0", env=env)
-    manage(
-        "seed_demo",
-        "--if-empty",
-        "--users",
-        str(users),
-        "--posts",
-        str(posts),
-        "--seed",
-        "1",
-        env=env,
-    )
-
-
-@contextmanager
-def server(
-    url: str,
-    extra_env: dict,
-    workers: int = WORKERS,
-    worker_args: tuple[str, ...] = ("--worker-class", WORKER_CLASS),
-):
-    """A gunicorn server for the benchmark (tests/live.py's LiveServer: stopped with its workers
-    on every way out, a failed start included), in production mode with a secret key of its own.
-    Its output, one access log line per request included, goes to a file (a pipe nobody reads
-    would fill and block the workers); the file is removed when the server ends without an
-    error, and kept for reading when it does not."""
-    from tests.live import LiveServer
-
-    with LiveServer(
-        prefix=PREFIX,
-        workers=workers,
-        extra_args=list(worker_args),
-        env={"DATABASE_URL": url, "BENCH_VIEWS": "true", "DJANGO_DEBUG": "false", **extra_env},
-    ) as live:
-        yield live
-    live.log.unlink(missing_ok=True)
-
-
-def progress(enabled: bool) -> tqdm:
-    """One bar over the run's steps on stderr, off unless ``enabled`` (stdout is left alone)."""
-    return tqdm(file=sys.stderr, disable=not enabled, unit="step", dynamic_ncols=True)
 
 
 def worker_rss(live) -> int:
@@ -142,70 +84,6 @@ def worker_rss(live) -> int:
         if fields.get("PPid", "").strip() == str(live.process.pid):
             sizes.append(int(fields["VmRSS"].split()[0]) * 1024)
     return int(statistics.mean(sizes)) if sizes else 0
-
-
-def lua_script(
-    paths: list[str],
-    write_every: int = 0,
-    token: str = "",
-    write_ids: list[int] = (),
-    read_token: str = "",
-) -> str:
-    """A wrk script cycling through ``paths``; every ``write_every``-th request a PATCH. With
-    ``read_token``, the GETs are authenticated with it."""
-    writes = json.dumps(list(write_ids))[1:-1]
-    reads = f'{{["Authorization"] = "Token {read_token}"}}' if read_token else "nil"
-    return f"""
-paths = {{{",".join(json.dumps(p) for p in paths)}}}
-writes = {{{writes}}}
-i = 0
-request = function()
-  i = i + 1
-  if {write_every} > 0 and i % {write_every} == 0 then
-    local id = writes[(i / {write_every}) % #writes + 1]
-    local headers = {{["Authorization"] = "Token {token}", ["Content-Type"] = "application/json"}}
-    local body = '{{"title":"bench ' .. i .. '"}}'
-    return wrk.format("PATCH", "/api/posts/" .. id .. "/", headers, body)
-  end
-  return wrk.format("GET", paths[i % #paths + 1], {reads})
-end
-"""
-
-
-def run_wrk(wrk: str, base: str, script: str, seconds: int, options: list[str] = WRK) -> dict:
-    """Drive ``base`` with wrk for ``seconds``: req/s, p50 and p99 in ms, non-2xx/3xx responses
-    and socket errors (connect, read, write, timeout: requests that got no answer)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        out = subprocess.run(
-            [wrk, *options, f"-d{seconds}s", "-s", f.name, base],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(f.name)
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "errors": int(errors.group(1)) if errors else 0,
-        "socket_errors": sum(map(int, failed.groups())) if failed else 0,
-    }
-
-
-def hit_rate(before: dict, after: dict) -> float | None:
-    hits = after["total"]["hits"] - before["total"]["hits"]
-    misses = after["total"]["misses"] - before["total"]["misses"]
-    return hits / (hits + misses) if hits + misses else None
 
 
 def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
@@ -288,25 +166,6 @@ def chart(rows: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def add_run_options(parser: argparse.ArgumentParser, *, seconds: int, rounds: int) -> None:
-    """The options every benchmark here takes: rounds and their length, where the results go,
-    and the progress bar."""
-    parser.add_argument("--seconds", type=int, default=seconds)
-    parser.add_argument("--rounds", type=int, default=rounds)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench")
-    parser.add_argument(
-        "--progress",
-        action="store_true",
-        help="a progress bar on stderr even when it is not a terminal (it is shown on one)",
-    )
-
-
-def unwind_on_sigterm() -> None:
-    """A terminated run (a test's deadline, a `kill`) unwinds like an error: the servers and
-    proxies it started are stopped on the way out, not left running."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -316,6 +175,14 @@ def main() -> None:
     parser.add_argument(
         "--tiny", action="store_true", help="a smoke run: small data, 1 s per variant"
     )
+    parser.add_argument(
+        "--section",
+        choices=("all", *SECTIONS),
+        default="all",
+        help="cache: the cache's variants under gunicorn; servers: the production start against "
+        "gunicorn (bench/servers.py); all: both, one after the other",
+    )
+    servers.add_options(parser)
     add_run_options(parser, seconds=8, rounds=3)
     args = parser.parse_args()
     unwind_on_sigterm()
@@ -323,21 +190,22 @@ def main() -> None:
         args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
 
     with progress(args.progress or sys.stderr.isatty()) as bar:
-        rows, memory, figures = measure(args, bar)
-    text = report(args, rows, memory, figures)
+        results = measure(args, bar)
+    text = "\n\n".join(SECTIONS[name][1](args, *found) for name, found in results.items())
     print(text)
+    png = args.out / "results.png" if not args.tiny else Path(tempfile.gettempdir()) / PREFIX
     if not args.tiny:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.md").write_text(text + "\n")
-        chart(rows, args.out / "results.png")
-    else:
-        chart(rows, Path(tempfile.gettempdir()) / f"{PREFIX}.png")
+    if "cache" in results:
+        chart(results["cache"][0], png.with_suffix(".png"))
 
 
-def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
-    """Run every variant (the medians of the rounds per variant), the worker memory and the
-    write and flush figures, stepping ``bar`` along."""
-    bar.total = SETUP_STEPS + 1  # until the variants are known
+def measure(args: argparse.Namespace, bar: tqdm) -> dict:
+    """Run the sections ``args.section`` names, stepping ``bar`` along: per section, what its
+    report takes."""
+    chosen = list(SECTIONS) if args.section == "all" else [args.section]
+    bar.total = 1 + sum(SECTIONS[name][2] for name in chosen)  # grows by the variants
     bar.set_description_str("database")
     url = bench_database_url(args.tiny)
     os.environ["DATABASE_URL"] = url
@@ -348,42 +216,43 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
     import django
 
     django.setup()
-    from rest_framework.authtoken.models import Token
-
-    from caching.store import stats as counters
+    from bench.write_cost import forget_prefix
     from posts.models import Post
-    from users.models import User
 
     hot = list(
         Post.objects.filter(status="published").order_by("id").values_list("id", flat=True)[:HOT]
     )
+    try:
+        results = {name: SECTIONS[name][0](args, bar, wrk, url, hot) for name in chosen}
+    finally:
+        forget_prefix()  # this run's keys in the shared Redis
+    bar.set_description_str("done")
+    return results
+
+
+def measure_cache(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: list[int]):
+    """The cache's variants (the medians of the rounds per variant), the worker memory and the
+    write and flush figures."""
+    from rest_framework.authtoken.models import Token
+
+    from users.models import User
+
     staff, _ = User.objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     token = Token.objects.get_or_create(user=staff)[0].key
     bar.set_description_str("servers")
-    with ExitStack() as servers:
-        on = servers.enter_context(server(url, {}))
-        off = servers.enter_context(server(url, {"CACHE_ENABLED": "false"}))
-        far = servers.enter_context(server(url, {"CACHE_NEAR_ENABLED": "false"}))
+    with ExitStack() as started:
+        on = started.enter_context(server(url, {}))
+        off = started.enter_context(server(url, {"CACHE_ENABLED": "false"}))
+        far = started.enter_context(server(url, {"CACHE_NEAR_ENABLED": "false"}))
         # The same as `on` but for the HTTP metrics middleware (counter, histogram, gauge).
-        bare = servers.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
+        unmetered = started.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
+        bare = started.enter_context(bare_ceiling(url))
         bar.update()
         bar.set_description_str("warm")
-        detail_paths = [f"/api/posts/{pk}/" for pk in hot]
-
-        def pages(query: str) -> int:
-            count = requests.get(f"{on.url}/api/posts/?{query}", timeout=HTTP_TIMEOUT).json()[
-                "count"
-            ]
-            return max(1, -(-count // 20))
-
-        list_paths = [f"/api/posts/?page={n}" for n in range(1, min(10, pages("")) + 1)]
-        list_paths += [
-            f"/api/posts/?category=django&page={n}"
-            for n in range(1, min(5, pages("category=django")) + 1)
-        ]
+        detail_paths, list_paths = read_paths(on.url, hot)
 
         def warm() -> None:
-            for target in (on, bare):  # the servers with a near cache to fill
+            for target in (on, unmetered):  # the servers with a near cache to fill
                 for path in detail_paths + list_paths:
                     requests.get(target.url + path, timeout=HTTP_TIMEOUT)
 
@@ -391,84 +260,71 @@ def measure(args: argparse.Namespace, bar: tqdm) -> tuple[dict, dict, dict]:
         reader = Token.objects.get_or_create(user=User.objects.exclude(pk=staff.pk).first())[0]
         detail_size = len(requests.get(on.url + detail_paths[0], timeout=HTTP_TIMEOUT).content)
         list_size = len(requests.get(on.url + list_paths[0], timeout=HTTP_TIMEOUT).content)
+        bar.update()
+        detail, lists = lua_script(detail_paths), lua_script(list_paths)
+        detail_token = lua_script(detail_paths, read_token=reader.key)
         variants = {
-            "detail hits": (on, lua_script(detail_paths)),
-            "detail hits, HTTP metrics off": (bare, lua_script(detail_paths)),
-            "detail hits, near off": (far, lua_script(detail_paths)),
-            "detail hits, token": (on, lua_script(detail_paths, read_token=reader.key)),
-            "detail hits, token, near off": (far, lua_script(detail_paths, read_token=reader.key)),
-            "ceiling (detail size)": (on, lua_script([f"/bench/ceiling/{detail_size}/"])),
-            "detail, cache off": (off, lua_script(detail_paths)),
-            "list hits": (on, lua_script(list_paths)),
-            "list hits, HTTP metrics off": (bare, lua_script(list_paths)),
-            "list hits, near off": (far, lua_script(list_paths)),
-            "ceiling (list size)": (on, lua_script([f"/bench/ceiling/{list_size}/"])),
-            "list, cache off": (off, lua_script(list_paths)),
+            "detail hits": (on, detail, True),
+            "detail hits, HTTP metrics off": (unmetered, detail, True),
+            "detail hits, near off": (far, detail, True),
+            "detail hits, token": (on, detail_token, True),
+            "detail hits, token, near off": (far, detail_token, True),
+            "ceiling (detail size)": (on, lua_script([bare_path(detail_size)]), False),
+            "bare ceiling (detail size)": (bare, lua_script([bare_path(detail_size)]), False),
+            "detail, cache off": (off, detail, False),
+            "list hits": (on, lists, True),
+            "list hits, HTTP metrics off": (unmetered, lists, True),
+            "list hits, near off": (far, lists, True),
+            "ceiling (list size)": (on, lua_script([bare_path(list_size)]), False),
+            "bare ceiling (list size)": (bare, lua_script([bare_path(list_size)]), False),
+            "list, cache off": (off, lists, False),
             "95/5 read/write mix": (
                 on,
                 lua_script(detail_paths, write_every=20, token=token, write_ids=hot[:10]),
+                True,
             ),
         }
-        samples = {name: [] for name in variants}
-        bar.total = SETUP_STEPS + args.rounds * len(variants) + 1
-        bar.update()
-        for round_ in range(args.rounds):
-            for name, (target, script) in variants.items():
-                bar.set_description_str(f"round {round_ + 1}/{args.rounds}: {name}")
-                before = counters.stats(with_keys=False)
-                result = run_wrk(wrk, target.url, script, args.seconds)
-                result["hit_rate"] = (
-                    hit_rate(before, counters.stats(with_keys=False))
-                    if target is not off and "ceiling" not in name
-                    else None
-                )
-                samples[name].append(result)
-                if "mix" in name:  # rewarm what the writes invalidated
-                    warm()
-                bar.update()
-        memory = {"near on": worker_rss(on), "near off": worker_rss(far)}
 
-    rows = {}
-    for name, results in samples.items():
-        rates = [r["hit_rate"] for r in results if r["hit_rate"] is not None]
-        rows[name] = {
-            key: statistics.median(r[key] for r in results)
-            for key in ("rps", "p50", "p99", "errors")
-        }
-        rows[name]["hit_rate"] = statistics.median(rates) if rates else None
-    from bench.write_cost import forget_prefix
+        def rewarm(name: str) -> None:
+            if "mix" in name:  # what the writes invalidated
+                warm()
+
+        rows = interleave(wrk, variants, args, WRK, bar, after=rewarm)
+        memory = {"near on": worker_rss(on), "near off": worker_rss(far)}
 
     bar.set_description_str("write cost, flush, memory")
     figures = write_and_flush_figures(args.tiny, hot[0])
-    forget_prefix()
     bar.update()
-    bar.set_description_str("done")
     return rows, memory, figures
 
 
-def report(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) -> str:
-    """The run's Markdown: the variants' table and the measures against their targets."""
+def report_cache(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) -> str:
+    """The cache section's Markdown: the variants' table and the measures against their
+    targets."""
     ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
     p50_ratio = lambda a, b: rows[a]["p50"] / rows[b]["p50"]  # noqa: E731
     lines = [
+        "## The cache",
+        "",
         f"Data: {args.users:,} users, {args.posts:,} posts; {args.rounds} rounds x {args.seconds} "
         "s per variant, interleaved; medians.",
-        f"Server: gunicorn --workers {WORKERS} --worker-class {WORKER_CLASS}; load: wrk "
-        f"{' '.join(WRK)}.",
+        f"Server: gunicorn, {WORKERS} sync workers; load: wrk {' '.join(WRK)}. Bare ceiling: "
+        "the ceiling's bytes behind Django's security and common middleware only "
+        "(bench/bare_settings.py).",
         "",
-        "| variant | req/s | p50 ms | p99 ms | hit rate | non-2xx |",
-        "|---|---|---|---|---|---|",
+        *variants_table(rows),
     ]
-    for name, row in rows.items():
-        rate = "" if row["hit_rate"] is None else f"{row['hit_rate']:.1%}"
-        lines.append(
-            f"| {name} | {row['rps']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {rate} | "
-            f"{row['errors']:.0f} |"
-        )
     lines += [
         "",
         "| measure | result | target |",
         "|---|---|---|",
+        f"| detail hits / bare ceiling | {ratio('detail hits', 'bare ceiling (detail size)'):.2f}x "
+        "| report |",
+        f"| list hits / bare ceiling | {ratio('list hits', 'bare ceiling (list size)'):.2f}x | "
+        "report |",
+        "| ceiling / bare ceiling (detail, list: the project's middleware) | "
+        f"{ratio('ceiling (detail size)', 'bare ceiling (detail size)'):.2f}x, "
+        f"{ratio('ceiling (list size)', 'bare ceiling (list size)'):.2f}x | report |",
         f"| detail hits / ceiling | {ratio('detail hits', 'ceiling (detail size)'):.2f}x | >= "
         "0.9x |",
         f"| list hits / ceiling | {ratio('list hits', 'ceiling (list size)'):.2f}x | >= 0.9x |",
@@ -499,6 +355,13 @@ def report(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) ->
         f"{figures['bytes_per_page']:,} B | report |",
     ]
     return "\n".join(lines)
+
+
+# name: (measure, report, the progress bar's steps besides the variants)
+SECTIONS = {
+    "cache": (measure_cache, report_cache, 3),
+    "servers": (servers.measure, servers.report, 2),
+}
 
 
 if __name__ == "__main__":
