@@ -11,8 +11,9 @@ Five servers, all with the same settings (bench/harness.py's ``server``), starte
 
 Each is warmed with wrk (every worker's near cache and threads), then detail and list hits and
 the bare ceiling at their sizes are driven with wrk (1 thread, 16 connections: the 16 threads
-of today's start busy), interleaved round by round; medians. Reports the production start's
-hits against today's (req/s, p50, p99) and hits against the bare ceiling under the same server.
+of today's start busy; ``--connections`` for another load), interleaved round by round;
+medians. Reports the production start's hits against today's (req/s, p50, p99) and hits
+against the bare ceiling under the same server.
 """
 
 import argparse
@@ -34,19 +35,24 @@ from bench.harness import (
 )
 from tests.live import HTTP_TIMEOUT
 
-WRK = ["-t1", "-c16", "--latency"]
+CONNECTIONS = 16  # the 16 threads of today's start busy; --connections changes it
 WARM_SECONDS = 2
 GTHREAD = "gunicorn gthread 2 x 8"
 SYNC = "gunicorn sync x 2"
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connections", type=int, default=CONNECTIONS, help="wrk's -c")
     parser.add_argument(
         "--granian-threads",
         type=int,
         help="the servers section's WEB_THREADS for the production start (default: unset, so "
         "config/serve.py's default)",
     )
+
+
+def wrk_args(args: argparse.Namespace) -> list[str]:
+    return ["-t1", f"-c{args.connections}", "--latency"]
 
 
 def production(args: argparse.Namespace) -> str:
@@ -82,9 +88,11 @@ def measure(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: list[i
         }
         warm = min(WARM_SECONDS, args.seconds)
         for live in apps.values():
-            run_wrk(wrk, live.url, lua_script(paths["detail"] + paths["list"]), warm, WRK)
+            run_wrk(
+                wrk, live.url, lua_script(paths["detail"] + paths["list"]), warm, wrk_args(args)
+            )
         for live in bares.values():
-            run_wrk(wrk, live.url, lua_script([bare_path(sizes["list"])]), warm, WRK)
+            run_wrk(wrk, live.url, lua_script([bare_path(sizes["list"])]), warm, wrk_args(args))
         bar.update()
         variants = {}
         for kind in ("detail", "list"):
@@ -93,7 +101,7 @@ def measure(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: list[i
             ceiling = lua_script([bare_path(sizes[kind])])
             for name, live in bares.items():
                 variants[f"bare ceiling ({kind} size), {name}"] = (live, ceiling, False)
-        return (interleave(wrk, variants, args, WRK, bar),)
+        return (interleave(wrk, variants, args, wrk_args(args), bar),)
 
 
 def report(args: argparse.Namespace, rows: dict) -> str:
@@ -115,8 +123,8 @@ def report(args: argparse.Namespace, rows: dict) -> str:
         f"{new}: `python -m config.serve` (WSGI), {WORKERS} workers, WEB_THREADS {threads}. "
         f"{GTHREAD}: today's start (gunicorn.conf.py, WEB_THREADS=8). {SYNC}: the cache "
         "section's server. Bare ceiling: bench/bare_settings.py under that server. The same "
-        f"settings otherwise. Load: wrk {' '.join(WRK)}, {args.rounds} rounds x {args.seconds} "
-        "s per variant, interleaved; medians.",
+        f"settings otherwise. Load: wrk {' '.join(wrk_args(args))}, {args.rounds} rounds x "
+        f"{args.seconds} s per variant, interleaved; medians.",
         "",
         *variants_table(rows),
         "",

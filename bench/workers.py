@@ -6,7 +6,7 @@ granian's blocking threads (the production start, ``python -m config.serve``).
 
 On this machine's cores (``os.cpu_count()``), it compares gunicorn sync with one worker per core
 (bench/run.py's setting), gunicorn gthread with 2 workers x 8 threads (today's start, the
-reference of the ratios) and granian with one worker per core and 1, 4, 8 and 16 blocking
+reference of the ratios) and granian with one worker per core and 2, 4, 6 and 8 blocking
 threads (``WEB_THREADS``); ``--all-configs`` adds the earlier study's sync with 2 x cores + 1
 workers, gthread 2 x 4 and 4 x 4. Every server is started from the ``WEB_*`` variables
 (gunicorn.conf.py, config/serve.py): gthread when ``WEB_THREADS`` > 1 under gunicorn. Loads:
@@ -72,7 +72,7 @@ BASELINE = "gthread 2 x 8"  # today's start; the ratios are to it
 CONFIGS = {
     f"sync x {CORES}": Config("gunicorn", CORES, 1),  # bench/run.py's setting
     BASELINE: Config("gunicorn", 2, 8),
-    **{f"granian {CORES} x {n}": Config("production", CORES, n) for n in (1, 4, 8, 16)},
+    **{f"granian {CORES} x {n}": Config("production", CORES, n) for n in (2, 4, 6, 8)},
 }
 EARLIER = {  # --all-configs: the earlier study's, found wanting (docs/benchmarks.md)
     f"sync x {2 * CORES + 1}": Config("gunicorn", 2 * CORES + 1, 1),

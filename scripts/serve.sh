@@ -9,6 +9,7 @@ python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v0
 python manage.py seed_demo --if-empty --users "${DEMO_USERS:-50}" --posts "${DEMO_POSTS:-1000}"
 echo "API on http://127.0.0.1:8000/api/  docs /api/docs/  admin /admin/ (admin / admin-password when DJANGO_DEBUG=true)"
-# gunicorn.conf.py (read from this directory) sets workers, threads, timeouts and logging from
-# the environment (.env.example).
-exec gunicorn config.wsgi:application --bind 127.0.0.1:8000
+# The production start (config/serve.py, granian): workers, threads and logging from the
+# environment (.env.example).
+export WEB_BIND="${WEB_BIND:-127.0.0.1:8000}"
+exec python -m config.serve
