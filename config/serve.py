@@ -1,9 +1,10 @@
 """The production start: ``python -m config.serve`` runs the API under granian (WSGI), with its
 settings from the same ``WEB_*`` variables that ``gunicorn.conf.py`` reads (``.env.example``).
 
-Chosen by measurement (docs/benchmarks.md, "Choosing the server"): on 2 cores granian answers
-cached hits at about twice gunicorn's rate, and its blocking threads hold their own against a
-slow database. gunicorn keeps working (``gunicorn config.wsgi:application``).
+Chosen by measurement (docs/benchmarks.md, "Choosing the server"): on 2 cores, with the same
+2 workers x 8 threads, granian answered 1.6x to 1.7x gunicorn gthread's cached hits at about
+half its p99, and 1.15x to 1.45x its requests against a database 5 ms away. gunicorn keeps
+working (``gunicorn config.wsgi:application``).
 
 What gunicorn's config file did, done here: the metrics directory is set up in this process
 before any worker exists (``config.metrics_dir``); the server's own log lines go through the
