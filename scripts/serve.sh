@@ -8,8 +8,8 @@ createdb -h 127.0.0.1 -U postgres postsapi 2>/dev/null || true
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v0
 python manage.py seed_demo --if-empty --users "${DEMO_USERS:-50}" --posts "${DEMO_POSTS:-1000}"
-echo "API on http://127.0.0.1:8000/api/  docs /api/docs/  admin /admin/ (admin / admin-password when DJANGO_DEBUG=true)"
+export WEB_BIND="${WEB_BIND:-127.0.0.1:8000}"
+echo "API on http://$WEB_BIND/api/  docs /api/docs/  admin /admin/ (admin / admin-password when DJANGO_DEBUG=true)"
 # The production start (config/serve.py, granian): workers, threads and logging from the
 # environment (.env.example).
-export WEB_BIND="${WEB_BIND:-127.0.0.1:8000}"
 exec python -m config.serve
