@@ -165,6 +165,22 @@ def test_a_session_reader_on_the_full_path_gets_what_their_token_gets_early(sett
 READS = [("anonymous", None), ("token", "token"), ("staff token", "staff_token"), ("session", "")]
 
 
+def reader(world: dict, token: str | None) -> APIClient:
+    """A client reading as one of ``READS``: a token by its name in ``world``, "" a session."""
+    client = APIClient()
+    if token:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {world[token]}")
+    elif token == "":
+        client.force_login(world["staff"])
+    return client
+
+
+def hit(client: APIClient, path: str):
+    """The second read of ``path``: a hit where it is cached."""
+    client.get(path)
+    return client.get(path)
+
+
 @pytest.mark.urls("tests.refusing.urls")
 @pytest.mark.parametrize("viewset", ["posts", "users"])
 def test_a_permission_that_refuses_reads_refuses_every_cached_read(world, viewset):
@@ -172,39 +188,27 @@ def test_a_permission_that_refuses_reads_refuses_every_cached_read(world, viewse
     viewset as it is, each refused through the same viewset with the permission added."""
     target = world["post"].pk if viewset == "posts" else world["author"].pk
     refused = []
-    for reader, token in READS:
-        client = APIClient()
-        if token:
-            client.credentials(HTTP_AUTHORIZATION=f"Token {world[token]}")
-        elif token == "":
-            client.force_login(world["staff"])
+    for name, token in READS:
+        client = reader(world, token)
         for kind, suffix in (("detail", f"{target}/"), ("list", "")):
-            for _ in range(2):
-                served = client.get(f"/api/{viewset}/{suffix}")
+            served = hit(client, f"/api/{viewset}/{suffix}")
             assert served.status_code == 200 and served["X-Cache"] == "HIT"
             response = client.get(f"/api/refused/{viewset}/{suffix}")
             assert "X-Cache" not in response
             assert response.json()["detail"]
-            refused.append((reader, kind, response.status_code))
+            refused.append((name, kind, response.status_code))
     assert [status for *_, status in refused] == [401, 401, 403, 403, 403, 403, 403, 403], refused
 
 
 @pytest.mark.urls("tests.refusing.urls")
 def test_an_object_check_that_refuses_reads_refuses_cached_details(world):
-    for reader, token in READS:
-        client = APIClient()
-        if token:
-            client.credentials(HTTP_AUTHORIZATION=f"Token {world[token]}")
-        elif token == "":
-            client.force_login(world["staff"])
-        for _ in range(2):
-            served = client.get(f"/api/posts/{world['post'].pk}/")
-        assert served["X-Cache"] == "HIT", reader
+    for name, token in READS:
+        client = reader(world, token)
+        assert hit(client, f"/api/posts/{world['post'].pk}/")["X-Cache"] == "HIT", name
         detail = client.get(f"/api/refused-objects/posts/{world['post'].pk}/")
-        assert detail.status_code in (401, 403) and "X-Cache" not in detail, reader
-        for _ in range(2):
-            listed = client.get("/api/refused-objects/posts/")  # objects: on details only
-        assert listed.status_code == 200 and listed["X-Cache"] == "HIT", reader
+        assert detail.status_code in (401, 403) and "X-Cache" not in detail, name
+        listed = hit(client, "/api/refused-objects/posts/")  # objects: on details only
+        assert listed.status_code == 200 and listed["X-Cache"] == "HIT", name
 
 
 @pytest.mark.urls("tests.refusing.urls")
