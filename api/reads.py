@@ -64,14 +64,17 @@ class CachedReadsMixin:
         view: Any = self
         if self.action_map.get("get") not in ("list", "retrieve"):
             return None  # an extra action of the viewset's: its own code answers
+        view.action = self.action_map[
+            "get"
+        ]  # as DRF's initialize_request sets it, for get_permissions
+        if view.action == "retrieve" and self._object_check_may_refuse():
+            return None  # before any check runs, so that none runs twice
         view.args, view.kwargs = args, kwargs
         drf = view.request = view.initialize_request(request, *args, **kwargs)
         view.headers = view.default_response_headers
         try:
             view.initial(drf, *args, **kwargs)
         except (APIException, Http404, PermissionDenied):  # what DRF's handle_exception answers
-            return None
-        if view.action == "retrieve" and self._object_check_may_refuse():
             return None
         response = self._read(view.action, request, drf.user, kwargs)
         return view.finalize_response(drf, response)  # type: ignore[no-any-return]

@@ -1,17 +1,18 @@
 """The read benchmark's servers section (``python bench/run.py --section servers``): the
-production start against today's gunicorn start, on the same application, in one run.
+production start against the former start, gunicorn, on the same application, in one run.
 
 Five servers, all with the same settings (bench/harness.py's ``server``), started together:
 
 - the production start, ``python -m config.serve`` (granian, WSGI), 2 workers, with
   config/serve.py's default ``WEB_THREADS`` unless ``--granian-threads`` sets it;
-- today's start, gunicorn gthread with 2 workers x 8 threads (gunicorn.conf.py, ``WEB_THREADS=8``);
+- the former start, gunicorn gthread with 2 workers x 8 threads (gunicorn.conf.py,
+  ``WEB_THREADS=8``);
 - gunicorn with 2 sync workers (the cache section's server);
 - the bare ceiling (bench/bare_settings.py) under the production start and under gunicorn sync.
 
 Each is warmed with wrk (every worker's near cache and threads), then detail and list hits and
 the bare ceiling at their sizes are driven with wrk (1 thread, 16 connections: the 16 threads
-of today's start busy; ``--connections`` for another load), interleaved round by round;
+of the former start busy; ``--connections`` for another load), interleaved round by round;
 medians. Reports the production start's hits against today's (req/s, p50, p99) and hits
 against the bare ceiling under the same server.
 """
@@ -35,7 +36,7 @@ from bench.harness import (
 )
 from tests.live import HTTP_TIMEOUT
 
-CONNECTIONS = 16  # the 16 threads of today's start busy; --connections changes it
+CONNECTIONS = 16  # the 16 threads of the former start busy; --connections changes it
 WARM_SECONDS = 2
 GTHREAD = "gunicorn gthread 2 x 8"
 SYNC = "gunicorn sync x 2"
@@ -121,7 +122,7 @@ def report(args: argparse.Namespace, rows: dict) -> str:
         "## The servers",
         "",
         f"{new}: `python -m config.serve` (WSGI), {WORKERS} workers, WEB_THREADS {threads}. "
-        f"{GTHREAD}: today's start (gunicorn.conf.py, WEB_THREADS=8). {SYNC}: the cache "
+        f"{GTHREAD}: the former start (gunicorn.conf.py, WEB_THREADS=8). {SYNC}: the cache "
         "section's server. Bare ceiling: bench/bare_settings.py under that server. The same "
         f"settings otherwise. Load: wrk {' '.join(wrk_args(args))}, {args.rounds} rounds x "
         f"{args.seconds} s per variant, interleaved; medians.",

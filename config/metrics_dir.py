@@ -57,8 +57,8 @@ def server_dir(master_pid: int) -> Path:
 def for_server(master_pid: int) -> Path:
     """Set (unless the operator did) and create the directory of the server whose master is
     ``master_pid``; return it. An operator's directory is emptied of earlier runs' samples,
-    which would be added in (a gunicorn reloaded with HUP finds its own directory and keeps
-    it)."""
+    which would be added in; so is it when gunicorn reloads (HUP runs ``gunicorn.conf.py``
+    again), while the server's own directory is kept then."""
     given = env_str(VARIABLE, "")
     if given and given != str(server_dir(master_pid)):
         path = Path(given)

@@ -16,35 +16,51 @@ kills what is left.
 """
 
 import os
+import shutil
+
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server import Server
 
 from config import metrics_dir
 from config.env import env_int, env_str
 from config.log_config import log_settings, logging_config
 
 
-def server():  # type: ignore[no-untyped-def]  # granian ships no stubs for its server classes
-    """The granian server the environment describes (not started)."""
-    metrics_dir.for_server(os.getpid())  # before a worker imports prometheus-client
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-    from granian.server import Server
+def address() -> tuple[str, int]:
+    """``WEB_BIND``: ``host:port`` (``[::1]:8000`` for IPv6), the only form granian takes."""
+    bind = env_str("WEB_BIND", "127.0.0.1:8000")
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"WEB_BIND={bind!r} is not host:port (for example 0.0.0.0:8000)")
+    return host.strip("[]"), int(port)
 
-    host, _, port = env_str("WEB_BIND", "127.0.0.1:8000").rpartition(":")
-    return Server(
+
+def server() -> Server:
+    """The granian server the environment describes (not started)."""
+    directory = metrics_dir.for_server(os.getpid())  # before any worker exists
+    log_format, level, access = log_settings()
+    host, port = address()
+    served = Server(
         "config.wsgi:application",
-        address=host.strip("[]") or "0.0.0.0",
-        port=int(port),
+        address=host,
+        port=port,
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,
         websockets=False,
         workers=env_int("WEB_CONCURRENCY", 2),
         blocking_threads=env_int("WEB_THREADS", 8),
         http1_settings=HTTP1Settings(keep_alive=env_int("WEB_KEEPALIVE", 5) > 0),
-        log_dictconfig=logging_config(*log_settings()),
+        log_level=LogLevels(level.lower()),  # granian sets its loggers' level from this
+        log_dictconfig=logging_config(log_format, level, access),
         log_access=False,  # the application writes the access line (api.access_log)
         respawn_failed_workers=True,
         workers_kill_timeout=env_int("WEB_GRACEFUL_TIMEOUT", 30) or None,
     )
+    if directory == metrics_dir.server_dir(os.getpid()):  # not the operator's: ours to remove
+        served.on_shutdown(lambda: shutil.rmtree(directory, ignore_errors=True))
+    return served
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ case the early path should answer fails if it did not."""
 
 import pytest
 from django.conf import settings as project_settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -225,9 +227,6 @@ def test_a_viewsets_extra_actions_are_its_own_on_both_paths(settings, world, pat
 def test_a_read_handed_on_to_the_full_path_looks_its_token_up_once(settings, world, reader):
     """The early path authenticates, refuses, and hands the request on: the full path reuses
     that outcome, so the database (and the cache's counts) see one lookup, as without it."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     early_stack, full_stack = stacks()
     header = dict((r[0], r[1]) for r in READERS)[reader]
     headers, path = {"Authorization": _fill(header, world)}, f"/api/posts/{world['post'].pk}/"

@@ -1,13 +1,17 @@
 """Prometheus metrics at /metrics, and their sums across worker processes (multiprocess mode)."""
 
+import os
 import re
+import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
+from config import metrics_dir
 from tests.factories import make_post, make_user
-from tests.live import HTTP_TIMEOUT, ROOT
+from tests.live import HTTP_TIMEOUT, ROOT, wait_until
 
 
 def sample(text: str, name: str, **labels) -> float:
@@ -99,7 +103,6 @@ def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, wher
     every 30 requests on the way, so dead workers' counts must stay in. Every scrape, whichever
     worker answers it, sees exactly the requests sent."""
     from api import release
-    from config import metrics_dir
 
     post = make_post(make_user())
     server = live(
@@ -137,13 +140,6 @@ def test_http_metrics_add_up_under_the_production_start_when_workers_die(live):
     """``python -m config.serve`` (granian) sets the directory up before its workers start, and
     has no ``child_exit`` hook: workers killed in the middle of a request and replaced leave
     their counts in and their in-flight gauge out. Every scrape sees exactly what was sent."""
-    import os
-    import signal
-    import threading
-
-    from config import metrics_dir
-    from tests.live import wait_until
-
     post = make_post(make_user())
     server = live(
         workers=2,

@@ -1,5 +1,6 @@
 """The production start (``python -m config.serve``, granian) as operators run it: a graceful
-stop, and the near cache's tracking connection in every worker. Its logs, metrics and probes
+stop, the near cache's tracking connection in every worker, its metrics directory removed and
+``LOG_LEVEL`` on its own lines. Its logs, metrics and probes
 are tests/test_logs.py's, test_metrics.py's and test_probes.py's, which start it too."""
 
 import signal
@@ -8,8 +9,10 @@ import threading
 import pytest
 import requests
 
+from config import metrics_dir
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, wait_until
+from tests.test_logs import lines_of
 from tests.test_metrics import sample
 
 pytestmark = pytest.mark.live
@@ -55,3 +58,19 @@ def test_every_worker_tracks_for_its_near_cache(live, private_redis):
         return tracked() == set(server.worker_pids())
 
     wait_until(every_worker_tracks, message="a worker without its tracking connection")
+
+
+def test_a_stopped_server_removes_its_metrics_directory(live):
+    server = live(workers=1)
+    directory = metrics_dir.server_dir(server.process.pid)
+    assert directory.is_dir()
+    server.stop()
+    assert not directory.exists()
+
+
+def test_log_level_reaches_the_servers_own_lines(live):
+    server = live(workers=1, env={"LOG_LEVEL": "WARNING"})
+    assert requests.get(f"{server.url}/api/health/live", timeout=HTTP_TIMEOUT).ok
+    server.stop()
+    own = [line for line in lines_of(server) if line["logger"].startswith("_granian")]
+    assert [line for line in own if line["level"] == "INFO"] == []
