@@ -1,4 +1,5 @@
-"""Request parsing with bounds (SPEC 10.6): DRF's JSON parser, safe on any nesting depth."""
+"""Request parsing with bounds (SPEC 10.6, 5): DRF's JSON parser, safe on any nesting depth,
+taking only an object as a body."""
 
 from collections.abc import Mapping
 from typing import IO, Any
@@ -18,8 +19,9 @@ class PayloadTooLarge(APIException):
 
 class BoundedJSONParser(JSONParser):
     """DRF's JSON parser, with nesting deeper than Python can parse a 400 instead of a 500
-    (``json.loads`` raises RecursionError, which DRF does not catch) and an oversized body a
-    413."""
+    (``json.loads`` raises RecursionError, which DRF does not catch), an oversized body a 413,
+    and a body that is not an object (``null``, a list, a string, a number) a 400: every write
+    takes named fields, and code that reads ``request.data`` may count on a mapping."""
 
     def parse(
         self,
@@ -28,8 +30,11 @@ class BoundedJSONParser(JSONParser):
         parser_context: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         except RequestDataTooBig:
             raise PayloadTooLarge() from None
+        if not isinstance(data, dict):
+            raise ParseError("JSON body must be an object.")
+        return data

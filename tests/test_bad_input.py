@@ -71,9 +71,25 @@ def test_malformed_json_is_400(as_user, user):
     assert Post.objects.get(pk=post.pk).title == "kept"
 
 
-def test_non_object_json_is_400(as_user, user):
-    response = as_user(user).post("/api/posts/", data=b"[1, 2]", content_type="application/json")
-    assert response.status_code == 400
+@pytest.mark.parametrize("body", [b"null", b"[1, 2]", b'"text"', b"42", b"true"])
+def test_a_json_body_that_is_not_an_object_is_400_on_every_write(as_user, api, user, staff, body):
+    """Every write endpoint, as the owner and as staff: a 400 that says so, nothing changed."""
+    post = make_post(user, title="kept")
+    writes = [
+        (as_user(user).post, "/api/posts/"),
+        (as_user(user).put, f"/api/posts/{post.pk}/"),
+        (as_user(user).patch, f"/api/posts/{post.pk}/"),
+        (as_user(staff).post, "/api/users/"),
+        (as_user(user).put, f"/api/users/{user.pk}/"),
+        (as_user(user).patch, f"/api/users/{user.pk}/"),
+        (as_user(staff).patch, f"/api/users/{user.pk}/"),
+        (api.post, "/api/auth/token/"),
+    ]
+    for method, url in writes:
+        response = method(url, data=body, content_type="application/json")
+        assert response.status_code == 400, (url, response.status_code)
+        assert response.json() == {"detail": "JSON body must be an object."}, url
+    assert Post.objects.get(pk=post.pk).title == "kept"
 
 
 def test_writes_need_authentication_and_ownership(api, as_user, user, staff):
