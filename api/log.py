@@ -48,14 +48,15 @@ class RequestContextFilter(logging.Filter):
 
 
 class JsonFormatter(_JsonFormatter):
-    """``{"timestamp", "level", "logger", "message", ...}``, with the request fields when there
-    are any, the traceback as ``exc_info``, and any ``extra=`` data the caller gave."""
+    """``{"timestamp", "level", "logger", "message", "pid", ...}``, with the request fields when
+    there are any, the traceback as ``exc_info``, and any ``extra=`` data the caller gave. The
+    ``pid`` says which worker wrote the line."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(
-            "{levelname}{name}{message}",
+            "{levelname}{name}{message}{process}",
             style="{",
-            rename_fields={"levelname": "level", "name": "logger"},
+            rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
             reserved_attrs=[*RESERVED_ATTRS, *_OBJECTS, "status_code"],
             timestamp=True,
         )

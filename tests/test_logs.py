@@ -40,8 +40,10 @@ def test_every_line_of_a_request_carries_its_id_as_json(live):
     wait_until(lambda: any(line["logger"] == "api.access" for line in of_request()))
     by_logger = {line["logger"]: line for line in of_request()}
     assert set(by_logger) == {"tests.boom", "django.request", "api.access"}
+    (worker,) = server.worker_pids()
     for line in by_logger.values():
         assert {"timestamp", "level", "logger", "message"} <= set(line)
+        assert line["pid"] == worker
         assert (line["method"], line["path"]) == ("GET", "/api/boom/")
     assert by_logger["tests.boom"]["message"] == "about to fail"
     error = by_logger["django.request"]
