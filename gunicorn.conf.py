@@ -14,21 +14,23 @@ import shutil
 from config import metrics_dir
 from config.env import env_int, env_str
 from config.log_config import log_settings, logging_config
+from config.web import web
 
 # Multiprocess metrics: the directory is set before anything imports prometheus-client (and a
 # --preload loads the app). On a reload (HUP) this file runs again in the same master.
 _metrics = metrics_dir.for_server(os.getpid())
 
+_web = web()
 wsgi_app = "config.wsgi:application"
-bind = [env_str("WEB_BIND", "127.0.0.1:8000")]
-workers = env_int("WEB_CONCURRENCY", 2)
-threads = env_int("WEB_THREADS", 8)
+bind = [_web.bind]
+workers = _web.workers
+threads = _web.threads
 worker_class = "gthread" if threads > 1 else "sync"
 # A sync worker silent this long is killed and replaced. A gthread worker keeps beating while a
 # request hangs: the database's and Redis's own timeouts bound a request there.
 timeout = env_int("WEB_TIMEOUT", 30)
-graceful_timeout = env_int("WEB_GRACEFUL_TIMEOUT", 30)
-keepalive = env_int("WEB_KEEPALIVE", 5)
+graceful_timeout = _web.graceful_timeout
+keepalive = _web.keepalive
 # Off by default: every recycled worker leaves its metric sample files behind, which each scrape
 # then reads (prometheus-client's multiprocess mode). Set it to bound a leak, with jitter so the
 # workers are not replaced all at once.
@@ -43,10 +45,11 @@ control_socket_disable = True
 
 # One JSON object per line on stderr, the same as the application's (config.log_config). No
 # access log of gunicorn's own: the application writes that line, with the request id.
-logconfig_dict = logging_config(*log_settings())
+_log_format, _log_level, _access = log_settings()
+logconfig_dict = logging_config(_log_format, _log_level, _access)
 accesslog = None
 errorlog = "-"
-loglevel = log_settings()[1].lower()
+loglevel = _log_level.lower()
 
 
 # A replaced worker's live gauges are dropped at the next scrape (caching.scrape), as under

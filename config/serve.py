@@ -24,13 +24,13 @@ from granian.log import LogLevels
 from granian.server import Server
 
 from config import metrics_dir
-from config.env import env_int, env_str
 from config.log_config import log_settings, logging_config
+from config.web import Web, web
 
 
-def address() -> tuple[str, int]:
+def address(settings: Web) -> tuple[str, int]:
     """``WEB_BIND``: ``host:port`` (``[::1]:8000`` for IPv6), the only form granian takes."""
-    bind = env_str("WEB_BIND", "127.0.0.1:8000")
+    bind = settings.bind
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"WEB_BIND={bind!r} is not host:port (for example 0.0.0.0:8000)")
@@ -41,7 +41,8 @@ def server() -> Server:
     """The granian server the environment describes (not started)."""
     directory = metrics_dir.for_server(os.getpid())  # before any worker exists
     log_format, level, access = log_settings()
-    host, port = address()
+    settings = web()
+    host, port = address(settings)
     served = Server(
         "config.wsgi:application",
         address=host,
@@ -49,14 +50,14 @@ def server() -> Server:
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,
         websockets=False,
-        workers=env_int("WEB_CONCURRENCY", 2),
-        blocking_threads=env_int("WEB_THREADS", 8),
-        http1_settings=HTTP1Settings(keep_alive=env_int("WEB_KEEPALIVE", 5) > 0),
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        http1_settings=HTTP1Settings(keep_alive=settings.keepalive > 0),
         log_level=LogLevels(level.lower()),  # granian sets its loggers' level from this
         log_dictconfig=logging_config(log_format, level, access),
         log_access=False,  # the application writes the access line (api.access_log)
         respawn_failed_workers=True,
-        workers_kill_timeout=env_int("WEB_GRACEFUL_TIMEOUT", 30) or None,
+        workers_kill_timeout=settings.graceful_timeout or None,
     )
     if directory == metrics_dir.server_dir(os.getpid()):  # not the operator's: ours to remove
         served.on_shutdown(lambda: shutil.rmtree(directory, ignore_errors=True))
