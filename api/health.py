@@ -49,16 +49,27 @@ class LiveView(APIView):
         return Response({"status": "ok"})
 
 
-_migrated = False  # once every migration is applied, it stays so for this process
+class Migrations:
+    """Whether every migration is applied, in one object with one ``reset()``. The check loads
+    the migration graph, so it runs until it holds and is then remembered: a running process's
+    code gains no migration. ``reset()`` forgets it, as a new process would (tests)."""
+
+    _applied: bool
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._applied = False
+
+    def applied(self) -> bool:
+        if not self._applied:
+            executor = MigrationExecutor(connection)
+            self._applied = not executor.migration_plan(executor.loader.graph.leaf_nodes())
+        return self._applied
 
 
-def migrations_applied() -> bool:
-    """No migration left to apply (the check loads the migration graph: done until it holds)."""
-    global _migrated
-    if not _migrated:
-        executor = MigrationExecutor(connection)
-        _migrated = not executor.migration_plan(executor.loader.graph.leaf_nodes())
-    return _migrated
+MIGRATIONS = Migrations()
 
 
 class ReadyView(APIView):
@@ -92,7 +103,7 @@ class ReadyView(APIView):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
             database = "ok"
-            migrations = "applied" if migrations_applied() else "pending"
+            migrations = "applied" if MIGRATIONS.applied() else "pending"
             pending = outbox_backlog()
         except DatabaseError:
             pass

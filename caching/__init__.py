@@ -1,8 +1,10 @@
 """The cache service layer. The apps import what they need from here, and nothing else from
-this package; ``docs/architecture.md`` draws the layers behind it.
+this package; ``docs/architecture.md`` draws the packages behind it.
 
-Names are loaded on first use, so that importing a part of the layer (``caching.rules``, as
-the apps' cache declarations do at app loading) loads neither Redis nor a model.
+Names are loaded on first use, so that importing a part of the layer (``caching.core.rules``,
+as the apps' cache declarations do at app loading) loads neither Redis nor a model. Each name
+is stated once, in the imports below, which are read for types and, at run time, as the map
+from a name to where it lives.
 
 Reads: ``get_or_load(key, loader) -> Result`` around a selector that returns an ``Entry``;
 keys from ``detail_key`` and ``page_key``. Declarations: ``register_namespace``,
@@ -11,75 +13,50 @@ keys from ``detail_key`` and ``page_key``. Declarations: ``register_namespace``,
 ``with caching.invalidating(model, pks): ...``.
 """
 
+import ast
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from caching.backend.policy import CacheUnavailable
-    from caching.entry import BYPASS, HIT, MISS, Entry, Result, etag
-    from caching.invalidation.capture import invalidating
-    from caching.invalidation.models import InvalidatingModel
-    from caching.invalidation.querysets import InvalidatingQuerySet
-    from caching.invalidation.receivers import register_model
-    from caching.keys import CacheKey
-    from caching.keys import detail as detail_key
-    from caching.keys import page as page_key
-    from caching.keys import secret as secret_key
-    from caching.outbox.delivery import backlog as outbox_backlog
-    from caching.rules import Changes, RowChange, register_namespace
-    from caching.service import get_or_load
-    from caching.store.memory import cache_state
-    from caching.store.ratelimit import count as count_event
+    from caching.core.entry import BYPASS as BYPASS
+    from caching.core.entry import HIT as HIT
+    from caching.core.entry import MISS as MISS
+    from caching.core.entry import Entry as Entry
+    from caching.core.entry import Result as Result
+    from caching.core.entry import etag as etag
+    from caching.core.keys import CacheKey as CacheKey
+    from caching.core.keys import detail_key as detail_key
+    from caching.core.keys import page_key as page_key
+    from caching.core.keys import secret_key as secret_key
+    from caching.core.rules import Changes as Changes
+    from caching.core.rules import RowChange as RowChange
+    from caching.core.rules import register_namespace as register_namespace
+    from caching.invalidation.capture import invalidating as invalidating
+    from caching.invalidation.models import InvalidatingModel as InvalidatingModel
+    from caching.invalidation.querysets import InvalidatingQuerySet as InvalidatingQuerySet
+    from caching.invalidation.receivers import register_model as register_model
+    from caching.ops.memory import cache_state as cache_state
+    from caching.outbox.delivery import outbox_backlog as outbox_backlog
+    from caching.reads.get_or_load import get_or_load as get_or_load
+    from caching.redis.policy import CacheUnavailable as CacheUnavailable
+    from caching.redis.ratelimit import count_event as count_event
 
-# name -> (module, attribute)
-_EXPORTS = {
-    "get_or_load": ("caching.service", "get_or_load"),
-    "Result": ("caching.entry", "Result"),
-    "Entry": ("caching.entry", "Entry"),
-    "etag": ("caching.entry", "etag"),
-    "HIT": ("caching.entry", "HIT"),
-    "MISS": ("caching.entry", "MISS"),
-    "BYPASS": ("caching.entry", "BYPASS"),
-    "CacheKey": ("caching.keys", "CacheKey"),
-    "detail_key": ("caching.keys", "detail"),
-    "page_key": ("caching.keys", "page"),
-    "secret_key": ("caching.keys", "secret"),
-    "register_namespace": ("caching.rules", "register_namespace"),
-    "Changes": ("caching.rules", "Changes"),
-    "RowChange": ("caching.rules", "RowChange"),
-    "register_model": ("caching.invalidation.receivers", "register_model"),
-    "invalidating": ("caching.invalidation.capture", "invalidating"),
-    "InvalidatingModel": ("caching.invalidation.models", "InvalidatingModel"),
-    "InvalidatingQuerySet": ("caching.invalidation.querysets", "InvalidatingQuerySet"),
-    "CacheUnavailable": ("caching.backend.policy", "CacheUnavailable"),
-    "cache_state": ("caching.store.memory", "cache_state"),
-    "count_event": ("caching.store.ratelimit", "count"),
-    "outbox_backlog": ("caching.outbox.delivery", "backlog"),
-}
-__all__ = [
-    "BYPASS",
-    "CacheKey",
-    "CacheUnavailable",
-    "Changes",
-    "Entry",
-    "HIT",
-    "InvalidatingModel",
-    "InvalidatingQuerySet",
-    "MISS",
-    "Result",
-    "RowChange",
-    "cache_state",
-    "count_event",
-    "detail_key",
-    "etag",
-    "get_or_load",
-    "invalidating",
-    "outbox_backlog",
-    "page_key",
-    "register_model",
-    "register_namespace",
-    "secret_key",
-]
+
+def _exports() -> dict[str, tuple[str, str]]:
+    """Each name -> (module, attribute), from the imports above."""
+    (block,) = [
+        node for node in ast.parse(Path(__file__).read_text()).body if isinstance(node, ast.If)
+    ]
+    return {
+        alias.asname or alias.name: (str(node.module), alias.name)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+_EXPORTS = _exports()
 
 
 def __getattr__(name: str) -> Any:
@@ -91,3 +68,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(import_module(module), attribute)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

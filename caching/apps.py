@@ -1,12 +1,13 @@
-"""The caching app's config and its system check."""
+"""The caching app's config: ``CACHE_LAYER`` checked at start and by ``manage.py check``."""
 
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from caching.conf import options
+from caching.core.options import Options
 
 
 class CachingConfig(AppConfig):
@@ -14,13 +15,16 @@ class CachingConfig(AppConfig):
     verbose_name = "Cache"
 
     def ready(self) -> None:
+        """A wrong ``CACHE_LAYER`` stops the process at start: system checks do not run under
+        a server."""
         checks.register(check_options, checks.Tags.caches)
+        Options.from_settings(getattr(settings, "CACHE_LAYER", {}))
 
 
 def check_options(**kwargs: Any) -> list[checks.CheckMessage]:
-    """``CACHE_LAYER`` is read lazily; ``manage.py check`` (and every command) reads it now."""
+    """``caching.E001``: ``CACHE_LAYER`` as ``manage.py check`` sees it now."""
     try:
-        options()
-    except (ImproperlyConfigured, ValueError, TypeError) as error:
+        Options.from_settings(getattr(settings, "CACHE_LAYER", {}))
+    except ImproperlyConfigured as error:
         return [checks.Error(str(error), id="caching.E001")]
     return []

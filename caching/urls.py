@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from caching import views
+from caching.ops import views
 
 urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="cache-stats"),

@@ -3,61 +3,90 @@
 import pytest
 
 from posts.models import Post
-from tests.factories import make_post
+from tests.factories import PASSWORD, make_post, make_user
 
 pytestmark = pytest.mark.django_db
 
+# The messages the API answers with (DRF's and Django's wording), named once.
+INTEGER = "A valid integer is required."
+AT_LEAST_1 = "Ensure this value is greater than or equal to 1."
+SLUG = 'Enter a valid "slug" consisting of letters, numbers, underscores or hyphens.'
+BLANK = "This field may not be blank."
+REQUIRED = "This field is required."
+NOT_FOUND = {"detail": "Not found."}
+FORBIDDEN = {"detail": "You do not have permission to perform this action."}
+
+
+def too_long(limit: int) -> str:
+    return f"Ensure this field has no more than {limit} characters."
+
+
+def assert_error(response, status: int, body: dict) -> None:
+    """``response`` is a ``status`` error in JSON whose body is exactly ``body``."""
+    request = response.request
+    where = f"{request['REQUEST_METHOD']} {request['PATH_INFO']}?{request.get('QUERY_STRING', '')}"
+    assert response.status_code == status, (where, response.status_code, response.content)
+    media_type = response["Content-Type"].split(";")[0].strip()
+    assert media_type == "application/json", (where, response["Content-Type"])
+    assert response.json() == body, where
+
 
 @pytest.mark.parametrize(
-    "query,field",
+    "query,field,message",
     [
-        ("author=abc", "author"),
-        ("author=-1", "author"),
-        ("author=99999999999999999999", "author"),
-        ("category=bad*slug", "category"),
-        ("category=a:b", "category"),
-        ("category=" + "x" * 51, "category"),
-        ("category=", "category"),
-        ("page=", "page"),
-        ("page=abc", "page"),
-        ("page=0", "page"),
-        ("page=-3", "page"),
+        ("author=abc", "author", INTEGER),
+        ("author=-1", "author", AT_LEAST_1),
+        (
+            "author=99999999999999999999",
+            "author",
+            f"Ensure this value is less than or equal to {2**63 - 1}.",
+        ),
+        ("category=bad*slug", "category", SLUG),
+        ("category=a:b", "category", SLUG),
+        ("category=" + "x" * 51, "category", too_long(50)),
+        ("category=", "category", BLANK),
+        ("page=", "page", INTEGER),
+        ("page=abc", "page", INTEGER),
+        ("page=0", "page", AT_LEAST_1),
+        ("page=-3", "page", AT_LEAST_1),
     ],
 )
-def test_bad_list_parameters_are_400_naming_the_parameter(api, query, field):
-    response = api.get(f"/api/posts/?{query}")
-    assert response.status_code == 400 and field in response.json()
+def test_bad_list_parameters_are_400_naming_the_parameter(api, query, field, message):
+    assert_error(api.get(f"/api/posts/?{query}"), 400, {field: [message]})
 
 
 @pytest.mark.parametrize(
     "url", ["/api/posts/?page=5", "/api/users/?page=9", "/api/posts/?category=x&page=2"]
 )
 def test_page_out_of_range_is_404(api, url):
-    response = api.get(url)
-    assert response.status_code == 404 and response.json()["detail"] == "Invalid page."
+    assert_error(api.get(url), 404, {"detail": "Invalid page."})
 
 
 @pytest.mark.parametrize("pk", ["abc", "0", "-1", "99999999999999999999", "1e3", "%C2%B2"])
 def test_bad_ids_are_404(api, user, pk):
     for base in ("/api/posts/", "/api/users/"):
-        assert api.get(f"{base}{pk}/").status_code == 404
+        assert_error(api.get(f"{base}{pk}/"), 404, NOT_FOUND)
 
 
 @pytest.mark.parametrize(
-    "body,field",
+    "body,field,message",
     [
-        ({"title": "", "category": "ok"}, "title"),
-        ({"title": "x" * 201, "category": "ok"}, "title"),
-        ({"title": "ok", "category": "not a slug"}, "category"),
-        ({"title": "ok", "category": "x" * 51}, "category"),
-        ({"title": "ok", "category": "ok", "status": "secret"}, "status"),
-        ({"title": ["list"], "category": "ok"}, "title"),
-        ({"category": "ok"}, "title"),
+        ({"title": "", "category": "ok"}, "title", BLANK),
+        ({"title": "x" * 201, "category": "ok"}, "title", too_long(200)),
+        ({"title": "ok", "category": "not a slug"}, "category", SLUG),
+        ({"title": "ok", "category": "x" * 51}, "category", too_long(50)),
+        (
+            {"title": "ok", "category": "ok", "status": "secret"},
+            "status",
+            '"secret" is not a valid choice.',
+        ),
+        ({"title": ["list"], "category": "ok"}, "title", "Not a valid string."),
+        ({"category": "ok"}, "title", REQUIRED),
     ],
 )
-def test_invalid_post_bodies_are_400(as_user, user, body, field):
+def test_invalid_post_bodies_are_400(as_user, user, body, field, message):
     response = as_user(user).post("/api/posts/", body, format="json")
-    assert response.status_code == 400 and field in response.json()
+    assert_error(response, 400, {field: [message]})
     assert Post.objects.count() == 0
 
 
@@ -67,7 +96,9 @@ def test_malformed_json_is_400(as_user, user):
     for method in (client.post, client.patch):
         url = "/api/posts/" if method == client.post else f"/api/posts/{post.pk}/"
         response = method(url, data=b'{"title": ', content_type="application/json")
-        assert response.status_code == 400 and "JSON parse error" in response.json()["detail"]
+        # DRF's prefix, then where the parser stopped (json's message for this body)
+        body = {"detail": "JSON parse error - Expecting value: line 1 column 11 (char 10)"}
+        assert_error(response, 400, body)
     assert Post.objects.get(pk=post.pk).title == "kept"
 
 
@@ -87,23 +118,21 @@ def test_a_json_body_that_is_not_an_object_is_400_on_every_write(as_user, api, u
     ]
     for method, url in writes:
         response = method(url, data=body, content_type="application/json")
-        assert response.status_code == 400, (url, response.status_code)
-        assert response.json() == {"detail": "JSON body must be an object."}, url
+        assert_error(response, 400, {"detail": "JSON body must be an object."})
     assert Post.objects.get(pk=post.pk).title == "kept"
 
 
 def test_writes_need_authentication_and_ownership(api, as_user, user, staff):
-    from tests.factories import make_user
-
     post = make_post(user)
-    assert (
-        api.post("/api/posts/", {"title": "x", "category": "y"}, format="json").status_code == 401
+    assert_error(
+        api.post("/api/posts/", {"title": "x", "category": "y"}, format="json"),
+        401,
+        {"detail": "Authentication credentials were not provided."},
     )
-    assert (
-        as_user(make_user())
-        .patch(f"/api/posts/{post.pk}/", {"title": "x"}, format="json")
-        .status_code
-        == 403
+    assert_error(
+        as_user(make_user()).patch(f"/api/posts/{post.pk}/", {"title": "x"}, format="json"),
+        403,
+        FORBIDDEN,
     )
     assert (
         as_user(staff)
@@ -111,19 +140,19 @@ def test_writes_need_authentication_and_ownership(api, as_user, user, staff):
         .status_code
         == 200
     )
-    assert (
-        as_user(user)
-        .post("/api/users/", {"username": "x", "password": "long-enough"}, format="json")
-        .status_code
-        == 403
+    assert_error(
+        as_user(user).post(
+            "/api/users/", {"username": "x", "password": "long-enough"}, format="json"
+        ),
+        403,
+        FORBIDDEN,
     )
-    assert (
-        as_user(make_user())
-        .patch(f"/api/users/{user.pk}/", {"bio": "x"}, format="json")
-        .status_code
-        == 403
+    assert_error(
+        as_user(make_user()).patch(f"/api/users/{user.pk}/", {"bio": "x"}, format="json"),
+        403,
+        FORBIDDEN,
     )
-    assert as_user(user).delete(f"/api/users/{user.pk}/").status_code == 403
+    assert_error(as_user(user).delete(f"/api/users/{user.pk}/"), 403, FORBIDDEN)
 
 
 def test_author_cannot_be_forged(as_user, user, staff):
@@ -134,39 +163,52 @@ def test_author_cannot_be_forged(as_user, user, staff):
 
 
 @pytest.mark.parametrize(
-    "body,field",
+    "body,field,message",
     [
-        ({"username": "", "password": "long-enough-pw"}, "username"),
-        ({"username": "a b*c", "password": "long-enough-pw"}, "username"),
-        ({"username": "ok", "password": "short"}, "password"),
-        ({"username": "ok"}, "password"),
-        ({"username": "ok", "password": "long-enough-pw", "email": "nope"}, "email"),
+        ({"username": "", "password": "long-enough-pw"}, "username", BLANK),
+        (
+            {"username": "a b*c", "password": "long-enough-pw"},
+            "username",
+            "Enter a valid username. This value may contain only letters, numbers, and "
+            "@/./+/-/_ characters.",
+        ),
+        (
+            {"username": "ok", "password": "short"},
+            "password",
+            "This password is too short. It must contain at least 8 characters.",
+        ),
+        ({"username": "ok"}, "password", REQUIRED),
+        (
+            {"username": "ok", "password": "long-enough-pw", "email": "nope"},
+            "email",
+            "Enter a valid email address.",
+        ),
         (
             {"username": "ok", "password": "long-enough-pw", "display_name": "x" * 151},
             "display_name",
+            too_long(150),
         ),
     ],
 )
-def test_invalid_user_bodies_are_400(as_user, staff, body, field):
+def test_invalid_user_bodies_are_400(as_user, staff, body, field, message):
     response = as_user(staff).post("/api/users/", body, format="json")
-    assert response.status_code == 400 and field in response.json()
+    assert_error(response, 400, {field: [message]})
 
 
 def test_duplicate_username_is_400(as_user, staff, user):
     response = as_user(staff).post(
         "/api/users/", {"username": user.username, "password": "long-enough-pw"}, format="json"
     )
-    assert response.status_code == 400 and "username" in response.json()
+    assert_error(response, 400, {"username": ["A user with that username already exists."]})
 
 
 def test_token_endpoint(api, user):
-    from tests.factories import PASSWORD
-
-    assert (
+    assert_error(
         api.post(
             "/api/auth/token/", {"username": user.username, "password": "wrong"}, format="json"
-        ).status_code
-        == 400
+        ),
+        400,
+        {"non_field_errors": ["Unable to log in with provided credentials."]},
     )
     token = api.post(
         "/api/auth/token/", {"username": user.username, "password": PASSWORD}, format="json"

@@ -4,8 +4,12 @@ fatal), against real servers with PostgreSQL or Redis unreachable."""
 
 import pytest
 import requests
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 
 from api import release
+from api.health import MIGRATIONS
 from tests.live import HTTP_TIMEOUT, free_port
 
 
@@ -56,14 +60,24 @@ def test_live_touches_no_backend(client, django_assert_num_queries):
         assert client.get("/api/health/live/").status_code == 200
 
 
-@pytest.mark.django_db
-def test_ready_turns_503_while_a_migration_is_pending(client, monkeypatch):
-    from api import health
+@pytest.fixture
+def migrations_rechecked():
+    """The readiness probe checks the migrations anew (it remembers them once applied)."""
+    MIGRATIONS.reset()
+    yield
+    MIGRATIONS.reset()
 
-    monkeypatch.setattr(health, "_migrated", False)
-    monkeypatch.setattr(
-        health.MigrationExecutor, "migration_plan", lambda self, targets: [("pending", False)]
-    )
+
+@pytest.mark.django_db
+def test_ready_turns_503_while_a_migration_is_pending(client, migrations_rechecked):
+    """A real pending migration: the database's history lacks the latest ``posts`` migration,
+    as after a deploy that has not migrated yet (the test's transaction puts it back)."""
+    assert client.get("/api/health/ready").json()["migrations"] == "applied"
+    [latest] = MigrationLoader(connection).graph.leaf_nodes("posts")
+    MigrationRecorder(connection).record_unapplied(*latest)
+    MIGRATIONS.reset()  # as a process started now would see it
     response = client.get("/api/health/ready")
     assert response.status_code == 503
-    assert response.json()["migrations"] == "pending"
+    body = response.json()
+    assert body["status"] == "not ready" and body["migrations"] == "pending"
+    assert body["database"] == "ok"

@@ -3,14 +3,16 @@ and no model (``docs/architecture.md``; the import contracts in ``pyproject.toml
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 
 from tests.live import ROOT
 
 PROBE = """
 import json, sys
-import caching.rules, caching.keys, caching.entry
+import caching.core.rules, caching.core.keys, caching.core.entry
 print(json.dumps(sorted(m for m in sys.modules
                         if m.split(".")[0] in ("redis", "django_redis", "prometheus_client")
                         or m.startswith("django.db"))))
@@ -26,7 +28,7 @@ def test_the_declared_data_imports_neither_redis_nor_a_model():
 
 
 def test_the_facade_loads_a_name_on_first_use():
-    probe = "import sys, caching; print('caching.service' in sys.modules)"
+    probe = "import sys, caching; print('caching.reads.get_or_load' in sys.modules)"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     found = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -55,3 +57,21 @@ def test_the_runtime_lock_carries_no_development_package():
         "every pin carries its hashes"
     )
     assert "django==" in lock.lower() and "--hash=sha256:" in lock
+
+
+def test_the_architecture_diagram_draws_the_contracts_packages():
+    """docs/architecture.md draws caching's packages in the order the import contract enforces
+    them; a package added, moved or renamed in one and not the other fails here."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in contracts["contracts"] if c.get("containers") == ["caching"]]
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    block = doc.split("<!-- packages")[1].split("<!-- /packages -->")[0].split("```")[1]
+    drawn = [
+        re.split(r"\s{2,}", line.strip())[0]
+        for line in block.splitlines()
+        if line[:2].strip() and line.strip()
+    ]
+    assert drawn == layers
+    packages = {p.name for p in (ROOT / "caching").iterdir() if (p / "__init__.py").exists()}
+    named = {name.strip() for layer in layers for name in layer.split("|")}
+    assert packages - {"migrations"} <= named

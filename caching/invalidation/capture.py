@@ -8,10 +8,11 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 
-from caching import rules
-from caching.invalidation.transaction import after_commit, mark_pending
+from caching.core import rules
+from caching.core.rules import Changes, Kind, RowChange
 from caching.outbox import delivery
-from caching.rules import Kind, RowChange
+from caching.outbox.transaction import after_commit, mark_pending
+from caching.reads import leases
 
 _SNAPSHOT = "_caching_before"
 
@@ -102,7 +103,14 @@ def schedule(
     if not write_through:
         changes.prime.clear()
     if changes:
-        after_commit(partial(delivery.deliver, delivery.record(changes), changes), using)
+        after_commit(partial(_deliver, delivery.record(changes), changes), using)
+
+
+def _deliver(entry_id: int, changes: Changes) -> None:
+    """After commit: the invalidation, then (once Redis took it) the write-through."""
+    if delivery.deliver(entry_id, changes):
+        for key, loader in changes.prime.items():
+            leases.prime(key, loader)
 
 
 def _tracked_rows(

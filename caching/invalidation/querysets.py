@@ -11,9 +11,9 @@ from typing import Any
 from django.db import models, transaction
 from django.db.models import Q
 
-from caching import rules
+from caching.core import rules
+from caching.core.rules import Kind, RowChange
 from caching.invalidation.capture import invalidating, schedule, snapshot
-from caching.rules import Kind, RowChange
 
 
 class InvalidatingQuerySet(models.QuerySet):  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Model, signals
 
-from caching import rules
+from caching.core import rules
 from caching.invalidation import capture
 
 
@@ -31,7 +31,7 @@ def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any
 
 
 def register_model(model: type[Model], *, tracked: Iterable[str], changes: rules.Handler) -> None:
-    """Declare what writes to ``model`` invalidate (``caching.rules``) and connect the
+    """Declare what writes to ``model`` invalidate (``caching.core.rules``) and connect the
     receivers. Several apps may register the same model; every handler runs."""
     rules.add_model_rules(model, tracked=tracked, changes=changes)
     uid = f"caching.{model._meta.label_lower}"

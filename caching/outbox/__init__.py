@@ -1,1 +1,3 @@
-"""The invalidation outbox: no invalidation is lost while Redis is slow or down (SPEC 8.6)."""
+"""The invalidation outbox: every write's invalidation recorded in its transaction, applied to
+Redis after commit (UNLINK, BUMP), replayed when Redis could not take it, and checked by a
+doubting reader before it trusts the cache (SPEC 8.6)."""

@@ -3,7 +3,7 @@
 Every write's invalidation is stored as an ``OutboxEntry`` in the write's own transaction. After
 commit it is applied to Redis and the entry deleted; if Redis cannot take it the entry stays.
 Entries left behind are replayed, oldest first, by the first read of a process that has reason
-to doubt the cache (``caching.service``) and by ``manage.py cache_replay``. Replay is
+to doubt the cache (``caching.reads.get_or_load``) and by ``manage.py cache_replay``. Replay is
 idempotent: deleting a key twice is harmless, and advancing a generation twice only drops more.
 """
 
@@ -14,11 +14,12 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from caching.backend.policy import CacheUnavailable, Unacknowledged
-from caching.conf import options
+from caching.core.options import options
+from caching.core.rules import Changes
+from caching.near import tier
+from caching.outbox.apply import apply
 from caching.outbox.models import OutboxEntry
-from caching.rules import Changes
-from caching.store import near_reads, writes
+from caching.redis.policy import CacheUnavailable, Unacknowledged
 
 log = logging.getLogger("caching")
 BATCH = 500
@@ -29,8 +30,8 @@ def record(changes: Changes) -> int:
     return OutboxEntry.objects.create(payload=changes.payload()).pk
 
 
-def deliver(entry_id: int, changes: Changes) -> None:
-    """After commit: apply ``changes`` to Redis, then drop the entry and write through.
+def deliver(entry_id: int, changes: Changes) -> bool:
+    """After commit: apply ``changes`` to Redis, then drop the entry; ``False``: not taken.
 
     If Redis cannot take it, the entry stays for replay. The attempt is made even while this
     process's breaker is open: Redis may be back (a replica promoted) before the breaker's probe
@@ -38,7 +39,7 @@ def deliver(entry_id: int, changes: Changes) -> None:
     their next check (``OUTBOX_CHECK_AFTER_MS``). An attempt that Redis refused sooner than the
     socket timeout (a replica, a closed port) waits until that long after it began, then tries
     once more: until then another process's near cache may still trust what it last heard from
-    Redis (``near_reads.fence_s``). One that Redis took but no replica acknowledged is not
+    Redis (``tier.fence_s``). One that Redis took but no replica acknowledged is not
     retried (its push went out). So while Redis is down or refusing, a write pays about the
     timeout (twice at most); reads stay behind the breaker.
     """
@@ -52,22 +53,21 @@ def deliver(entry_id: int, changes: Changes) -> None:
             len(changes.advance),
             json.dumps(str(error)),
         )
-        return
+        return False
     OutboxEntry.objects.filter(pk=entry_id).delete()
-    for key, loader in changes.prime.items():
-        writes.prime(key, loader)
+    return True
 
 
 def _apply_fenced(changes: Changes) -> None:
     began = time.monotonic()
     try:
-        writes.apply(changes, through_open_breaker=True)
+        apply(changes, through_open_breaker=True)
     except CacheUnavailable as error:
-        rest = began + near_reads.fence_s() - time.monotonic()
+        rest = began + tier.fence_s() - time.monotonic()
         if rest <= 0 or isinstance(error.__cause__, Unacknowledged):  # timed out, or taken
             raise
         time.sleep(rest)
-        writes.apply(changes, through_open_breaker=True)
+        apply(changes, through_open_breaker=True)
 
 
 def replay(*, batches: int | None = None, progress: Callable[[int], object] | None = None) -> int:
@@ -86,17 +86,17 @@ def replay(*, batches: int | None = None, progress: Callable[[int], object] | No
             merged = Changes()
             for entry in batch:
                 merged.merge(Changes.from_payload(entry.payload))
-            writes.apply(merged)
+            apply(merged)
             OutboxEntry.objects.filter(pk__in=[entry.pk for entry in batch]).delete()
         delivered += len(batch)
         if progress:
             progress(len(batch))
     if delivered:
-        log.warning("event=outbox_replayed delivered=%d left=%d", delivered, backlog())
+        log.warning("event=outbox_replayed delivered=%d left=%d", delivered, outbox_backlog())
     return delivered
 
 
-def backlog() -> int:
+def outbox_backlog() -> int:
     return OutboxEntry.objects.count()
 
 

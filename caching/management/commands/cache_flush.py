@@ -2,10 +2,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from caching import rules
-from caching.backend.policy import CacheUnavailable
-from caching.management.progress import add_progress_argument, progress_bar
-from caching.store.keyspace import clear_namespace
+from caching.core import rules
+from caching.ops.keyspace import clear_namespace
+from caching.ops.progress import add_progress_argument, progress_bar
+from caching.redis.policy import CacheUnavailable
 
 
 class Command(BaseCommand):

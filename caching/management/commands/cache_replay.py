@@ -2,9 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from caching.backend.policy import CacheUnavailable
-from caching.management.progress import add_progress_argument, progress_bar
-from caching.outbox.delivery import backlog, replay
+from caching.ops.progress import add_progress_argument, progress_bar
+from caching.outbox.delivery import outbox_backlog, replay
+from caching.redis.policy import CacheUnavailable
 
 
 class Command(BaseCommand):
@@ -18,12 +18,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             with progress_bar(
-                options, desc="outbox", unit="invalidations", total=backlog()
+                options, desc="outbox", unit="invalidations", total=outbox_backlog()
             ) as progress:
                 delivered = replay(progress=progress)
         except CacheUnavailable as error:
-            waiting = backlog()
+            waiting = outbox_backlog()
             raise CommandError(
                 f"Redis is unavailable ({error}); {waiting} invalidations wait in the outbox"
             ) from error
-        self.stdout.write(f"delivered {delivered} invalidations; {backlog()} left")
+        self.stdout.write(f"delivered {delivered} invalidations; {outbox_backlog()} left")

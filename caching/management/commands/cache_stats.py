@@ -3,9 +3,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from caching.backend.policy import CacheUnavailable
-from caching.store.memory import memory, memory_rows
-from caching.store.stats import reset_stats, stats
+from caching.ops.memory import memory, memory_rows
+from caching.ops.stats import reset_stats, stats
+from caching.redis.policy import CacheUnavailable
 
 
 def size(n: int) -> str:

@@ -2,7 +2,7 @@
 a read, its counter and its lease, or a lease check and its store, cannot interleave with an
 invalidation.
 
-A lease is a placeholder stored under the value's own key (``caching.state.LEASE_MARK`` and a
+A lease is a placeholder stored under the value's own key (``caching.reads.leases.LEASE_MARK`` and a
 token): a reader that misses claims the key with it, loads from the database, and may store
 only while the key still holds its lease. Invalidation deletes the key, which revokes the lease
 (SPEC 8.3). JSON values never start with a NUL byte, so a lease cannot be mistaken for a value.
@@ -15,9 +15,9 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-from caching.backend.connection import Client, is_cluster
+from caching.redis.connection import Client, is_cluster
 
-# Every script's keys share one hash tag (caching.keys), so each runs on one Redis Cluster node.
+# Every script's keys share one hash tag (core.keys), so each runs on one Redis Cluster node.
 # Keys a script builds itself (a list key's generation suffix, an hourly history bucket) start
 # with a declared key's tag, so they are in the same slot too.
 

@@ -1,5 +1,5 @@
 """What ``/metrics`` serves: every metric of this process's registry (the cache layer's,
-``caching.metrics``, and the application's, ``api.metrics``), summed over the worker processes;
+``caching.core.metrics``, and the application's, ``api.metrics``), summed over the worker processes;
 the outbox backlog, counted in the database at scrape time; and Redis memory, read at scrape
 time (one INFO per primary)."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from caching.backend.policy import CacheUnavailable
-from caching.outbox.delivery import backlog
-from caching.store.memory import memory
+from caching.ops.memory import memory
+from caching.outbox.delivery import outbox_backlog
+from caching.redis.policy import CacheUnavailable
 
 # A live gauge's sample file: gauge_livesum_<pid>.db, gauge_livemax_<pid>.db, ...
 _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
@@ -26,7 +26,7 @@ class OutboxCollector:
         family = GaugeMetricFamily(
             "cache_outbox_backlog", "Invalidations waiting in the outbox for Redis."
         )
-        family.add_metric([], backlog())
+        family.add_metric([], outbox_backlog())
         yield family
 
 

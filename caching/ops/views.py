@@ -13,11 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from caching import rules, scrape
-from caching.backend.policy import CacheUnavailable
-from caching.store.keyspace import clear_namespace
-from caching.store.memory import memory
-from caching.store.stats import reset_stats, stats
+from caching.core import rules
+from caching.ops import scrape
+from caching.ops.keyspace import clear_namespace
+from caching.ops.memory import memory
+from caching.ops.stats import reset_stats, stats
+from caching.redis.policy import CacheUnavailable
 
 
 class CacheDown(APIException):
@@ -45,7 +46,7 @@ class StatsView(CacheAdminView):
         )
     )
     def get(self, request: Request) -> Response:
-        """Counters per namespace, totals, and Redis memory (``caching.store.memory``)."""
+        """Counters per namespace, totals, and Redis memory (``caching.ops.memory``)."""
         return Response({**stats(), "redis": memory()})
 
 

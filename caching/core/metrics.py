@@ -1,5 +1,5 @@
 """Prometheus metrics of the cache layer: defined here, updated by the layers, served by
-``caching.scrape``.
+``caching.ops.scrape``.
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``config.metrics_dir`` sets it up under every server),
 every process writes its samples to files there, which ``/metrics`` adds up

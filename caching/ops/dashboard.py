@@ -10,12 +10,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from caching import rules
-from caching.backend.policy import CacheUnavailable
-from caching.conf import options
-from caching.store.keyspace import clear_namespace, count_keys
-from caching.store.memory import memory, memory_rows
-from caching.store.stats import history, stats
+from caching.core import rules
+from caching.core.options import options
+from caching.ops.keyspace import clear_namespace, count_keys
+from caching.ops.memory import memory, memory_rows
+from caching.ops.stats import history, stats
+from caching.redis.policy import CacheUnavailable
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 

@@ -4,21 +4,43 @@ a miss takes the key's lease, loads, and stores only if no invalidation revoked 
 Callers that find another's lease wait up to ``LEASE_WAIT_MS`` for its value, then load from
 the database without storing. A loader result of ``None`` (nothing found) is not cached. While
 Redis refuses writes (full), hits are still served and a miss loads and stores nothing. Whether
-the cache may be used at all is the caller's question (``caching.service``).
+the cache may be used at all is the caller's question (``caching.reads.get_or_load``).
 """
 
+import itertools
+import os
+import secrets
 import time
 
-from caching import keys, rules
-from caching.backend.policy import CacheUnavailable, call, doubted_since
-from caching.backend.scripts import ReadReply, run_script
-from caching.conf import Options, options
-from caching.entry import BYPASS, HIT, MISS, Entry, Loader, Result
-from caching.keys import CacheKey
-from caching.state import LEASE_MARK, STATE
-from caching.store import near_reads
+from caching.core import keys, rules
+from caching.core.entry import BYPASS, HIT, MISS, Entry, Loader, Result
+from caching.core.keys import CacheKey
+from caching.core.options import Options, options
+from caching.core.state import STATE
+from caching.near import tier
+from caching.redis.policy import CacheUnavailable, call, doubted_since
+from caching.redis.scripts import ReadReply, StoreReply, run_script
 
+# Leases are stored under the value's own key and start with this mark (the scripts tell a lease
+# from a value by its first byte: JSON never starts with a NUL).
+LEASE_MARK = "\0lease:"
 LEASE_MARK_BYTES = LEASE_MARK.encode()
+
+
+class _Seed:
+    """A lease prefix no other process has, and the counter after it."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.base = LEASE_MARK + secrets.token_hex(8) + ":"
+        self.numbers = itertools.count()
+
+
+SEED = _Seed()
+STATE.on_reset(SEED.reset)
+os.register_at_fork(after_in_child=SEED.reset)  # the parent's would be shared
 
 
 class _Claimed:
@@ -35,7 +57,7 @@ def is_lease(raw: bytes) -> bool:
 def new_lease() -> str:
     """A token no other lease holder has: this process's random base and a counter (no
     system call on the hit path, which claims a lease only on a miss but needs one ready)."""
-    return f"{STATE.lease_base}{next(STATE.lease_numbers)}"
+    return f"{SEED.base}{next(SEED.numbers)}"
 
 
 def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | None:
@@ -45,12 +67,12 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
     was consumed while it was on its way (the reservation taken before asking). ``None``: the
     near tier's drain (or another thread) found reason to doubt the cache since
     ``trusted_since``, when the outbox was last checked; the caller checks it again first
-    (``caching.service``)."""
+    (``caching.reads.get_or_load``)."""
     opts = options()
     namespace = rules.require(key.namespace)
     physical = keys.physical(key)
     counter = keys.generation(namespace.name) if namespace.generational else None
-    near = near_reads.tier()
+    near = tier.tier()
     reservation = None
     if near is not None:
         trusted = near.ready()
@@ -87,10 +109,10 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
         return Result(loader(), MISS)
     leased = payload.decode()  # the key as Redis names it (a list's: with its generation)
     if code == ReadReply.LEASED:
-        return Result(load_and_store(key, leased, lease, loader), MISS)
+        return Result(load_and_store(key, leased, lease, loader)[0], MISS)
     waited = wait_for(leased, lease, opts)  # ReadReply.WAIT
     if waited is CLAIMED:
-        return Result(load_and_store(key, leased, lease, loader), MISS)
+        return Result(load_and_store(key, leased, lease, loader)[0], MISS)
     if isinstance(waited, Entry):
         return Result(waited, MISS)
     return Result(_load(key, loader), MISS)
@@ -106,10 +128,13 @@ def _load(key: CacheKey, loader: Loader) -> Entry | None:
     return value
 
 
-def load_and_store(key: CacheKey, physical: str, lease: str, loader: Loader) -> Entry | None:
+def load_and_store(
+    key: CacheKey, physical: str, lease: str, loader: Loader
+) -> tuple[Entry | None, bool]:
     """Load under ``lease``; store the value if the lease survived, else give the lease up.
     One round trip after the load, counting the load too. The namespace's TTL, or
-    ``EMPTY_TTL`` for an entry its loader marked ``empty`` (``0``: give the lease up)."""
+    ``EMPTY_TTL`` for an entry its loader marked ``empty`` (``0``: give the lease up).
+    Returns the value loaded and whether it was stored."""
     try:
         value = loader()
     except BaseException:
@@ -117,19 +142,21 @@ def load_and_store(key: CacheKey, physical: str, lease: str, loader: Loader) -> 
         raise
     if value is None:
         _finish(key, physical, lease, None, 0)
-        return None
+        return None, False
     data, ttl = value.encode(), options().ttl(key.namespace, empty=value.empty)
-    _finish(key, physical, lease, data if ttl > 0 else None, ttl)
-    return Entry.decode(data)
+    stored = _finish(key, physical, lease, data if ttl > 0 else None, ttl)
+    return Entry.decode(data), stored
 
 
-def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> None:
-    """STORE (or, with nothing to store, RELEASE) the lease on ``physical``; counts the load."""
+def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> bool:
+    """STORE (or, with nothing to store, RELEASE) the lease on ``physical``; counts the load.
+    Whether a value was stored."""
     name, args = ("RELEASE", [lease]) if data is None else ("STORE", [lease, data, ttl])
     try:
-        call(lambda r: run_script(r, name, [physical, keys.stats_of(key)], args))
+        reply = call(lambda r: run_script(r, name, [physical, keys.stats_of(key)], args))
     except CacheUnavailable:
-        pass  # served from the database; the lease expires by itself after LEASE_MS
+        return False  # served from the database; the lease expires by itself after LEASE_MS
+    return data is not None and reply == StoreReply.STORED
 
 
 def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | None:
@@ -160,3 +187,22 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
         if isinstance(raw, bytes) and raw and not is_lease(raw):
             return Entry.decode(raw)
     return None
+
+
+def prime(key: CacheKey, loader: Loader) -> bool:
+    """Write-through: fill ``key`` now, under a lease, from a fresh load. ``True`` if it stored one.
+
+    The load happens after the lease is taken, so an invalidation that commits in between
+    revokes the lease and the (possibly older) value is not stored.
+    """
+    opts = options()
+    if not opts.enabled or rules.require(key.namespace).generational:
+        return False
+    physical, lease = keys.physical(key), new_lease()
+    try:
+        claimed = call(lambda r: r.set(physical, lease, nx=True, px=opts.lease_ms))
+    except CacheUnavailable:
+        return False
+    if not claimed:
+        return False
+    return load_and_store(key, physical, lease, loader)[1]

@@ -22,11 +22,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from caching.conf import options
+from caching.core.options import options
 
 # The version segment of every physical key. Bump it whenever the stored entry format or the
 # key layout changes: a deploy then reads none of the old entries (they expire by their TTL).
-VERSION = 3  # 2: entries hold rendered JSON parts (caching.entry); 3: hash tags (Redis Cluster)
+VERSION = (
+    3  # 2: entries hold rendered JSON parts (caching.core.entry); 3: hash tags (Redis Cluster)
+)
 # Invalidation reaches this version and the one before: during a rolling deploy (or a rollback)
 # the new release's writes reach the keys the old release's workers read. The old release cannot
 # know the new keys, so after a deploy that changes VERSION run ``cache_flush --all`` once the
@@ -59,12 +61,12 @@ def segment(value: object) -> str:
     return "~" + hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
-def detail(namespace: str, pk: int) -> CacheKey:
+def detail_key(namespace: str, pk: int) -> CacheKey:
     """``<namespace>:<pk>``, e.g. ``post:12``, in shard ``pk mod SHARDS``."""
     return restore(namespace, f"{namespace}:{int(pk)}")
 
 
-def page(namespace: str, number: int, filters: Mapping[str, object] | None = None) -> CacheKey:
+def page_key(namespace: str, number: int, filters: Mapping[str, object] | None = None) -> CacheKey:
     """``<namespace>[:<filter>:<value>...]:page:<n>``, filters in alphabetical (canonical) order."""
     parts = [namespace]
     given = filters or {}
@@ -76,7 +78,7 @@ def page(namespace: str, number: int, filters: Mapping[str, object] | None = Non
     return restore(namespace, ":".join(parts))
 
 
-def secret(namespace: str, value: str) -> CacheKey:
+def secret_key(namespace: str, value: str) -> CacheKey:
     """``<namespace>:~<hash of value>``: a key for a value that must not appear in Redis (a
     token), in shard 0."""
     return restore(
@@ -152,7 +154,7 @@ def history(namespace: str, shard: int, hour: int) -> str:
 
 
 def heartbeat() -> str:
-    """The key the near cache's heartbeat writes to (a ``PEXPIRE``, ``caching.backend.tracking``):
+    """The key the near cache's heartbeat writes to (a ``PEXPIRE``, ``caching.near.tracking``):
     it never exists, and no tracked prefix covers it."""
     return tag("_near") + "_heartbeat"
 

@@ -4,8 +4,8 @@ refuses writes (``full``)."""
 import re
 from typing import Any
 
-from caching.backend.cluster import server_info
-from caching.backend.policy import CacheUnavailable, call
+from caching.redis.cluster import server_info
+from caching.redis.policy import CacheUnavailable, call
 
 _DATABASE = re.compile(r"db\d+")
 

@@ -1,6 +1,6 @@
 """The read entry point the apps call: ``get_or_load``. It decides whether this read may use
 the cache at all (the layer enabled, no uncommitted cached write in this transaction, the
-outbox checked), reads through the store (``caching.store.leases``) or loads from the
+outbox checked), reads through the store (``caching.reads.leases``) or loads from the
 database (``BYPASS``), and measures the read.
 
 The outbox check (``cache_is_trusted``): a process that has reason to doubt the cache (it has
@@ -12,21 +12,33 @@ the database until none is left.
 import threading
 import time
 
-from caching import metrics
-from caching.backend.policy import CacheUnavailable, breaker, call, doubted_since
-from caching.conf import options
-from caching.entry import BYPASS, Loader, Result
-from caching.invalidation.transaction import has_pending_work, in_application_transaction
-from caching.keys import CacheKey
+from caching.core import metrics
+from caching.core.entry import BYPASS, Loader, Result
+from caching.core.keys import CacheKey
+from caching.core.options import options
+from caching.core.state import STATE
 from caching.outbox import delivery
-from caching.state import STATE
-from caching.store import leases
+from caching.outbox.transaction import has_pending_work, in_application_transaction
+from caching.reads import leases
+from caching.redis.policy import CacheUnavailable, breaker, call, doubted_since
 
 _check_lock = threading.Lock()
 
 
+class _Checked:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.at = 0.0  # monotonic time of this process's last clean outbox check; 0: never
+
+
+CHECKED = _Checked()
+STATE.on_reset(CHECKED.reset)
+
+
 def get_or_load(key: CacheKey, loader: Loader) -> Result:
-    """Cache-aside read of ``key`` (``caching.store.leases.read``), or a database read
+    """Cache-aside read of ``key`` (``caching.reads.leases.read``), or a database read
     (``BYPASS``) when the cache may not be used; counted per namespace and outcome, timed."""
     began = time.perf_counter()
     result = _get_or_load(key, loader)
@@ -40,14 +52,14 @@ def _get_or_load(key: CacheKey, loader: Loader) -> Result:
         for _ in range(2):  # again after a check, if the read found a reason to doubt
             if not cache_is_trusted():
                 break
-            result = leases.read(key, loader, trusted_since=STATE.trusted_at)
+            result = leases.read(key, loader, trusted_since=CHECKED.at)
             if result is not None:
                 return result
     return Result(loader(), BYPASS)
 
 
 def _recently_checked() -> bool:
-    checked = STATE.trusted_at
+    checked = CHECKED.at
     window = options().outbox_check_after_ms / 1000
     return bool(checked) and not doubted_since(checked) and time.monotonic() - checked < window
 
@@ -81,7 +93,7 @@ def cache_is_trusted() -> bool:
             delivery.replay(batches=1) == delivery.BATCH or not delivery.delivered_by_others()
         ):
             return False  # a backlog left, or nobody could deliver it
-        STATE.trusted_at = now
+        CHECKED.at = now
         return True
     except CacheUnavailable:
         return False

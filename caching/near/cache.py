@@ -1,5 +1,5 @@
 """The near cache: entries held in this process, bounded (entries, bytes, TTL), least recently
-used first out, and dropped by name when Redis says a key changed (``caching.backend.tracking``).
+used first out, and dropped by name when Redis says a key changed (``caching.near.tracking``).
 
 Keys are physical Redis keys without a list's generation suffix. A list entry also remembers
 the epoch of its namespace's generation counter: an invalidation of the counter (a BUMP, its
@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from caching.entry import Entry
+from caching.core.entry import Entry
 
 GENERATION_SUFFIX_DIGITS = frozenset(b"0123456789")
 ITEM_OVERHEAD = 200  # bytes a held entry costs beyond its stored form (objects, dict slots)

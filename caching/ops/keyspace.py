@@ -6,10 +6,10 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from caching import keys, rules
-from caching.backend.cluster import unlink
-from caching.backend.connection import Client
-from caching.backend.policy import call
+from caching.core import keys, rules
+from caching.redis.cluster import unlink
+from caching.redis.connection import Client
+from caching.redis.policy import call
 
 log = logging.getLogger("caching")
 SCAN_BATCH = 1000

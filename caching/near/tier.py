@@ -1,5 +1,5 @@
 """The near tier in front of the READ script: a hit served from this process's memory
-(``caching.near``), kept exact by Redis's invalidation pushes (``caching.backend.tracking``).
+(``caching.near.cache``), kept exact by Redis's invalidation pushes (``caching.near.tracking``).
 
 A near hit first consumes every push Redis has sent this process (``Tracker.drain``: a
 non-blocking read, no round trip) and needs a recent heartbeat that Redis took as a write.
@@ -25,23 +25,74 @@ this process never hears of (docs/near-cache.md, "Where it ends").
 
 import atexit
 import logging
+import os
 import threading
 import time
+from typing import Any
 
-from caching import keys, rules
-from caching.backend.cluster import primaries, server_info
-from caching.backend.connection import Client, client, is_cluster
-from caching.backend.policy import CacheUnavailable, breaker, call
-from caching.backend.tracking import Node, Tracker, TrackingLost
-from caching.conf import options
-from caching.near import NearCache
-from caching.state import STATE
-from caching.store.hit_counts import FLUSH_S, HitCounts
+from caching.core import keys, rules
+from caching.core.keys import CacheKey
+from caching.core.options import options
+from caching.core.state import STATE
+from caching.near.cache import NearCache
+from caching.near.tracking import Node, Tracker, TrackingLost
+from caching.redis.cluster import pipelined, primaries, server_info
+from caching.redis.connection import Client, client, is_cluster
+from caching.redis.policy import CacheUnavailable, breaker, call
+from caching.redis.scripts import SHAS
 
 log = logging.getLogger("caching")
 RETRY_S = 1.0
 UPKEEP_S = 0.05
 NODE_CHECK_S = 1.0
+FLUSH_S = 0.2  # near hits are added to the shared counters this often
+
+
+class HitCounts:
+    """Near hits summed in the process and added to the shared counters (the READ script's
+    ``_stats`` and ``_hist`` keys) every ``FLUSH_S`` by the upkeep thread, so every read shows
+    in the stats API, ``cache_stats`` and the dashboard within a second (SPEC 8.7). A flush
+    that fails keeps the sums for the next one; a counter reset discards them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, int], int] = {}
+
+    def add(self, key: CacheKey) -> None:
+        shard = (key.namespace, key.shard)
+        with self._lock:
+            self._pending[shard] = self._pending.get(shard, 0) + 1
+
+    def flush(self) -> None:
+        with self._lock:
+            taken, self._pending = self._pending, {}
+        if not taken:
+            return
+        sha = SHAS["HITS"]
+
+        def queue(pipe: Any) -> None:
+            for (namespace, shard), hits in taken.items():
+                history = keys.history_prefix(namespace, shard)
+                pipe.execute_command(
+                    "EVALSHA", sha, 1, keys.stats(namespace, shard), hits, history,
+                    keys.HISTORY_SECONDS,
+                )  # fmt: skip
+
+        def run(r: Client) -> None:
+            pipelined(r, queue)
+
+        try:
+            call(run)
+        except BaseException as error:
+            with self._lock:  # counted at the next flush
+                for shard, hits in taken.items():
+                    self._pending[shard] = self._pending.get(shard, 0) + hits
+            if not isinstance(error, CacheUnavailable):
+                raise
+
+    def discard(self) -> None:
+        with self._lock:
+            self._pending.clear()
 
 
 class NearTier:
@@ -227,12 +278,32 @@ def _prefixes() -> list[str]:
     return found
 
 
+class _Current:
+    def __init__(self) -> None:
+        self.tier: NearTier | None = None
+
+    def forget(self) -> None:
+        if self.tier is not None:
+            self.tier.close()
+        self.tier = None
+
+    def forked(self) -> None:
+        """In a child: no near cache (the parent's tracking connection and thread are not the
+        child's)."""
+        if self.tier is not None:
+            self.tier.abandon()
+        self.tier = None
+
+
+CURRENT = _Current()
+STATE.on_reset(CURRENT.forget)
+os.register_at_fork(after_in_child=CURRENT.forked)
 _making = threading.Lock()
 
 
 def tier() -> NearTier | None:
     """This process's near tier, or ``None`` when it is off (the setting, or a cluster)."""
-    near = STATE.near
+    near = CURRENT.tier
     if near is not None:
         return near
     if not options().near_enabled:
@@ -243,7 +314,7 @@ def tier() -> NearTier | None:
     except Exception:  # no client yet (a cluster not reachable): decide on a later read
         return None
     with _making:
-        near = STATE.near = STATE.near or NearTier()
+        near = CURRENT.tier = CURRENT.tier or NearTier()
     return near
 
 
@@ -256,13 +327,13 @@ def fence_s() -> float:
 
 
 def flush_counts() -> None:
-    if STATE.near is not None:
-        STATE.near.counts.flush()
+    if CURRENT.tier is not None:
+        CURRENT.tier.counts.flush()
 
 
 def discard_counts() -> None:
-    if STATE.near is not None:
-        STATE.near.counts.discard()
+    if CURRENT.tier is not None:
+        CURRENT.tier.counts.discard()
 
 
 atexit.register(flush_counts)

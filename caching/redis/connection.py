@@ -3,9 +3,10 @@
 ``CACHES['default']['LOCATION']`` may be ``redis+cluster://[user:password@]host:port,...``
 (``rediss+cluster://`` for TLS), any nodes of the cluster, and then django-redis hands out
 redis-py's ``RedisCluster`` instead of a ``Redis`` on a pool. The layer above runs the same
-operations on either (its keys carry hash tags, ``caching.keys``).
+operations on either (its keys carry hash tags, ``caching.core.keys``).
 """
 
+import functools
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -17,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from caching.state import STATE
+from caching.core.state import STATE
 
 Client = redis.Redis | RedisCluster
 
@@ -74,13 +75,15 @@ class ConnectionFactory(DefaultConnectionFactory):  # type: ignore[misc]  # djan
         )
 
 
+@functools.cache
 def client() -> Client:
     """The process's client (django-redis's pool for ``CACHES['default']``, or the cluster
     client), looked up once."""
-    if STATE.client is None:
-        connected: Client = get_redis_connection("default")  # django_redis: untyped
-        STATE.client = connected
-    return STATE.client
+    connected: Client = get_redis_connection("default")  # django_redis: untyped
+    return connected
+
+
+STATE.on_reset(client.cache_clear)
 
 
 def is_cluster(r: Client) -> bool:

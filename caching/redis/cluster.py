@@ -13,8 +13,8 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
-from caching.backend.connection import Client, is_cluster
-from caching.backend.scripts import load_scripts
+from caching.redis.connection import Client, is_cluster
+from caching.redis.scripts import load_scripts
 
 log = logging.getLogger("caching")
 

@@ -1,14 +1,14 @@
 """The one failure policy for every call to Redis: ``call()``.
 
 django-redis owns the connection pool (``CACHES['default']``, short connect and socket
-timeouts, no retries; ``caching.backend.connection``). Every call from the layers above goes
+timeouts, no retries; ``caching.redis.connection``). Every call from the layers above goes
 through ``call()``:
 
 - an ``UNAVAILABLE`` error becomes ``CacheUnavailable``, which callers turn into a database
   read (``X-Cache: BYPASS``) or an outbox entry; other Redis errors are bugs and propagate;
 - a write refused for want of memory (-OOM: ``maxmemory`` reached under ``noeviction``) becomes
   ``CacheFull``, a ``CacheUnavailable`` that callers treat as "not stored"; Redis answered, so
-  the breaker does not count it (the scripts catch their own refusals: ``caching.backend.scripts``);
+  the breaker does not count it (the scripts catch their own refusals: ``caching.redis.scripts``);
 - a circuit breaker: after ``BREAKER_FAILURES`` failures in a row it opens and calls fail at
   once, without touching Redis, for ``BREAKER_COOLDOWN_MS``; then one call probes (half-open):
   success closes it, failure opens it again;
@@ -32,10 +32,10 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from caching import metrics
-from caching.backend.connection import Client, client
-from caching.conf import options
-from caching.state import STATE
+from caching.core import metrics
+from caching.core.options import options
+from caching.core.state import STATE
+from caching.redis.connection import Client, client
 
 log = logging.getLogger("caching")
 T = TypeVar("T")
@@ -44,7 +44,7 @@ T = TypeVar("T")
 # (a wrong type, a script error) are bugs; an out-of-memory refusal is neither (CacheFull).
 # On a cluster: no node reachable, a slot without a primary (mid-failover), the cluster down.
 # ClusterError covers CLUSTERDOWN and MASTERDOWN; MOVED, ASK and TRYAGAIN reach us only from
-# a plain connection to one node (caching.backend.replication) while slots move.
+# a plain connection to one node (caching.redis.replication) while slots move.
 UNAVAILABLE = (
     redis.ConnectionError,
     redis.TimeoutError,
@@ -94,6 +94,10 @@ class Breaker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Closed, its counts forgotten."""
         self.state = self.CLOSED
         self.failures = 0
         self.opened_at = 0.0
@@ -127,7 +131,7 @@ class Breaker:
     def refused(self) -> None:
         """Redis answered, but refused a write: not a failure of Redis, yet whatever was not
         written may have been an invalidation, so the process checks the outbox again before
-        its next hit (``caching.service``, which compares with ``last_failure``)."""
+        its next hit (``caching.reads.get_or_load``, which compares with ``last_failure``)."""
         self.succeeded()
         self.suspect()
 
@@ -162,16 +166,13 @@ class Breaker:
                 self.state, self.opened_at = self.OPEN, time.monotonic()
 
 
-_making = threading.Lock()
+BREAKER = Breaker()
+STATE.on_reset(BREAKER.reset)
 
 
 def breaker() -> Breaker:
-    """This process's breaker (``STATE.breaker``), made once (the first callers may race)."""
-    found = STATE.breaker
-    if found is None:
-        with _making:
-            found = STATE.breaker = STATE.breaker or Breaker()
-    return found
+    """This process's breaker."""
+    return BREAKER
 
 
 def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False) -> T:

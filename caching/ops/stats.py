@@ -1,16 +1,16 @@
 """The read counters the READ and STORE scripts keep (and the HITS script, for hits served
-near: ``caching.store.hit_counts``): hits, misses and loads per namespace (summed over its
+near: ``caching.near.hit_counts``): hits, misses and loads per namespace (summed over its
 shards), the per-minute history, and their reset. This process's own near hits are flushed
-before each read of them; other processes' within ``hit_counts.FLUSH_S``."""
+before each read of them; other processes' within ``tier.FLUSH_S``."""
 
 from typing import Any
 
-from caching import keys, rules
-from caching.backend.cluster import pipelined, unlink
-from caching.backend.connection import Client
-from caching.backend.policy import call
-from caching.store.keyspace import count_keys
-from caching.store.near_reads import discard_counts, flush_counts
+from caching.core import keys, rules
+from caching.near.tier import discard_counts, flush_counts
+from caching.ops.keyspace import count_keys
+from caching.redis.cluster import pipelined, unlink
+from caching.redis.connection import Client
+from caching.redis.policy import call
 
 
 def _shards() -> list[tuple[str, int]]:

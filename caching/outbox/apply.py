@@ -1,17 +1,13 @@
-"""A write's cache work in Redis: the invalidation (``apply``: UNLINK details, BUMP list
-generations) and write-through (``prime``: fill a key at once, under a lease)."""
+"""A write's invalidation in Redis: UNLINK details, BUMP list generations."""
 
-from caching import keys, metrics, rules
-from caching.backend.cluster import by_slot
-from caching.backend.connection import Client, is_cluster
-from caching.backend.policy import CacheUnavailable, call
-from caching.backend.replication import Command, run_durably
-from caching.backend.scripts import SHAS
-from caching.conf import options
-from caching.entry import Loader
-from caching.keys import CacheKey
-from caching.rules import Changes
-from caching.store.leases import load_and_store, new_lease
+from caching.core import keys, metrics, rules
+from caching.core.options import options
+from caching.core.rules import Changes
+from caching.redis.cluster import by_slot
+from caching.redis.connection import Client, is_cluster
+from caching.redis.policy import call
+from caching.redis.replication import Command, run_durably
+from caching.redis.scripts import SHAS
 
 
 def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
@@ -19,7 +15,7 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
     version and the previous one (``keys.INVALIDATED_VERSIONS``).
 
     One pipeline per primary touched, whatever else Redis holds, waiting for a replica's
-    acknowledgement where there is one (``caching.backend.replication``); UNLINKs grouped by
+    acknowledgement where there is one (``caching.redis.replication``); UNLINKs grouped by
     slot, one BUMP per generation counter. Raises CacheUnavailable. Runs even with ``ENABLED``
     false, so entries cached before the layer was switched off are not served stale when it is
     switched on again.
@@ -58,22 +54,3 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
     deleted, advanced = call(run, through_open_breaker=through_open_breaker)
     metrics.INVALIDATIONS.labels("keys").inc(deleted)
     metrics.INVALIDATIONS.labels("generations").inc(advanced)
-
-
-def prime(key: CacheKey, loader: Loader) -> bool:
-    """Write-through: fill ``key`` now, under a lease, from a fresh load. ``True`` if stored.
-
-    The load happens after the lease is taken, so an invalidation that commits in between
-    revokes the lease and the (possibly older) value is not stored.
-    """
-    opts = options()
-    if not opts.enabled or rules.require(key.namespace).generational:
-        return False
-    physical, lease = keys.physical(key), new_lease()
-    try:
-        claimed = call(lambda r: r.set(physical, lease, nx=True, px=opts.lease_ms))
-    except CacheUnavailable:
-        return False
-    if not claimed:
-        return False
-    return load_and_store(key, physical, lease, loader) is not None

@@ -26,10 +26,10 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import MovedError
 
-from caching.backend.cluster import key_slot_of, pipelined
-from caching.backend.connection import Client
-from caching.backend.policy import Unacknowledged
-from caching.state import STATE
+from caching.core.state import STATE
+from caching.redis.cluster import key_slot_of, pipelined
+from caching.redis.connection import Client
+from caching.redis.policy import Unacknowledged
 
 log = logging.getLogger("caching")
 RECHECK_S = 5.0
@@ -44,6 +44,10 @@ class _Primary:
 
 
 Command = tuple[Any, ...]
+
+
+PRIMARIES: dict[str, _Primary] = {}  # what is known of each primary, by name
+STATE.on_reset(PRIMARIES.clear)
 
 
 def run_durably(r: Client, commands: list[tuple[str, Command]], *, replica_ack_ms: int) -> None:
@@ -80,7 +84,7 @@ def _by_primary(
 
 
 def _run_on(conn: redis.Redis, name: str, batch: list[Command], replica_ack_ms: int) -> None:
-    state = STATE.primaries.setdefault(name, _Primary())
+    state = PRIMARIES.setdefault(name, _Primary())
     now = time.monotonic()
     if now - state.checked_at > RECHECK_S:
         state.online, state.checked_at = online_replicas(conn), now

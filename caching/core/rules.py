@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from caching.entry import Loader
-from caching.keys import NAMESPACE_NAME, CacheKey, restore
+from caching.core.entry import Loader
+from caching.core.keys import NAMESPACE_NAME, CacheKey, restore
 
 if TYPE_CHECKING:
     from django.db.models import Model

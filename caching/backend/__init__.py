@@ -1,2 +1,0 @@
-"""The Redis boundary: the only code in the project that imports ``redis`` or
-``django_redis``. Connection, failure policy, scripts, cluster routing, replication."""

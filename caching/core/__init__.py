@@ -1,0 +1,2 @@
+"""The foundation every feature stands on: options, keys, namespace rules, entries, metrics and
+the process state with its one ``reset()``. It imports nothing else of the layer."""

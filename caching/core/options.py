@@ -1,0 +1,136 @@
+"""The caching app's options: ``settings.CACHE_LAYER``, whose keys are the fields of ``Options``
+in capitals. Each field carries its default and its meaning; nothing else restates them
+(``.env.example`` and the settings are tested against them, tests/test_options.py).
+
+An unknown key, a value of the wrong type or a negative number is an ``ImproperlyConfigured``
+error naming the key, at start (``CachingConfig.ready``) and in ``manage.py check``
+(``caching.E001``).
+"""
+
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from caching.core.state import STATE
+
+
+def _option(default: Any, meaning: str) -> Any:
+    return field(default=default, metadata={"meaning": meaning})
+
+
+@dataclass(frozen=True)
+class Options:
+    enabled: bool = _option(True, "False sends every read to the database and answers BYPASS")
+    key_prefix: str = _option(
+        "", "first segment of every key, so deployments can share a Redis; no { or }"
+    )
+    default_ttl: int = _option(600, "seconds, for namespaces without an entry in TTLS")
+    ttls: dict[str, int] = field(
+        default_factory=dict, metadata={"meaning": "seconds per namespace"}
+    )
+    empty_ttl: int = _option(
+        5,
+        "seconds an entry its loader marked empty is kept (a filtered page matching nothing; "
+        "at most its namespace's TTL; 0: not stored)",
+    )
+    lease_ms: int = _option(
+        2000, "how long a reader that missed may take to load and store (its lease)"
+    )
+    lease_wait_ms: int = _option(
+        1000, "how long a reader that finds another's lease waits before it loads itself"
+    )
+    breaker_failures: int = _option(3, "Redis failures in a row that open the circuit breaker")
+    breaker_cooldown_ms: int = _option(2000, "how long the breaker stays open before a probe")
+    outbox_check_after_ms: int = _option(
+        1000, "a process that has not reached Redis for this long checks the outbox first"
+    )
+    replica_ack_ms: int = _option(
+        100,
+        "on a Redis Cluster, how long a write's invalidation waits for a replica's "
+        "acknowledgement before it stays in the outbox (below the socket timeout)",
+    )
+    near_enabled: bool = _option(
+        True, "keep hot entries in each process too (off on a Redis Cluster)"
+    )
+    near_max_entries: int = _option(10_000, "entries the near cache keeps per process at most")
+    near_max_bytes: int = _option(64 * 2**20, "bytes the near cache keeps per process at most")
+    near_ttl: int = _option(
+        300, "seconds a process keeps an entry at most (never longer than its namespace's TTL)"
+    )
+
+    def __post_init__(self) -> None:
+        for option in fields(self):
+            _check(option.name.upper(), getattr(self, option.name), option.type)
+        if set(self.key_prefix) & set("{}"):
+            raise ImproperlyConfigured(
+                "CACHE_LAYER['KEY_PREFIX'] may not contain { or }: "
+                "they would change every key's hash tag"
+            )
+
+    def ttl(self, namespace: str, *, empty: bool = False) -> int:
+        """Seconds to keep an entry of ``namespace`` (an ``empty`` one: ``EMPTY_TTL`` at most)."""
+        ttl = self.ttls.get(namespace, self.default_ttl)
+        return min(ttl, self.empty_ttl) if empty else ttl
+
+    @classmethod
+    def from_settings(cls, given: dict[str, Any]) -> "Options":
+        names = {option.name for option in fields(cls)}
+        unknown = sorted(key for key in given if str(key).lower() not in names)
+        if unknown:
+            raise ImproperlyConfigured(f"CACHE_LAYER has unknown keys: {', '.join(unknown)}")
+        return cls(**{key.lower(): value for key, value in given.items()})
+
+
+def _check(key: str, value: Any, kind: Any) -> None:
+    if kind is bool or kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind is int or kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif kind is str or kind == "str":
+        ok = isinstance(value, str)
+    else:  # TTLS
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and type(v) is int and v >= 0 for k, v in value.items()
+        )
+    if not ok:
+        raise ImproperlyConfigured(
+            f"CACHE_LAYER['{key}'] is {value!r}: expected {_EXPECTED.get(kind, kind)}"
+        )
+
+
+_EXPECTED = {bool: "True or False", int: "a whole number, 0 or more", str: "a string"}
+
+
+def defaults() -> dict[str, Any]:
+    """Each option's default, by its ``CACHE_LAYER`` key."""
+    return {
+        option.name.upper(): option.default_factory()
+        if option.default is MISSING and option.default_factory is not MISSING
+        else option.default
+        for option in fields(Options)
+    }
+
+
+class _Current:
+    """The options read, once per process (a test may set them without a reset)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.options: Options | None = None
+
+
+CURRENT = _Current()
+STATE.on_reset(CURRENT.reset)
+
+
+def options() -> Options:
+    """The current options, read once per process (again after ``STATE.reset()``, which a
+    change of ``CACHE_LAYER`` in a test triggers)."""
+    found = CURRENT.options
+    if found is None:
+        found = CURRENT.options = Options.from_settings(getattr(settings, "CACHE_LAYER", {}))
+    return found

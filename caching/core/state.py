@@ -1,0 +1,37 @@
+"""What the cache layer keeps per process, and the one call that forgets it all.
+
+Each feature keeps its own state beside its code and registers how to forget it
+(``STATE.on_reset``); ``STATE.reset()`` runs them all, so the process is as a new one would
+be. A test calls it, and a test that changes ``CACHES`` or ``CACHE_LAYER`` gets it for free
+(``setting_changed``). This module knows nothing of the features that register.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.signals import setting_changed
+
+
+class ProcessState:
+    def __init__(self) -> None:
+        self._forgets: list[Callable[[], None]] = []
+
+    def on_reset(self, forget: Callable[[], None]) -> None:
+        """Run ``forget`` at every ``reset()``."""
+        self._forgets.append(forget)
+
+    def reset(self) -> None:
+        """Forget everything: the next call reads the settings, connects and checks anew."""
+        for forget in self._forgets:
+            forget()
+
+
+STATE = ProcessState()
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CACHES", "CACHE_LAYER"):
+        STATE.reset()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="caching.core.state.reset")

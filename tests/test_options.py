@@ -1,0 +1,87 @@
+"""``CACHE_LAYER``: each option's default and meaning stated once, in ``caching.core.options``;
+``.env.example`` and the settings are compared with it, and a wrong option stops the start."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from caching.apps import check_options
+from caching.core.options import Options, defaults
+from tests.live import ROOT
+
+# Options an operator does not set from the environment (docs/configuration.md says why).
+NOT_FROM_THE_ENVIRONMENT = {"TTLS", "OUTBOX_CHECK_AFTER_MS"}
+
+
+def _shown(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_env_example_gives_each_option_its_default():
+    listed = dict(re.findall(r"^#?\s*(CACHE_\w+)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
+    for key, default in defaults().items():
+        if key not in NOT_FROM_THE_ENVIRONMENT:
+            assert listed.get(f"CACHE_{key}") == _shown(default), key
+
+
+def test_the_settings_default_to_the_options_defaults():
+    """With no CACHE_* variable set, the settings give every option its dataclass default."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHE_")}
+    probe = "from django.conf import settings; import json; print(json.dumps(settings.CACHE_LAYER))"
+    found = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    given = json.loads(found.stdout)
+    expected = {k: v for k, v in defaults().items() if k in given and k != "TTLS"}
+    assert {k: v for k, v in given.items() if k != "TTLS"} == expected
+    assert set(defaults()) - set(given) <= NOT_FROM_THE_ENVIRONMENT
+
+
+def test_every_option_has_a_meaning():
+    from dataclasses import fields
+
+    assert all(option.metadata.get("meaning") for option in fields(Options))
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"DEFAULT_TLL": 60}, "DEFAULT_TLL"),
+        ({"ENABLED": "yes"}, "ENABLED"),
+        ({"DEFAULT_TTL": "600"}, "DEFAULT_TTL"),
+        ({"LEASE_MS": -1}, "LEASE_MS"),
+        ({"NEAR_ENABLED": 1}, "NEAR_ENABLED"),
+        ({"TTLS": {"post": "60"}}, "TTLS"),
+        ({"KEY_PREFIX": 5}, "KEY_PREFIX"),
+    ],
+)
+def test_a_wrong_option_is_an_error_naming_it(settings, given, named):
+    with pytest.raises(ImproperlyConfigured, match=named):
+        Options.from_settings(given)
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, **given}
+    (error,) = check_options()
+    assert error.id == "caching.E001" and named in error.msg
+
+
+def test_a_wrong_option_stops_the_start():
+    """System checks do not run under a server: the app's ready() refuses to start."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CACHE_LEASE_MS": "-5"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr and "LEASE_MS" in started.stderr
