@@ -52,8 +52,8 @@ errorlog = "-"
 loglevel = _log_level.lower()
 
 
-# A replaced worker's live gauges are dropped at the next scrape (caching.scrape), as under
+# A replaced worker's live gauges are dropped at the next scrape (caching.ops.scrape), as under
 # every server: no child_exit hook.
-def on_exit(server):
+def on_exit(server: object) -> None:  # server: gunicorn's Arbiter, unused
     if _metrics == metrics_dir.server_dir(os.getpid()):  # not the operator's
         shutil.rmtree(_metrics, ignore_errors=True)

@@ -1,7 +1,7 @@
 """Write throttling (SPEC 10.4): a DRF throttle on writes at ``API_WRITE_RATE``, staff exempt.
 
 Reads are never throttled here (their cost is the cache's job; per-address read limits belong to
-the proxy). The counts live in Redis through the cache layer (``caching.store.ratelimit``: one
+the proxy). The counts live in Redis through the cache layer (``caching.redis.ratelimit``: one
 counter per user, under the cache's failure policy), and while Redis cannot count the throttle
 lets every write through: an outage must not turn writes into 429s or 500s.
 """

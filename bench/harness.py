@@ -218,7 +218,7 @@ def interleave(
     wrk for ``args.seconds``, round by round (A B C ... A B C ...), ``after(name)`` after each;
     the medians of the rounds per variant: req/s, p50, p99, error statuses and the hit rate the
     servers counted."""
-    from caching.store import stats as counters  # once Django is set up
+    from caching.ops import stats as counters  # once Django is set up
 
     bar.total += args.rounds * len(variants)
     samples: dict = {name: [] for name in variants}

@@ -92,16 +92,17 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
     from django.test import override_settings
 
     from bench import write_cost
-    from caching import keys, service
-    from caching.backend.connection import client as redis_client
-    from caching.store import keyspace
+    from caching.core import keys
+    from caching.ops import keyspace
+    from caching.reads.get_or_load import get_or_load
+    from caching.redis.connection import client as redis_client
     from posts.cache import post_key, posts_page_key
     from posts.selectors import post_detail
     from tests.redis_server import RedisServer
 
     r = redis_client()
     # The mix's last writes may have invalidated it: read it back into the cache first.
-    service.get_or_load(post_key(cached_post), lambda: post_detail(cached_post))
+    get_or_load(post_key(cached_post), lambda: post_detail(cached_post))
     detail = keys.physical(post_key(cached_post))
     page = keys.in_generation(posts_page_key(1), r.get(keys.generation("posts")).decode())
     memory = {

@@ -5,7 +5,7 @@
 Uses the configured DATABASE_URL and REDIS_URL, a key prefix of its own (deleted at the end) and
 one post of its own. Each round measures both sizes (small, then big), and the medians of the
 rounds are reported: the full write (ORM save: row lock, UPDATE, commit, invalidation) and the
-cache work alone (``caching.store.writes.apply`` of the write's invalidation).
+cache work alone (``caching.outbox.apply.apply`` of the write's invalidation).
 """
 
 import argparse
@@ -28,8 +28,9 @@ import django  # noqa: E402
 django.setup()
 
 from caching import keys, rules  # noqa: E402
-from caching.backend.connection import client as redis_client  # noqa: E402
-from caching.store import keyspace, writes  # noqa: E402
+from caching.ops import keyspace  # noqa: E402
+from caching.outbox.apply import apply  # noqa: E402
+from caching.redis.connection import client as redis_client  # noqa: E402
 from posts.cache import posts_page_key  # noqa: E402
 from posts.models import Post  # noqa: E402
 from users.cache import user_key  # noqa: E402
@@ -87,7 +88,7 @@ def time_writes(post: Post, n: int) -> tuple[float, float]:
             ],
         )
         began = time.perf_counter()
-        writes.apply(changes)
+        apply(changes)
         cache_only.append(time.perf_counter() - began)
     return statistics.median(full), statistics.median(cache_only)
 

@@ -10,7 +10,7 @@ What gunicorn's config file did, done here: the metrics directory is set up in t
 before any worker exists (``config.metrics_dir``); the server's own log lines go through the
 project's logging (JSON by default); the access line is the application's (``api.access_log``,
 which carries the request id granian's own line cannot). A worker that exits is replaced, and
-its live gauges are dropped at the next scrape (``caching.scrape``). SIGTERM or SIGINT stops
+its live gauges are dropped at the next scrape (``caching.ops.scrape``). SIGTERM or SIGINT stops
 accepting, lets requests in flight finish for up to ``WEB_GRACEFUL_TIMEOUT`` seconds, then
 kills what is left.
 """
@@ -21,7 +21,7 @@ import shutil
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
-from granian.server import Server
+from granian.server import MPServer, MTServer, Server
 
 from config import metrics_dir
 from config.log_config import log_settings, logging_config
@@ -37,8 +37,9 @@ def address(settings: Web) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def server() -> Server:
-    """The granian server the environment describes (not started)."""
+def server() -> MPServer | MTServer:
+    """The granian server the environment describes (not started). granian's ``Server`` is
+    ``MPServer`` or ``MTServer``, as granian was built with or without the GIL."""
     directory = metrics_dir.for_server(os.getpid())  # before any worker exists
     log_format, level, access = log_settings()
     settings = web()

@@ -154,7 +154,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-redis owns the connection pool; caching/ is the only code that uses it. REDIS_URL is one
 # Redis (redis://host:port/db) or a Redis Cluster (redis+cluster://host:port,host:port,...;
-# caching.backend.connection.ConnectionFactory builds redis-py's RedisCluster for it).
+# caching.redis.connection.ConnectionFactory builds redis-py's RedisCluster for it).
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
@@ -162,7 +162,7 @@ CACHES = {
         "LOCATION": [REDIS_URL],  # a list: django-redis would split a cluster's node list on commas
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "CONNECTION_FACTORY": "caching.backend.connection.ConnectionFactory",
+            "CONNECTION_FACTORY": "caching.redis.connection.ConnectionFactory",
             # A frozen Redis costs a request at most this (no retries), then the breaker opens.
             "SOCKET_CONNECT_TIMEOUT": env_int("CACHE_REDIS_TIMEOUT_MS", 250) / 1000,
             "SOCKET_TIMEOUT": env_int("CACHE_REDIS_TIMEOUT_MS", 250) / 1000,
@@ -170,7 +170,7 @@ CACHES = {
     }
 }
 
-# The caching app's options, all in one place (documented in caching/conf.py).
+# The caching app's options, all in one place (documented in caching/core/options.py).
 CACHE_LAYER = {
     "ENABLED": env_bool("CACHE_ENABLED", True),
     "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", ""),

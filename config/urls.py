@@ -7,8 +7,8 @@ from rest_framework.routers import DefaultRouter
 from api import errors
 from api.bench import ceiling
 from api.health import HealthView, LiveView, ReadyView
-from caching.dashboard import dashboard, flush
-from caching.views import metrics_view
+from caching.ops.dashboard import dashboard, flush
+from caching.ops.views import metrics_view
 from posts.views import PostViewSet
 from users.views import TokenView, UserViewSet
 

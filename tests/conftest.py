@@ -7,10 +7,10 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from caching import keys
-from caching.backend.connection import client as redis_client
-from caching.state import STATE
-from caching.store import keyspace
+from caching.core import keys
+from caching.core.state import STATE
+from caching.ops import keyspace
+from caching.redis.connection import client as redis_client
 from tests.factories import make_user
 
 RUN = uuid.uuid4().hex[:8]

@@ -4,7 +4,7 @@ from urllib.parse import quote
 
 import pytest
 
-from caching import keys
+from caching.core import keys
 from posts.cache import post_key
 from tests.factories import make_post
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from caching import keys
-from caching.store import keyspace
+from caching.core import keys
+from caching.ops import keyspace
 from posts.cache import post_key, posts_page_key
 from users.cache import user_key
 

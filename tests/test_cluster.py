@@ -12,14 +12,15 @@ import requests
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.authtoken.models import Token
 
-from caching import keys, service
-from caching.backend import replication
-from caching.backend.cluster import key_slot_of
-from caching.backend.connection import ConnectionFactory
-from caching.backend.connection import client as redis_client
+from caching.core import keys
+from caching.ops import keyspace
+from caching.ops import stats as counters
 from caching.outbox.models import OutboxEntry
-from caching.store import keyspace
-from caching.store import stats as counters
+from caching.reads.get_or_load import get_or_load
+from caching.redis import replication
+from caching.redis.cluster import key_slot_of
+from caching.redis.connection import ConnectionFactory
+from caching.redis.connection import client as redis_client
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
 from tests.factories import make_post, make_user
@@ -88,9 +89,9 @@ def test_counters_add_up_over_shards_and_nodes(on_cluster, db):
 
     pks = range(1, 41)  # 40 keys over 40 shards, on all three primaries
     for pk in pks:
-        service.get_or_load(post_key(pk), lambda pk=pk: entry({"id": pk}))
-        service.get_or_load(post_key(pk), lambda: pytest.fail("a hit must not load"))
-    service.get_or_load(posts_page_key(1), lambda: entry([]))
+        get_or_load(post_key(pk), lambda pk=pk: entry({"id": pk}))
+        get_or_load(post_key(pk), lambda: pytest.fail("a hit must not load"))
+    get_or_load(posts_page_key(1), lambda: entry([]))
     row = counters.stats()["namespaces"]["post"]
     assert (row["hits"], row["misses"], row["loads"], row["keys"]) == (40, 40, 40, 40)
     assert counters.stats()["namespaces"]["posts"]["misses"] == 1

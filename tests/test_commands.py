@@ -7,10 +7,10 @@ import logging
 import pytest
 from django.core.management import CommandError, call_command
 
-from caching import keys
-from caching.management.progress import progress_bar
+from caching.core import keys
+from caching.core.rules import Changes
+from caching.ops.progress import progress_bar
 from caching.outbox.models import OutboxEntry
-from caching.rules import Changes
 from posts.cache import post_key
 from posts.models import Post
 from tests.factories import make_post

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from caching.store import stats as counters
+from caching.ops import stats as counters
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, wait_until
 

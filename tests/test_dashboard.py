@@ -6,9 +6,9 @@ import re
 import pytest
 from django.test import Client
 
-from caching import keys
-from caching.store import keyspace
-from caching.store import stats as counters
+from caching.core import keys
+from caching.ops import keyspace
+from caching.ops import stats as counters
 from posts.cache import post_key
 from tests.factories import make_post
 

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from caching.store import keyspace
+from caching.ops import keyspace
 from posts.models import Post
 from tests.factories import make_post, make_user
 

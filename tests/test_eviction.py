@@ -20,7 +20,7 @@ import pytest
 import requests
 from rest_framework.authtoken.models import Token
 
-from caching import keys
+from caching.core import keys
 from posts.cache import POSTS, post_key
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT

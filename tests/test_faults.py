@@ -12,11 +12,10 @@ import requests
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from caching import keys
-from caching.backend.policy import Breaker, breaker
-from caching.conf import options
+from caching.core import keys
+from caching.core.options import CURRENT, options
 from caching.outbox.models import OutboxEntry
-from caching.state import STATE
+from caching.redis.policy import Breaker, breaker
 from posts.cache import post_key
 from posts.models import Post
 from tests.factories import make_post, make_user
@@ -120,7 +119,7 @@ def test_frozen_redis_costs_a_read_at_most_the_timeout_then_nothing(
         private_redis.thaw()
     # Probe at once, on the same breaker (a reset would forget that it opened, and the log
     # counts below would not see its recovery).
-    STATE.options = dataclasses.replace(options(), breaker_cooldown_ms=0)
+    CURRENT.options = dataclasses.replace(options(), breaker_cooldown_ms=0)
     thawed = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="caching"):
         wait_for_hit(lambda: api.get(url), lambda r: r.status_code == 200)
@@ -231,15 +230,15 @@ def test_median_read_with_redis_refusing_is_within_2x_of_cache_disabled(api, pos
     # The first read pays what a process pays once (the outbox check, the near tier's start
     # and its thread); the comparison is of the steady state after it.
     api.get(url)
-    # Switched on STATE, not in settings: a change of CACHE_LAYER resets the process's state,
-    # which would make every "refusing" read a cold one.
+    # Switched on the options read, not in settings: a change of CACHE_LAYER resets the
+    # process's state, which would make every "refusing" read a cold one.
     enabled = options()
     disabled = dataclasses.replace(enabled, enabled=False)
     on, off = [], []
     for _ in range(20):  # interleaved, so machine noise hits both alike
-        STATE.options = enabled
+        CURRENT.options = enabled
         on.append(timed(lambda: api.get(url))[1])
-        STATE.options = disabled
+        CURRENT.options = disabled
         response, took = timed(lambda: api.get(url))
         assert response["X-Cache"] == "BYPASS"
         off.append(took)

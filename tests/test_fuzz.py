@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
-from caching import keys
+from caching.core import keys
 from posts.cache import post_key, posts_page_key
 from tests.factories import make_post, make_user
 

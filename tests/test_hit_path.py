@@ -163,8 +163,8 @@ def test_a_write_reaches_the_previous_key_version_too(
     """During a rolling deploy the previous release reads version-1 keys; our writes must
     invalidate them as well. On a cluster the previous version (2) had no hash tags, so no
     release ever wrote it there: writes leave its keys alone rather than visit more primaries."""
-    from caching import keys
-    from caching.backend.connection import is_cluster
+    from caching.core import keys
+    from caching.redis.connection import is_cluster
     from posts.cache import post_key
 
     reached = not is_cluster(redis)
@@ -183,7 +183,7 @@ def test_a_write_reaches_the_previous_key_version_too(
 def test_a_write_creates_no_counter_for_the_previous_version(
     post, redis, django_capture_on_commit_callbacks
 ):
-    from caching import keys
+    from caching.core import keys
 
     with django_capture_on_commit_callbacks(execute=True):
         post.title = "again"

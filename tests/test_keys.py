@@ -5,7 +5,7 @@ import fnmatch
 import pytest
 from redis.crc import key_slot
 
-from caching import keys
+from caching.core import keys
 from posts.cache import post_key, posts_page_key
 from users.cache import user_key, users_page_key
 

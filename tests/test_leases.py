@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from caching import keys
-from caching.service import get_or_load
-from caching.store import keyspace
-from caching.store import stats as counters
+from caching.core import keys
+from caching.ops import keyspace
+from caching.ops import stats as counters
+from caching.reads.get_or_load import get_or_load
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
 from posts.selectors import post_detail, post_page

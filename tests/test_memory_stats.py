@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from caching.backend.cluster import primaries
+from caching.redis.cluster import primaries
 
 pytestmark = pytest.mark.django_db
 

@@ -7,13 +7,15 @@ import time
 import pytest
 
 from bench.delay_proxy import DelayProxy
-from caching import keys, service
-from caching.backend.connection import client
-from caching.near import NearCache
-from caching.rules import Changes
-from caching.state import STATE
-from caching.store import near_reads, writes
-from caching.store import stats as counters
+from caching.core import keys
+from caching.core.rules import Changes
+from caching.core.state import STATE
+from caching.near import tier
+from caching.near.cache import NearCache
+from caching.ops import stats as counters
+from caching.outbox.apply import apply
+from caching.reads.get_or_load import get_or_load
+from caching.redis.connection import client
 from posts.cache import post_key, posts_page_key
 from tests.conftest import data, entry
 from tests.live import wait_until
@@ -21,7 +23,7 @@ from tests.redis_server import RedisServer
 
 
 def near_hits() -> int:
-    return STATE.near.cache.hits if STATE.near is not None else 0
+    return tier.CURRENT.tier.cache.hits if tier.CURRENT.tier is not None else 0
 
 
 def until_near(read) -> None:
@@ -46,13 +48,13 @@ def tracking(request, db):
         yield
         return
     request.getfixturevalue("private_redis")
-    wait_until(lambda: near_reads.tier().ready(), message="tracking is up")
+    wait_until(lambda: tier.tier().ready(), message="tracking is up")
     yield
 
 
 def kill_tracking(redis) -> None:
     """CLIENT KILL this process's tracking connections (one per primary), by their name."""
-    name = STATE.near.tracker.name
+    name = tier.CURRENT.tier.tracker.name
     for node in redis.get_primaries() if hasattr(redis, "get_primaries") else [None]:
         conn = redis if node is None else redis.get_redis_connection(node)
         for row in conn.client_list():
@@ -62,32 +64,32 @@ def kill_tracking(redis) -> None:
 
 def test_a_second_read_is_served_from_the_process_and_a_write_drops_it(db, redis):
     key = post_key(424242)
-    assert service.get_or_load(key, lambda: entry({"v": 1})).status == "MISS"
-    held = lambda: service.get_or_load(key, lambda: pytest.fail("a hit must not load"))  # noqa: E731
+    assert get_or_load(key, lambda: entry({"v": 1})).status == "MISS"
+    held = lambda: get_or_load(key, lambda: pytest.fail("a hit must not load"))  # noqa: E731
     assert data(held()) == {"v": 1}
     until_near(held)
     hit = held()
     assert data(hit) == {"v": 1} and hit.status == "HIT"
-    writes.apply(Changes(drop={key}))  # any process's write: Redis pushes the invalidation
-    assert data(service.get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
+    apply(Changes(drop={key}))  # any process's write: Redis pushes the invalidation
+    assert data(get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
 
 
 def test_a_list_page_is_dropped_when_its_generation_advances(db, redis):
     key = posts_page_key(1)
-    until_near(lambda: service.get_or_load(key, lambda: entry(["old"])))
-    writes.apply(Changes(advance={"posts"}))
-    assert data(service.get_or_load(key, lambda: entry(["new"]))) == ["new"]
+    until_near(lambda: get_or_load(key, lambda: entry(["old"])))
+    apply(Changes(advance={"posts"}))
+    assert data(get_or_load(key, lambda: entry(["new"]))) == ["new"]
 
 
 def test_a_lost_tracking_connection_is_noticed_before_the_next_near_hit(db, redis):
     """Kill this process's tracking connection, then invalidate: that push never arrives, so
     the near copy must not be served; the read goes to Redis, which no longer holds the key."""
     key = post_key(434343)
-    until_near(lambda: service.get_or_load(key, lambda: entry({"v": 1})))
+    until_near(lambda: get_or_load(key, lambda: entry({"v": 1})))
     kill_tracking(redis)
-    writes.apply(Changes(drop={key}))
-    assert data(service.get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
-    assert STATE.near.tracker is None  # bypassed until it reconnects (at most once a second)
+    apply(Changes(drop={key}))
+    assert data(get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
+    assert tier.CURRENT.tier.tracker is None  # bypassed until it reconnects (at most once a second)
 
 
 def test_an_invalidation_consumed_while_a_value_is_on_its_way_cancels_its_fill():
@@ -143,7 +145,7 @@ def test_near_hits_count_as_hits_in_the_shared_figures(db, redis):
     def read() -> None:
         nonlocal reads
         reads += 1
-        service.get_or_load(key, lambda: entry({"v": 1}))
+        get_or_load(key, lambda: entry({"v": 1}))
 
     until_near(read)
     before = near_hits()
@@ -161,16 +163,16 @@ def test_the_near_tier_is_off_on_a_cluster(private_cluster, db):
     would leave writes unheard (docs/near-cache.md), so a cluster reads through Redis."""
     key = post_key(474747)
     for _ in range(3):
-        assert data(service.get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
-    assert near_reads.tier() is None and STATE.near is None
+        assert data(get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
+    assert tier.tier() is None and tier.CURRENT.tier is None
 
 
 def test_switched_off_every_hit_goes_to_redis(db, redis, settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "NEAR_ENABLED": False}
     key = post_key(464646)
     for _ in range(3):
-        assert data(service.get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
-    assert STATE.near is None
+        assert data(get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
+    assert tier.CURRENT.tier is None
 
 
 def test_a_client_that_reaches_another_redis_drops_the_tracker(settings, capsys):
@@ -186,23 +188,27 @@ def test_a_client_that_reaches_another_redis_drops_the_tracker(settings, capsys)
                     "LOCATION": f"redis://127.0.0.1:{proxy.port}/0",
                 }
             }
-            wait_until(lambda: near_reads.tier().ready(), message="tracking is up")
+            wait_until(lambda: tier.tier().ready(), message="tracking is up")
             key = post_key(484848)
             for _ in range(3):
-                service.get_or_load(key, lambda: entry({"v": 1}))
-            assert STATE.near.cache.get(keys.physical(key), None) is not None
+                get_or_load(key, lambda: entry({"v": 1}))
+            assert tier.CURRENT.tier.cache.get(keys.physical(key), None) is not None
             proxy.upstream = new.port  # new connections reach the other server
             client().connection_pool.disconnect()
             moved_at = time.monotonic()
-            writes.apply(Changes(drop={key}))  # on the new server: no push reaches the old one
-            old_tracker = STATE.near.tracker
-            wait_until(lambda: STATE.near.tracker is not old_tracker, interval=0.01)
+            apply(Changes(drop={key}))  # on the new server: no push reaches the old one
+            old_tracker = tier.CURRENT.tier.tracker
+            wait_until(lambda: tier.CURRENT.tier.tracker is not old_tracker, interval=0.01)
             dropped = time.monotonic() - moved_at
-            assert data(service.get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
+            assert data(get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
             moved = new.client().info("server")["run_id"]
-            wait_until(lambda: STATE.near.tracker and STATE.near.tracker.links[0].run_id == moved)
+            wait_until(
+                lambda: (
+                    tier.CURRENT.tier.tracker and tier.CURRENT.tier.tracker.links[0].run_id == moved
+                )
+            )
             with capsys.disabled():
                 print(f"\nthe tracker left the old server {dropped:.2f} s after the move")
-            assert dropped < near_reads.NODE_CHECK_S + 5  # the check's period, and a loaded machine
+            assert dropped < tier.NODE_CHECK_S + 5  # the check's period, and a loaded machine
         finally:
             STATE.reset()  # before the servers go

@@ -10,10 +10,10 @@ import redis as redis_lib
 from django.db import connection
 from redis._parsers.base import BaseParser
 
-from caching.backend import policy
-from caching.backend.policy import Breaker, CacheFull, CacheUnavailable, _unavailable
+from caching.core.rules import Changes
 from caching.outbox.models import OutboxEntry
-from caching.rules import Changes
+from caching.redis import policy
+from caching.redis.policy import Breaker, CacheFull, CacheUnavailable, _unavailable
 from posts.cache import post_key
 from tests.factories import make_post, make_user
 from tests.live import WAIT_TIMEOUT, wait_until

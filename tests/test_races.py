@@ -13,8 +13,8 @@ import requests
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from caching.store import keyspace
-from caching.store import stats as counters
+from caching.ops import keyspace
+from caching.ops import stats as counters
 from tests.factories import make_post, make_user
 from tests.live import HTTP_TIMEOUT, wait_until
 

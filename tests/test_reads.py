@@ -2,7 +2,7 @@
 
 import pytest
 
-from caching import keys
+from caching.core import keys
 from posts.cache import post_key, posts_page_key
 from tests.factories import make_post, make_user
 from tests.live import wait_until
@@ -60,7 +60,7 @@ def test_ttl_per_namespace(api, post, redis, settings):
 
 
 def test_default_ttls_match_the_spec(settings):
-    from caching.conf import options
+    from caching.core.options import options
 
     assert {ns: options().ttl(ns) for ns in ("user", "post", "users", "posts", "other")} == {
         "user": 3600,

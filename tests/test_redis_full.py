@@ -5,9 +5,10 @@ grow memory (-OOM), and the cache keeps serving what it has. A private redis-ser
 import pytest
 import redis as redis_py
 
-from caching import keys, service
-from caching.backend import policy
+from caching.core import keys
 from caching.outbox.models import OutboxEntry
+from caching.reads.get_or_load import get_or_load
+from caching.redis import policy
 from posts.cache import post_key
 from tests.conftest import data, entry
 from tests.factories import make_post, make_user
@@ -83,8 +84,8 @@ def test_a_load_that_finds_redis_full_gives_its_lease_up(private_redis, db):
         fill(private_redis)
         return entry({"id": 123456})
 
-    result = service.get_or_load(key, loader)
+    result = get_or_load(key, loader)
     assert result.status == "MISS" and data(result) == {"id": 123456}
     assert not private_redis.client().exists(keys.physical(key))  # neither the value nor the lease
-    assert service.get_or_load(key, lambda: entry({"id": 123456})).status == "MISS"
+    assert get_or_load(key, lambda: entry({"id": 123456})).status == "MISS"
     assert policy.breaker().closed() and policy.breaker().failures == 0

@@ -154,7 +154,7 @@ def test_over_long_body_and_bio_are_400s_naming_the_field(server, user):
 def test_a_crash_is_a_json_500_logged_with_method_and_path(server, user, redis, cache_prefix):
     """A wrong-typed value under a post's key makes the READ script fail with WRONGTYPE: a bug,
     which the cache layer raises rather than hides."""
-    from caching import keys
+    from caching.core import keys
     from posts.cache import post_key
 
     post = make_post(user)  # cached at once (write-through): replace the entry

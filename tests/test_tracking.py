@@ -1,4 +1,4 @@
-"""The tracking connection and its heartbeat (``caching.backend.tracking``), one fault at a time,
+"""The tracking connection and its heartbeat (``caching.near.tracking``), one fault at a time,
 on a private redis-server: each test builds a tracker of its own (the near tier's thread would
 drain the tier's), makes the fault for real and checks what ``drain()`` says."""
 
@@ -8,8 +8,8 @@ import socket
 import pytest
 import redis
 
-from caching.backend import tracking
-from caching.backend.tracking import Node, Tracker, TrackingLost
+from caching.near import tracking
+from caching.near.tracking import Node, Tracker, TrackingLost
 from tests.live import free_port, wait_until
 
 pytestmark = pytest.mark.usefixtures("private_redis")

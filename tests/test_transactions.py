@@ -3,8 +3,8 @@
 import pytest
 from django.db import transaction
 
-from caching import keys
-from caching.service import get_or_load
+from caching.core import keys
+from caching.reads.get_or_load import get_or_load
 from posts.cache import post_key
 from posts.models import Post
 from posts.selectors import post_detail
