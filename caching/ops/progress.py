@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import CommandParser
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 # Unasked, a bar appears only on a terminal and only once the work has run this long (seconds).
 AUTO_DELAY = 1.0
@@ -43,47 +44,6 @@ def progress_bar(
         delay=AUTO_DELAY if asked is None else 0,
         dynamic_ncols=True,
     )
-    with bar, _logs_above(bar, stream):
+    # The caching log lines to a console are written above the bar, not into it.
+    with bar, logging_redirect_tqdm([logging.getLogger("caching")]):
         yield bar.update
-
-
-class _AboveTheBar:
-    """A log handler's stream that writes above ``bar``: the bar, if it shows yet, is cleared,
-    the line written, and the bar drawn again below it."""
-
-    def __init__(self, bar: Any, stream: TextIO) -> None:
-        self.bar = bar
-        self.stream = stream
-
-    def write(self, text: str) -> None:
-        shown = self.bar.last_print_t >= self.bar.start_t + self.bar.delay  # as tqdm.close tells
-        if shown:
-            self.bar.clear()
-        self.stream.write(text)
-        if shown:
-            self.bar.refresh()
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
-@contextmanager
-def _logs_above(bar: Any, stream: TextIO) -> Iterator[None]:
-    """While ``bar`` shows, the ``caching`` log lines that go to ``stream`` (its handlers' or,
-    propagated, its ancestors') are written above it, not into it."""
-    handlers: list[logging.StreamHandler[Any]] = []
-    logger: logging.Logger | None = logging.getLogger("caching")
-    while logger is not None and not bar.disable:
-        handlers += [
-            handler
-            for handler in logger.handlers
-            if isinstance(handler, logging.StreamHandler) and handler.stream is stream
-        ]
-        logger = logger.parent if logger.propagate else None
-    for handler in handlers:
-        handler.setStream(_AboveTheBar(bar, stream))
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.setStream(stream)
