@@ -1,21 +1,18 @@
 """Where prometheus-client keeps each worker's samples, so that ``/metrics`` adds up every
 worker of a server whichever one answers the scrape (multiprocess mode).
 
-prometheus-client chooses its mode when first imported, from ``PROMETHEUS_MULTIPROC_DIR``. So:
+prometheus-client chooses its mode when first imported, from ``PROMETHEUS_MULTIPROC_DIR``. The
+supported starts set it up in the server's master before any worker exists: ``config/serve.py``
+(the production start, granian) and ``gunicorn.conf.py`` (gunicorn reads it from the project's
+root). ``config/wsgi.py`` and ``asgi.py`` call ``for_process``: a plain ``granian`` command gets
+its master's directory; a gunicorn started without the project's config gets a warning, as its
+workers would each count alone. An operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used as it is.
 
-- ``gunicorn.conf.py`` (gunicorn reads it from the working directory) calls ``for_server`` in
-  the master before any worker exists;
-- ``config/serve.py`` (the production start, granian) calls it too, before its workers start;
-- ``config/wsgi.py`` and ``config/asgi.py`` call ``for_process`` before Django loads, for a
-  gunicorn started without that file or a plain ``granian`` command: the application sets the
-  mode up itself;
-- an operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used as it is.
-
-A server's directory is named after its master process (its PID and start time, so a reused PID
-is another name) under ``<tempdir>/postsapi-prometheus-<uid>/``; a server that sets one up
-removes those of servers no longer running.
+A server's directory is named after its master's PID under ``<tempdir>/postsapi-prometheus-<uid>/``;
+a server that sets one up removes those of servers no longer running, and starts its own empty.
 """
 
+import logging
 import os
 import shutil
 import sys
@@ -31,83 +28,51 @@ def root() -> Path:
     return Path(tempfile.gettempdir()) / f"postsapi-prometheus-{os.getuid()}"
 
 
-def _started(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (``/proc``), or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _name(pid: int) -> str:
-    return f"{pid}-{_started(pid) or 0}"
-
-
-def _running(name: str) -> bool:
-    pid, _, started = name.partition("-")
-    return pid.isdigit() and _started(int(pid)) == started
-
-
 def server_dir(master_pid: int) -> Path:
     """The directory a server whose master is ``master_pid`` uses unless the operator set one."""
-    return root() / _name(master_pid)
+    return root() / str(master_pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def for_server(master_pid: int) -> Path:
     """Set (unless the operator did) and create the directory of the server whose master is
     ``master_pid``; return it. An operator's directory is emptied of earlier runs' samples,
-    which would be added in; so is it when gunicorn reloads (HUP runs ``gunicorn.conf.py``
-    again), while the server's own directory is kept then."""
+    which would be added in. Run again in the same master (gunicorn's reload runs
+    ``gunicorn.conf.py`` again), it keeps the server's directory as it is."""
     given = env_str(VARIABLE, "")
-    if given and given != str(server_dir(master_pid)):
+    path = server_dir(master_pid)
+    if given and given != str(path):
         path = Path(given)
         for stale in path.glob("*.db"):
             stale.unlink()
-    elif given:
-        path = Path(given)
-    else:
-        path = server_dir(master_pid)
+    elif not given:
         os.environ[VARIABLE] = str(path)
-        _remove_stopped_servers()
+        for entry in root().glob("*"):  # stopped servers', and a reused PID's
+            if not entry.name.isdigit() or not _running(int(entry.name)) or entry == path:
+                shutil.rmtree(entry, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _remove_stopped_servers() -> None:
-    if not root().is_dir():
-        return
-    for entry in root().iterdir():
-        if entry.is_dir() and not _running(entry.name):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 def for_process() -> None:
-    """Called by the WSGI/ASGI module before Django loads: under a gunicorn that did not set
-    the directory up (no ``gunicorn.conf.py``) or a plain ``granian`` command, set up its
-    master's. Elsewhere (``runserver``,
-    tests, management commands) a process's own registry is the whole truth."""
+    """Called by the WSGI/ASGI module before Django loads (see the module's docstring)."""
     given = env_str(VARIABLE, "")
     if given:
         Path(given).mkdir(parents=True, exist_ok=True)
-        return
-    master = os.getppid() if "granian" in sys.modules else _gunicorn_master()
-    if master is not None:
-        for_server(master)
-
-
-def _gunicorn_master() -> int | None:
-    """The PID of the gunicorn master this process belongs to, or None outside gunicorn.
-
-    A worker loads the application after the fork, inside ``Worker.init_process``; with
-    ``--preload`` the master loads it itself, before forking, and the workers inherit the
-    environment it sets."""
-    if "gunicorn.arbiter" not in sys.modules:
-        return None
-    base = sys.modules.get("gunicorn.workers.base")
-    frame = sys._getframe()
-    while frame is not None:
-        if base is not None and isinstance(frame.f_locals.get("self"), base.Worker):
-            return os.getppid()
-        frame = frame.f_back
-    return os.getpid()
+    elif "granian" in sys.modules:
+        for_server(os.getppid())
+    elif "gunicorn.arbiter" in sys.modules:
+        logging.getLogger("config").warning(
+            "gunicorn started without the project's gunicorn.conf.py: each worker counts its "
+            "own metrics, so /metrics shows one worker's; start it from the project's root "
+            "(or with -c path/to/gunicorn.conf.py), or use python -m config.serve"
+        )

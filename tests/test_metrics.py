@@ -11,7 +11,7 @@ import requests
 
 from config import metrics_dir
 from tests.factories import make_post, make_user
-from tests.live import HTTP_TIMEOUT, ROOT, wait_until
+from tests.live import HTTP_TIMEOUT, wait_until
 
 
 def sample(text: str, name: str, **labels) -> float:
@@ -95,12 +95,11 @@ def test_metrics_are_for_allowed_addresses_only(api, settings):
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("where", ["project root", "project root, --preload", "elsewhere"])
-def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, where):
-    """``gunicorn config.wsgi:application -w 2 -k gthread`` as most deployments write it: from
-    the project's root (gunicorn reads ``gunicorn.conf.py`` there) or from another directory
-    (no config file: the application sets multiprocess mode up itself). Workers are recycled
-    every 30 requests on the way, so dead workers' counts must stay in. Every scrape, whichever
+@pytest.mark.parametrize("preload", [False, True])
+def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, preload):
+    """``gunicorn config.wsgi:application -w 2 -k gthread`` as most deployments write it, from
+    the project's root (gunicorn reads ``gunicorn.conf.py`` there). Workers are recycled every
+    30 requests on the way, so dead workers' counts must stay in. Every scrape, whichever
     worker answers it, sees exactly the requests sent."""
     from api import release
 
@@ -108,9 +107,7 @@ def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, wher
     server = live(
         workers=2,
         server="gunicorn",
-        cwd=tmp_path if where == "elsewhere" else ROOT,
-        extra_args=["-k", "gthread", "--max-requests", "30"]
-        + (["--preload"] if "preload" in where else []),
+        extra_args=["-k", "gthread", "--max-requests", "30"] + (["--preload"] if preload else []),
         ready_path="/api/health/live",
     )
     directory = metrics_dir.server_dir(server.process.pid)
@@ -133,6 +130,14 @@ def test_http_metrics_add_up_under_a_plain_gunicorn_command(live, tmp_path, wher
         == sent
     )
     assert sample(text, "app_release_info", version=release.VERSION, commit=release.commit()) == 1
+
+
+@pytest.mark.live
+def test_a_gunicorn_started_without_the_projects_config_warns_at_start(live, tmp_path):
+    """From another directory gunicorn finds no ``gunicorn.conf.py``: each worker would count
+    alone, and the start says so."""
+    server = live(server="gunicorn", cwd=tmp_path, ready_path="/api/health/live")
+    assert "started without the project's gunicorn.conf.py" in server.log.read_text()
 
 
 @pytest.mark.live
