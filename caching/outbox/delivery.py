@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from caching.core.backoff import polls
 from caching.core.options import options
 from caching.core.rules import Changes
 from caching.near import tier
@@ -111,12 +112,13 @@ def delivered_by_others() -> bool:
     database read. Entries that commit meanwhile belong to writes concurrent with this read:
     not waited for."""
     last = OutboxEntry.objects.order_by("-id").values_list("id", flat=True).first()
-    deadline = time.monotonic() + options().lease_wait_ms / 1000
-    delay = 0.002
-    while last is not None and OutboxEntry.objects.filter(id__lte=last).exists():
-        if time.monotonic() + delay > deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    if last is None:
+        return True
+    pending = OutboxEntry.objects.filter(id__lte=last)
+    if not pending.exists():
+        return True
+    for _ in polls(options().lease_wait_ms / 1000):
         replay(batches=1)  # rows their holder let go of without delivering (it failed)
-    return True
+        if not pending.exists():
+            return True
+    return False

@@ -10,9 +10,9 @@ the cache may be used at all is the caller's question (``caching.reads.get_or_lo
 import itertools
 import os
 import secrets
-import time
 
 from caching.core import keys, rules
+from caching.core.backoff import polls
 from caching.core.entry import BYPASS, HIT, MISS, Entry, Loader, Result
 from caching.core.keys import CacheKey
 from caching.core.options import Options, options
@@ -167,11 +167,7 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
     caller, not all of them, reloads; ``None`` if the time ran out or Redis refuses the lease
     (load, store nothing).
     """
-    deadline = time.monotonic() + opts.lease_wait_ms / 1000
-    delay = 0.002
-    while time.monotonic() < deadline:
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    for _ in polls(opts.lease_wait_ms / 1000):
         try:
             raw = call(
                 lambda r: (
