@@ -19,12 +19,17 @@ from caching.redis.scripts import load_scripts
 log = logging.getLogger("caching")
 
 
+def name_of(r: redis.Redis) -> str:
+    """A single Redis's name: its socket's path, or ``host:port``."""
+    where = r.connection_pool.connection_kwargs
+    return where.get("path") or f"{where.get('host')}:{where.get('port')}"
+
+
 def primaries(r: Client) -> list[tuple[str, redis.Redis]]:
     """``(name, client)`` of every primary: the one server of a single Redis, or a plain client
     to each primary of a cluster."""
     if not isinstance(r, RedisCluster):
-        where = r.connection_pool.connection_kwargs
-        return [(where.get("path") or f"{where.get('host')}:{where.get('port')}", r)]
+        return [(name_of(r), r)]
     nodes: list[ClusterNode] = r.get_primaries()  # type: ignore[no-untyped-call]
     return [(node.name, r.get_redis_connection(node)) for node in nodes]
 

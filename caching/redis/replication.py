@@ -27,7 +27,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import MovedError
 
 from caching.core.state import STATE
-from caching.redis.cluster import key_slot_of, pipelined
+from caching.redis.cluster import key_slot_of, name_of, pipelined
 from caching.redis.connection import Client
 from caching.redis.policy import Unacknowledged
 
@@ -72,8 +72,7 @@ def _by_primary(
     r: Client, commands: list[tuple[str, Command]]
 ) -> list[tuple[redis.Redis, str, list[Command]]]:
     if not isinstance(r, RedisCluster):
-        where = r.connection_pool.connection_kwargs
-        return [(r, f"{where.get('host')}:{where.get('port')}", [args for _, args in commands])]
+        return [(r, name_of(r), [args for _, args in commands])]
     nodes: dict[str, Any] = {}
     batches: dict[str, list[Command]] = {}
     for key, args in commands:
