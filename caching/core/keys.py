@@ -131,6 +131,13 @@ def in_generation(key: CacheKey, generation: int | str) -> str:
     return f"{physical(key)}{GENERATION_SEPARATOR}{generation}"
 
 
+def without_generation(name: str) -> str:
+    """``in_generation`` undone: a list value's key without its generation suffix; a
+    generation counter (``generation``) ends in ``_gen``, and other keys come back as given."""
+    head, separator, tail = name.rpartition(GENERATION_SEPARATOR)
+    return head if separator and tail.isascii() and tail.isdigit() else name
+
+
 def stats(namespace: str, shard: int = 0) -> str:
     """The counters of one shard of a namespace: a hash of ``hits``, ``misses``, ``loads``."""
     return tag(namespace, shard) + "_stats"

@@ -19,9 +19,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from caching.core import keys
 from caching.core.entry import Entry
 
-GENERATION_SUFFIX_DIGITS = frozenset(b"0123456789")
 ITEM_OVERHEAD = 200  # bytes a held entry costs beyond its stored form (objects, dict slots)
 
 
@@ -102,7 +102,7 @@ class NearCache:
         epoch of any generation counter among them."""
         with self._lock:
             for raw in names:
-                name = _without_generation(raw).decode()
+                name = keys.without_generation(raw.decode())
                 if name.endswith("_gen"):
                     self._epochs[name] = self._epochs.get(name, 0) + 1
                 self._reserved.pop(name, None)
@@ -124,11 +124,3 @@ class NearCache:
         item = self._items.pop(key, None)
         if item is not None:
             self.bytes -= item.size
-
-
-def _without_generation(name: bytes) -> bytes:
-    """A list value's key without its ``:g<generation>`` suffix (``keys.in_generation``)."""
-    head, separator, tail = name.rpartition(b":g")
-    if separator and tail and GENERATION_SUFFIX_DIGITS.issuperset(tail):
-        return head
-    return name
