@@ -11,6 +11,15 @@ from api import release
 from caching import cache_state, outbox_backlog
 
 
+def _database_answers() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
 class HealthView(APIView):
     """Liveness of the two backends. 200 while the database answers, even with Redis down
     (the API keeps serving from the database); 503 when the database does not. ``cache`` is
@@ -26,12 +35,7 @@ class HealthView(APIView):
         )
     )
     def get(self, request: Request) -> Response:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            database = "ok"
-        except DatabaseError:
-            database = "unavailable"
+        database = "ok" if _database_answers() else "unavailable"
         body = {"database": database, "cache": cache_state()}
         return Response(body, status=200 if database == "ok" else 503)
 
@@ -100,11 +104,10 @@ class ReadyView(APIView):
     def get(self, request: Request) -> Response:
         database, migrations, pending = "unavailable", "unknown", None
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            database = "ok"
-            migrations = "applied" if MIGRATIONS.applied() else "pending"
-            pending = outbox_backlog()
+            if _database_answers():
+                database = "ok"
+                migrations = "applied" if MIGRATIONS.applied() else "pending"
+                pending = outbox_backlog()
         except DatabaseError:
             pass
         ready = database == "ok" and migrations == "applied"
