@@ -24,25 +24,39 @@ class PageQuery(serializers.Serializer):  # type: ignore[type-arg]
     page = serializers.IntegerField(min_value=1, max_value=10**6, default=1)
 
 
-_INT = re.compile(r"[1-9][0-9]{0,18}")
-_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
-# name: (pattern, upper bound for an integer; None for a string)
-_FAST_RULES: dict[str, tuple[re.Pattern[str], int | None]] = {
-    "page": (_INT, 10**6),
-    "author": (_INT, MAX_PK),
-    "category": (_SLUG, None),
-}
+@functools.cache
+def _fast_rules(
+    serializer_class: type[serializers.Serializer[Any]],
+) -> tuple[dict[str, tuple[re.Pattern[str], int | None]], dict[str, Any]]:
+    """The serializer's own bounds as patterns for the common case (name: pattern, and the upper
+    bound of an integer, ``None`` for a string), and its defaults. A field of another kind has
+    no fast rule: the serializer decides."""
+    rules: dict[str, tuple[re.Pattern[str], int | None]] = {}
+    defaults: dict[str, Any] = {}
+    for name, field in serializer_class().fields.items():
+        if field.default is not serializers.empty:
+            defaults[name] = field.default
+        if isinstance(field, serializers.IntegerField) and (field.min_value or 0) >= 1:
+            top = field.max_value or MAX_PK
+            rules[name] = (re.compile(rf"[1-9][0-9]{{0,{len(str(top)) - 1}}}"), top)
+        elif isinstance(field, serializers.SlugField) and not field.allow_blank:
+            shortest, longest = max(field.min_length or 1, 1), field.max_length or ""
+            rules[name] = (re.compile(rf"[-a-zA-Z0-9_]{{{shortest},{longest}}}"), None)
+    return rules, defaults
 
 
-def _fast_params(raw: dict[str, str], names: tuple[str, ...]) -> dict[str, Any] | None:
+def _fast_params(
+    raw: dict[str, str], serializer_class: type[serializers.Serializer[Any]]
+) -> dict[str, Any] | None:
     """The common case without a serializer: every parameter well formed (else ``None``)."""
-    params: dict[str, Any] = {"page": 1}
+    rules, defaults = _fast_rules(serializer_class)
+    params = dict(defaults)
     for name, value in raw.items():
-        if name not in names:
+        if name not in rules:
+            if name in serializer_class._declared_fields:
+                return None  # a parameter without a fast rule: the serializer decides
             continue  # unknown parameters are ignored, as by the serializers
-        if name not in _FAST_RULES:
-            return None  # a parameter without a fast rule: the serializer decides
-        pattern, limit = _FAST_RULES[name]
+        pattern, limit = rules[name]
         if not pattern.fullmatch(value):
             return None
         if limit is None:
@@ -54,25 +68,21 @@ def _fast_params(raw: dict[str, str], names: tuple[str, ...]) -> dict[str, Any] 
     return params
 
 
-@functools.cache
-def _field_names(serializer_class: type[serializers.Serializer[Any]]) -> tuple[str, ...]:
-    return tuple(serializer_class().fields)
-
-
 def query(
     serializer_class: type[serializers.Serializer[Any]],
     request: HttpRequest,
-) -> tuple[dict[str, Any] | None, HttpResponse | None]:
+) -> dict[str, Any] | HttpResponse:
     """Validated query parameters, or the 400 that names the bad ones.
 
-    Well-formed parameters are checked by ``_FAST_RULES`` (the serializer's rules, without its
-    cost on every cached read); anything else goes to the serializer for its error messages.
+    Well-formed parameters are checked by the serializer's own bounds as patterns
+    (``_fast_rules``, without its cost on every cached read); anything else goes to the
+    serializer for its error messages.
     """
     raw = request.GET.dict()
-    fast = _fast_params(raw, _field_names(serializer_class))
+    fast = _fast_params(raw, serializer_class)
     if fast is not None:
-        return fast, None
+        return fast
     found = serializer_class(data=raw)
     if found.is_valid():
-        return dict(found.validated_data), None
-    return None, private(JsonResponse(found.errors, status=400))
+        return dict(found.validated_data)
+    return private(JsonResponse(found.errors, status=400))
