@@ -29,6 +29,8 @@ CURRENT: ContextVar[RequestContext | None] = ContextVar("request", default=None)
 REQUEST_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "remote")
 # Record attributes that are objects rather than data (Django's request and socket).
 _OBJECTS = ("request", "server_time")
+# What the text format does not show as key=value: the record's own attributes, and these.
+_NOT_DATA = {*RESERVED_ATTRS, *_OBJECTS, *REQUEST_FIELDS, "status_code", "message", "asctime"}
 
 
 class RequestContextFilter(logging.Filter):
@@ -63,16 +65,18 @@ class JsonFormatter(_JsonFormatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger message key=value ...``: the request fields and the traceback."""
+    """``time LEVEL logger message key=value ...``: the request fields, then any ``extra=``
+    data the caller gave, then the traceback."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         line = super().formatMessage(record)
+        given = [name for name in vars(record) if name not in _NOT_DATA]
         fields = [
             f"{name}={_quoted(getattr(record, name))}"
-            for name in REQUEST_FIELDS
+            for name in [*REQUEST_FIELDS, *given]
             if getattr(record, name, None) is not None
         ]
         return " ".join([line, *fields])

@@ -115,3 +115,25 @@ def test_a_path_cannot_start_a_text_line_of_its_own():
     record = _record(path="/api/\nFAKE ERROR django.request forged")
     text = TextFormatter().format(record)
     assert "\n" not in text and 'path="/api/\\nFAKE ERROR django.request forged"' in text
+
+
+def test_an_events_data_are_fields_not_message_text(caplog):
+    """The layer's events carry their data with ``extra=``: JSON keys in a JSON line,
+    ``key=value`` in a text line; the message stays a sentence."""
+    from caching.ops.keyspace import clear_namespace
+
+    with caplog.at_level(logging.INFO, logger="caching"):
+        clear_namespace("post", dry_run=True)
+    (record,) = [r for r in caplog.records if getattr(r, "event", None) == "namespace_flushed"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "namespace flushed"
+    assert {k: line[k] for k in ("event", "namespace", "keys", "dry_run")} == {
+        "event": "namespace_flushed",
+        "namespace": "post",
+        "keys": 0,
+        "dry_run": True,
+    }
+    text = TextFormatter().format(record)
+    assert text.endswith(
+        "namespace flushed event=namespace_flushed namespace=post keys=0 dry_run=True"
+    )

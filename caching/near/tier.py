@@ -142,7 +142,9 @@ class NearTier:
                     if moved := self._moved(tracker):
                         self._lost(tracker, moved)
             except Exception:  # never let the thread die: the next tick tries again
-                log.exception("event=near_cache_upkeep_failed")
+                log.exception(
+                    "near cache upkeep failed", extra={"event": "near_cache_upkeep_failed"}
+                )
 
     def _connect(self) -> Tracker | None:
         self.retry_at = time.monotonic() + RETRY_S
@@ -169,7 +171,7 @@ class NearTier:
         self.cache.clear()  # anything held from before may have missed its invalidation
         self.tracker = tracker
         if self.off_reason:
-            log.warning("event=near_cache_on")
+            log.warning("near cache on", extra={"event": "near_cache_on"})
             self.off_reason = ""
         return tracker
 
@@ -190,7 +192,7 @@ class NearTier:
 
     def _off(self, reason: str) -> None:
         if reason != self.off_reason:
-            log.warning("event=near_cache_off reason=%s", reason.replace(" ", "_")[:200])
+            log.warning("near cache off", extra={"event": "near_cache_off", "reason": reason[:200]})
             self.off_reason = reason
 
     def _invalidated(self, names: list[bytes] | None) -> None:

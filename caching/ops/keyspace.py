@@ -26,7 +26,15 @@ def clear_namespace(name: str, *, dry_run: bool = False, progress: Progress | No
     """Delete every key of namespace ``name``; returns how many. Raises ``UnknownNamespace``."""
     pattern = keys.namespace_pattern(rules.require(name).name)
     removed = delete_matching(pattern, dry_run=dry_run, progress=progress)
-    log.info("event=namespace_flushed namespace=%s keys=%d dry_run=%s", name, removed, dry_run)
+    log.info(
+        "namespace flushed",
+        extra={
+            "event": "namespace_flushed",
+            "namespace": name,
+            "keys": removed,
+            "dry_run": dry_run,
+        },
+    )
     return removed
 
 

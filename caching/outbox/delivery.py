@@ -7,7 +7,6 @@ to doubt the cache (``caching.reads.get_or_load``) and by ``manage.py cache_repl
 idempotent: deleting a key twice is harmless, and advancing a generation twice only drops more.
 """
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -48,11 +47,14 @@ def deliver(entry_id: int, changes: Changes) -> bool:
         _apply_fenced(changes)
     except CacheUnavailable as error:
         log.warning(
-            "event=invalidation_queued entry=%d keys=%d namespaces=%d error=%s",
-            entry_id,
-            len(changes.drop),
-            len(changes.advance),
-            json.dumps(str(error)),
+            "invalidation queued in the outbox",
+            extra={
+                "event": "invalidation_queued",
+                "entry": entry_id,
+                "keys": len(changes.drop),
+                "namespaces": len(changes.advance),
+                "error": str(error),
+            },
         )
         return False
     OutboxEntry.objects.filter(pk=entry_id).delete()
@@ -93,7 +95,10 @@ def replay(*, batches: int | None = None, progress: Callable[[int], object] | No
         if progress:
             progress(len(batch))
     if delivered:
-        log.warning("event=outbox_replayed delivered=%d left=%d", delivered, outbox_backlog())
+        log.warning(
+            "outbox replayed",
+            extra={"event": "outbox_replayed", "delivered": delivered, "left": outbox_backlog()},
+        )
     return delivered
 
 

@@ -3,7 +3,6 @@ multi-key deletes per slot, and pipelines (one per node on a cluster) that reloa
 a promoted replica may lack."""
 
 import itertools
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -42,7 +41,9 @@ def server_info(r: Client, *sections: str) -> list[tuple[str, dict[str, Any] | N
         try:
             found.append((name, node.info(*sections)))
         except redis.ResponseError as error:
-            log.warning("event=info_refused node=%s error=%s", name, json.dumps(str(error)))
+            log.warning(
+                "INFO refused", extra={"event": "info_refused", "node": name, "error": str(error)}
+            )
             found.append((name, None))
     return found
 

@@ -15,7 +15,6 @@ through ``call()``:
 - each degradation and each recovery is logged once per process, not per request.
 """
 
-import json
 import logging
 import threading
 import time
@@ -122,8 +121,8 @@ class Breaker:
         with self._lock:
             if self.state != self.CLOSED:
                 log.warning(
-                    "event=cache_recovered breaker=closed "
-                    'message="cache recovered: Redis answers again"'
+                    "cache recovered: Redis answers again",
+                    extra={"event": "cache_recovered", "breaker": "closed"},
                 )
                 metrics.BREAKER_OPEN.set(0)
             self.state, self.failures = self.CLOSED, 0
@@ -157,10 +156,13 @@ class Breaker:
             if self.state == self.HALF_OPEN or self.failures >= options().breaker_failures:
                 if self.state == self.CLOSED:
                     log.error(
-                        "event=cache_degraded breaker=open failures=%d error=%s "
-                        'message="cache degraded: serving from the database"',
-                        self.failures,
-                        json.dumps(str(error)),
+                        "cache degraded: serving from the database",
+                        extra={
+                            "event": "cache_degraded",
+                            "breaker": "open",
+                            "failures": self.failures,
+                            "error": str(error),
+                        },
                     )
                     metrics.BREAKER_OPEN.set(1)
                 self.state, self.opened_at = self.OPEN, time.monotonic()

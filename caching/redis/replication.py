@@ -15,7 +15,6 @@ delivered either. After that a primary without replicas is written to without wa
 replica in a full resync or in maintenance does not stop the cache for longer than that).
 """
 
-import json
 import logging
 import math
 import time
@@ -118,9 +117,8 @@ def online_replicas(conn: redis.Redis) -> int:
         info = conn.info("replication")
     except redis.ResponseError as error:
         log.warning(
-            "event=replicas_unknown error=%s "
-            'message="INFO refused: invalidations are not confirmed by replicas"',
-            json.dumps(str(error)),
+            "INFO refused: invalidations are not confirmed by replicas",
+            extra={"event": "replicas_unknown", "error": str(error)},
         )
         return 0
     return sum(
