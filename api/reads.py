@@ -45,37 +45,42 @@ def object_check_may_refuse_reads(permission: BasePermission) -> bool:
     return overridden and not getattr(permission, "object_check_allows_reads", False)
 
 
+class Declined(Exception):
+    """Raised out of ``dispatch`` on the early path where the full path must answer (DRF would
+    refuse, or the object must be checked first): ``EarlyReadsMiddleware`` passes the request on."""
+
+
 class CachedReadsMixin:
     """For viewsets: GET list and retrieve answered by ``read_list(request, reader)`` and
     ``read_detail(request, reader, pk)``, early (``EarlyReadsMiddleware``) when they can be."""
 
     action_map: dict[str, str]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse | None:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if getattr(request, EARLY, False):
             return self._early(request, args, kwargs)
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
 
     def _early(
         self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> HttpResponse | None:
-        """DRF's ``dispatch`` without its exception handling: ``None`` (the full path answers)
-        where DRF would refuse or where the object must be checked."""
+    ) -> HttpResponseBase:
+        """DRF's ``dispatch`` without its exception handling: ``Declined`` (the full path
+        answers) where DRF would refuse or where the object must be checked."""
         view: Any = self
         if self.action_map.get("get") not in ("list", "retrieve"):
-            return None  # an extra action of the viewset's: its own code answers
+            raise Declined  # an extra action of the viewset's: its own code answers
         view.action = self.action_map[
             "get"
         ]  # as DRF's initialize_request sets it, for get_permissions
         if view.action == "retrieve" and self._object_check_may_refuse():
-            return None  # before any check runs, so that none runs twice
+            raise Declined  # before any check runs, so that none runs twice
         view.args, view.kwargs = args, kwargs
         drf = view.request = view.initialize_request(request, *args, **kwargs)
         view.headers = view.default_response_headers
         try:
             view.initial(drf, *args, **kwargs)
         except (APIException, Http404, PermissionDenied):  # what DRF's handle_exception answers
-            return None
+            raise Declined from None
         response = self._read(view.action, request, drf.user, kwargs)
         return view.finalize_response(drf, response)  # type: ignore[no-any-return]
 
@@ -150,9 +155,9 @@ class EarlyReadsMiddleware:
         setattr(request, EARLY, True)
         try:
             response = match.func(request, *match.args, **match.kwargs)
+        except Declined:
+            return None
         finally:
             setattr(request, EARLY, False)
-        if response is None:
-            return None
         response = self.frame_options.process_response(request, response)
         return self.common.process_response(request, response)

@@ -1,10 +1,17 @@
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 
 from posts.models import Post
 
+if TYPE_CHECKING:
+    _PostAdmin = admin.ModelAdmin[Post]
+else:  # Django's admin classes take no type argument at run time
+    _PostAdmin = admin.ModelAdmin
+
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(_PostAdmin):
     list_display = ("title", "author", "category", "status", "created_at")
     list_filter = ("status", "category")
     search_fields = ("title", "body")

@@ -1,5 +1,8 @@
 """What the posts app caches, and what writes to posts (and to their authors) invalidate."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from caching import (
     CacheKey,
     Changes,
@@ -28,10 +31,11 @@ def posts_page_key(
     return page_key(POSTS, number, {"author": author, "category": category})
 
 
-def _counted_for(snapshot) -> object | None:
+def _counted_for(snapshot: Mapping[str, Any] | None) -> int | None:
     """The author whose ``post_count`` includes this row, if any."""
     if snapshot and snapshot["status"] == PUBLISHED:
-        return snapshot["author_id"]
+        author: int = snapshot["author_id"]
+        return author
     return None
 
 
@@ -57,8 +61,8 @@ def post_changes(row: RowChange) -> Changes:
     return changes
 
 
-def _names(snapshot) -> tuple:
-    return snapshot["username"], snapshot["display_name"]
+def _names(snapshot: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    return (snapshot["username"], snapshot["display_name"]) if snapshot is not None else None
 
 
 def author_changes(row: RowChange) -> Changes:

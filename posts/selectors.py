@@ -1,5 +1,6 @@
 """Reads of posts from the database, shaped as the cached entries (rendered JSON)."""
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 
 from api.pagination import page_of
@@ -7,13 +8,14 @@ from api.responses import render
 from caching import Entry
 from posts.models import Post
 from posts.serializers import PostSerializer
+from users.models import User
 
 
 def posts() -> QuerySet[Post]:
     return Post.objects.select_related("author")
 
 
-def writable_by(user) -> QuerySet[Post]:
+def writable_by(user: User | AnonymousUser) -> QuerySet[Post]:
     """The posts ``user`` may see to change: all for staff; else published ones and their own."""
     if user.is_staff:
         return posts()

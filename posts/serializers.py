@@ -5,13 +5,13 @@ from posts.models import Post
 from users.models import User
 
 
-class AuthorSerializer(serializers.ModelSerializer):
+class AuthorSerializer(serializers.ModelSerializer[User]):
     class Meta:
         model = User
         fields = ["id", "username", "display_name"]
 
 
-class PostSerializer(serializers.ModelSerializer):
+class PostSerializer(serializers.ModelSerializer[Post]):
     author = AuthorSerializer(read_only=True)
     title = serializers.CharField(min_length=1, max_length=200)
     category = serializers.SlugField(min_length=1, max_length=50)

@@ -1,12 +1,20 @@
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 
 from users.models import User
 
+if TYPE_CHECKING:
+    _UserAdmin = BaseUserAdmin[User]
+else:  # Django's admin classes take no type argument at run time
+    _UserAdmin = BaseUserAdmin
 
-def _protected(request, obj) -> bool:
+
+def _protected(request: HttpRequest, obj: User | None) -> bool:
     """Only a superuser changes or deletes another staff or superuser account (SPEC 10.5)."""
     return (
         obj is not None
@@ -17,12 +25,14 @@ def _protected(request, obj) -> bool:
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
-    fieldsets = BaseUserAdmin.fieldsets + (("Profile", {"fields": ("display_name", "bio")}),)
+class UserAdmin(_UserAdmin):
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Profile", {"fields": ("display_name", "bio")}))
     list_display = ("username", "email", "display_name", "is_staff")
     search_fields = ("username", "email", "display_name")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> list[str] | tuple[str, ...]:
         """Only a superuser grants staff status, superuser status, groups or permissions (to
         anyone, themself included)."""
         fields = super().get_readonly_fields(request, obj)
@@ -30,13 +40,15 @@ class UserAdmin(BaseUserAdmin):
             return fields
         return (*fields, "is_staff", "is_superuser", "groups", "user_permissions")
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return not _protected(request, obj) and super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return not _protected(request, obj) and super().has_delete_permission(request, obj)
 
-    def user_change_password(self, request, id, form_url=""):
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
         """Only a superuser sets another user's password."""
         user = self.get_object(request, unquote(id))
         if user is not None and user.pk != request.user.pk and not request.user.is_superuser:

@@ -12,52 +12,63 @@ other usernames. The state is in PostgreSQL, so logins keep working while Redis 
 """
 
 import math
+from datetime import datetime
+from typing import Any
 
 from axes.handlers.database import AxesDatabaseHandler
 from django.conf import settings
-from django.db.models import Max, Sum
-from django.http import HttpResponse, JsonResponse
+from django.db.models import Max, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 ADDRESS_FACTOR = 10
 LOCKED_OUT = "Too many failed login attempts. Try again later."
 
 
-class LockoutHandler(AxesDatabaseHandler):
+def _failures(attempts: QuerySet[Any]) -> int:
+    total: int | None = attempts.aggregate(n=Sum("failures_since_start"))["n"]
+    return total or 0
+
+
+class LockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # axes ships no type information
     """axes' database handler with the address-wide limit at ``ADDRESS_FACTOR`` times the
     per-username one. ``AXES_LOCKOUT_PARAMETERS`` lists (username, address), then address."""
 
-    def get_failures(self, request, credentials=None) -> int:
-        pair, address = (
-            qs.aggregate(n=Sum("failures_since_start"))["n"] or 0
-            for qs in self.get_user_attempts(request, credentials)
-        )
+    def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+        pair, address = map(_failures, self.get_user_attempts(request, credentials))
         # Compared with AUTH_FAILURE_LIMIT: address // 10 >= limit exactly when
         # address >= 10 x limit.
         return max(pair, address // ADDRESS_FACTOR)
 
-    def reset_user_attempts(self, request, credentials=None) -> int:
-        pair = self.filter_user_attempts(request, credentials)[0]
+    def reset_user_attempts(
+        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+    ) -> int:
+        pair: QuerySet[Any] = self.filter_user_attempts(request, credentials)[0]
         count, _ = pair.delete()
         return count
 
 
-def retry_after(request, credentials=None) -> int:
+def retry_after(request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
     """Seconds until the newest counted failure of this pair or address ages out."""
     attempts = LockoutHandler().get_user_attempts(request, credentials)
     times = [
         t for t in (qs.aggregate(t=Max("attempt_time"))["t"] for qs in attempts) if t is not None
     ]
-    latest = max(times, default=None)
+    latest: datetime | None = max(times, default=None)
     if latest is None:
         return settings.AUTH_LOCKOUT_SECONDS
     remaining = (latest + settings.AXES_COOLOFF_TIME - timezone.now()).total_seconds()
     return max(1, math.ceil(remaining))
 
 
-def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
+def lockout_response(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
     """The 429 for a locked-out login: DRF's JSON error shape under ``/api/``, plain text for
     the admin's form; both with ``Retry-After``."""
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse({"detail": LOCKED_OUT}, status=429)
     else:

@@ -4,6 +4,8 @@ Each entry holds two renderings: part 0 without emails (for everyone), part 1 wi
 staff; a user reading themself). The view picks one per reader (``users.views``).
 """
 
+from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 
 from api.pagination import page_of
@@ -20,7 +22,7 @@ def users_with_counts() -> QuerySet[User]:
     return User.objects.annotate(post_count=Count("posts", filter=Q(posts__status=PUBLISHED)))
 
 
-def without_email(user: dict) -> dict:
+def without_email(user: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in user.items() if name != "email"}
 
 

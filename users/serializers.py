@@ -1,4 +1,5 @@
 import copy
+from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -11,7 +12,7 @@ from users.lockout import LOCKED_OUT, retry_after
 from users.models import User
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(serializers.ModelSerializer[User]):
     """The user representation (SPEC 4). The cached entry holds it with and without ``email``
     (``users.selectors``); ``users.views.UserViewSet`` picks the part each reader may see."""
 
@@ -39,7 +40,7 @@ class UserWriteSerializer(UserSerializer):
     class Meta(UserSerializer.Meta):
         fields = UserSerializer.Meta.fields + ["password", "current_password"]
 
-    def validate(self, attrs: dict) -> dict:
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current = attrs.pop("current_password", None)
         if "password" not in attrs:
             if self.instance is None:
@@ -77,14 +78,14 @@ class UserWriteSerializer(UserSerializer):
             raise serializers.ValidationError({"password": list(error.messages)}) from None
         return attrs
 
-    def create(self, validated_data: dict) -> User:
+    def create(self, validated_data: dict[str, Any]) -> User:
         password = validated_data.pop("password")
         user = User(**validated_data)
         user.set_password(password)
         user.save()
         return user
 
-    def update(self, instance: User, validated_data: dict) -> User:
+    def update(self, instance: User, validated_data: dict[str, Any]) -> User:
         password = validated_data.pop("password", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)

@@ -1,13 +1,19 @@
 import json
+from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.signals import user_logged_in
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
 from api.params import PageQuery, query
 from api.reads import CachedReadsMixin
@@ -16,35 +22,42 @@ from caching import etag, get_or_load
 from users import selectors
 from users.cache import user_key, users_page_key
 from users.lockout import LOCKED_OUT, retry_after
+from users.models import User
 from users.permissions import IsSelfOrStaff
 from users.selectors import PUBLIC, WITH_EMAIL, without_email
 from users.serializers import TokenRequestSerializer, UserSerializer, UserWriteSerializer
 
 
-class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
+class UserViewSet(
+    CachedReadsMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[User],
+):
     """Users. Reads are served from the cache service (``read_*``); writes go through DRF and
     invalidate through the model signals. Emails only for the user themself and staff."""
 
     permission_classes = [IsSelfOrStaff]
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[BaseSerializer[User]]:
         return UserSerializer if self.action in ("list", "retrieve") else UserWriteSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[User]:
         return selectors.users_with_counts()
 
     @extend_schema(parameters=[PageQuery], responses=UserSerializer(many=True))
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         return super().list(request, *args, **kwargs)
 
     @extend_schema(responses=UserSerializer)
-    def retrieve(self, request, *args, **kwargs):
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         return super().retrieve(request, *args, **kwargs)
 
-    def read_list(self, request, reader):
-        params, error = query(PageQuery, request)
-        if error:
-            return error
+    def read_list(self, request: HttpRequest, reader: User | AnonymousUser) -> HttpResponse:
+        params = query(PageQuery, request)
+        if isinstance(params, HttpResponse):
+            return params  # the 400
         number = params["page"]
         result = get_or_load(users_page_key(number), lambda: selectors.user_page(number))
         entry = result.value
@@ -71,7 +84,9 @@ class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
             request, result, page_body(request, entry, params, entry.parts[part]), entry.etags[part]
         )
 
-    def read_detail(self, request, reader, pk):
+    def read_detail(
+        self, request: HttpRequest, reader: User | AnonymousUser, pk: int
+    ) -> HttpResponse:
         result = get_or_load(user_key(pk), lambda: selectors.user_detail(pk))
         entry = result.value
         if entry is None:
@@ -83,17 +98,17 @@ class UserViewSet(CachedReadsMixin, viewsets.ModelViewSet):
         )
         return send(request, result, entry.parts[part], entry.etags[part])
 
-    def perform_create(self, serializer):
+    def perform_create(self, serializer: BaseSerializer[User]) -> None:
         self._save_and_reload(serializer)
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: BaseSerializer[User]) -> None:
         self._save_and_reload(serializer)
 
     @staticmethod
-    def _save_and_reload(serializer):
+    def _save_and_reload(serializer: BaseSerializer[User]) -> None:
         """Save, then reload with ``post_count`` so the response is the full representation."""
-        serializer.save()
-        serializer.instance = selectors.users_with_counts().get(pk=serializer.instance.pk)
+        user = serializer.save()
+        serializer.instance = selectors.users_with_counts().get(pk=user.pk)
 
 
 class TokenView(ObtainAuthToken):
@@ -102,15 +117,16 @@ class TokenView(ObtainAuthToken):
     get a 429 with ``Retry-After``, even with the right password, and no password is hashed."""
 
     serializer_class = TokenRequestSerializer
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES  # bounded JSON (DRF's view sets its own)
-    throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
+    # The project's defaults, as every other view has them (bounded JSON); DRF's view sets its own.
+    parser_classes = APIView.parser_classes
+    throttle_classes = APIView.throttle_classes
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
             if getattr(request, "axes_locked_out", False):  # set by axes on this request
                 raise Throttled(
-                    wait=retry_after(request, {"username": request.data.get("username")}),
+                    wait=retry_after(request, {"username": _username(request)}),
                     detail=LOCKED_OUT,
                 )
             serializer.is_valid(raise_exception=True)
@@ -120,3 +136,8 @@ class TokenView(ObtainAuthToken):
         )  # a success clears the count
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
+
+def _username(request: Request) -> object:
+    """The username a login sent (its body may be any JSON, a list included)."""
+    return request.data.get("username") if isinstance(request.data, dict) else None

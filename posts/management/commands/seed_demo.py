@@ -1,10 +1,12 @@
 import random
 import secrets
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import models, transaction
 from tqdm import tqdm
 
 from posts.models import Post
@@ -14,6 +16,8 @@ CATEGORIES = ["django", "python", "redis", "postgres", "caching", "devops", "tes
 DEMO_PASSWORD = "demo-password"
 BATCH = 2000
 
+M = TypeVar("M", bound=models.Model)
+
 
 class Command(BaseCommand):
     help = (
@@ -21,7 +25,7 @@ class Command(BaseCommand):
         "DJANGO_DEBUG=true only, a superuser 'admin' (password 'admin-password') if there is none."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--users", type=int, default=50)
         parser.add_argument("--posts", type=int, default=500)
         parser.add_argument(
@@ -31,7 +35,15 @@ class Command(BaseCommand):
             "--if-empty", action="store_true", help="do nothing if there are posts already"
         )
 
-    def handle(self, *args, users: int, posts: int, seed: int | None, if_empty: bool, **options):
+    def handle(
+        self,
+        *args: Any,
+        users: int,
+        posts: int,
+        seed: int | None,
+        if_empty: bool,
+        **options: Any,
+    ) -> None:
         if users < 1 or posts < 0:
             raise CommandError("--users must be at least 1 and --posts at least 0")
         if if_empty and Post.objects.exists():
@@ -79,17 +91,17 @@ class Command(BaseCommand):
             )
         self.stdout.write(self.style.SUCCESS(f"created {users} users and {posts} posts"))
 
-    def _bulk(self, model, objects, total: int, label: str) -> list:
-        created = []
-        batch = []
+    def _bulk(self, model: type[M], objects: Iterable[M], total: int, label: str) -> list[M]:
+        created: list[M] = []
+        batch: list[M] = []
         with tqdm(total=total, desc=label, unit=label, disable=total == 0, file=self.stderr) as bar:
             for obj in objects:
                 batch.append(obj)
                 if len(batch) == BATCH:
-                    created += model.objects.bulk_create(batch)
+                    created += model._default_manager.bulk_create(batch)
                     bar.update(len(batch))
                     batch = []
             if batch:
-                created += model.objects.bulk_create(batch)
+                created += model._default_manager.bulk_create(batch)
                 bar.update(len(batch))
         return created
