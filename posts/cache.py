@@ -12,8 +12,8 @@ from caching import (
     register_model,
     register_namespace,
 )
+from posts.entries import post_detail
 from posts.models import Post
-from posts.selectors import post_detail
 from users.cache import USERS, user_key
 from users.models import User
 

@@ -1,13 +1,9 @@
-"""Reads of posts from the database, shaped as the cached entries (rendered JSON)."""
+"""Reads of posts from the database: rows and querysets (``posts.entries`` renders them)."""
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from api.pagination import page_of
-from api.responses import render
-from caching import Entry
 from posts.models import Post
-from posts.serializers import PostSerializer
 from users.models import User
 
 
@@ -22,27 +18,21 @@ def writable_by(user: User | AnonymousUser) -> QuerySet[Post]:
     return posts().filter(Q(status=Post.Status.PUBLISHED) | Q(author_id=user.pk))
 
 
-def post_detail(pk: int) -> Entry | None:
-    """Any post, drafts included; ``meta["draft_of"]`` lets the view check access on a hit."""
-    post = posts().filter(pk=pk).first()
-    if post is None:
-        return None
-    draft_of = post.author_id if post.status == Post.Status.DRAFT else None
-    return Entry((render(PostSerializer(post).data),), {"draft_of": draft_of})
+def post(pk: int) -> Post | None:
+    """Any post, drafts included."""
+    return posts().filter(pk=pk).first()
 
 
-def post_page(
-    number: int, *, author: int | None = None, category: str | None = None
-) -> Entry | None:
+def published(*, author: int | None = None, category: str | None = None) -> QuerySet[Post]:
+    """Published posts, newest first, filtered by author and category when given."""
     queryset = posts().filter(status=Post.Status.PUBLISHED).order_by("-created_at", "-id")
     if author is not None:
         queryset = queryset.filter(author_id=author)
     if category is not None:
         queryset = queryset.filter(category=category)
-    found = page_of(queryset, number, PostSerializer)
-    if found is None:
-        return None
-    # A filter that matches nothing is cheap to answer again and may be one of a flood of
-    # distinct values: kept briefly (EMPTY_TTL). An empty unfiltered page is one key: kept.
-    filtered = author is not None or category is not None
-    return Entry((render(found[1]),), found[0], empty=filtered and found[0]["count"] == 0)
+    return queryset
+
+
+def published_count() -> Count:
+    """A user row's count of their published posts (``users.selectors.ROW_COUNTS``)."""
+    return Count("posts", filter=Q(posts__status=Post.Status.PUBLISHED))

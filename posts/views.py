@@ -12,7 +12,7 @@ from api.params import query
 from api.reads import CachedReadsMixin
 from api.responses import not_found, page_body, send
 from caching import get_or_load
-from posts import selectors
+from posts import entries, selectors
 from posts.cache import post_key, posts_page_key
 from posts.models import Post
 from posts.permissions import IsAuthorOrStaff, may_see
@@ -55,7 +55,7 @@ class PostViewSet(
         number = params["page"]
         filters = {name: params.get(name) for name in ("author", "category")}
         result = get_or_load(
-            posts_page_key(number, **filters), lambda: selectors.post_page(number, **filters)
+            posts_page_key(number, **filters), lambda: entries.post_page(number, **filters)
         )
         if result.value is None:
             return not_found("Invalid page.")
@@ -69,7 +69,7 @@ class PostViewSet(
     def read_detail(
         self, request: HttpRequest, reader: User | AnonymousUser, pk: int
     ) -> HttpResponse:
-        result = get_or_load(post_key(pk), lambda: selectors.post_detail(pk))
+        result = get_or_load(post_key(pk), lambda: entries.post_detail(pk))
         entry = result.value
         # One entry serves every reader, so the draft check runs on each read, hit or miss.
         if entry is None or not may_see(reader, entry.meta["draft_of"]):

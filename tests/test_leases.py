@@ -12,8 +12,8 @@ from caching.ops import keyspace
 from caching.ops import stats as counters
 from caching.reads.get_or_load import get_or_load
 from posts.cache import post_key, posts_page_key
+from posts.entries import post_detail, post_page
 from posts.models import Post
-from posts.selectors import post_detail, post_page
 from tests.conftest import closing_connections, data, entry
 from tests.factories import make_post, make_user
 from tests.live import WAIT_TIMEOUT, wait_until

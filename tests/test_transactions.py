@@ -6,8 +6,8 @@ from django.db import transaction
 from caching.core import keys
 from caching.reads.get_or_load import get_or_load
 from posts.cache import post_key
+from posts.entries import post_detail
 from posts.models import Post
-from posts.selectors import post_detail
 from tests.conftest import data
 from tests.factories import make_post, make_user
 

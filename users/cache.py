@@ -9,8 +9,8 @@ from caching import (
     register_model,
     register_namespace,
 )
+from users.entries import user_detail
 from users.models import User
-from users.selectors import user_detail
 
 USER, USERS = "user", "users"
 # Saved but never shown: a login's save(update_fields=["last_login"]) invalidates nothing.

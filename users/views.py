@@ -19,12 +19,12 @@ from api.params import PageQuery, query
 from api.reads import CachedReadsMixin
 from api.responses import not_found, page_body, render, send
 from caching import etag, get_or_load
-from users import selectors
+from users import entries, selectors
 from users.cache import user_key, users_page_key
+from users.entries import PUBLIC, WITH_EMAIL, without_email
 from users.lockout import LOCKED_OUT, retry_after
 from users.models import User
 from users.permissions import IsSelfOrStaff
-from users.selectors import PUBLIC, WITH_EMAIL, without_email
 from users.serializers import TokenRequestSerializer, UserSerializer, UserWriteSerializer
 
 
@@ -59,7 +59,7 @@ class UserViewSet(
         if isinstance(params, HttpResponse):
             return params  # the 400
         number = params["page"]
-        result = get_or_load(users_page_key(number), lambda: selectors.user_page(number))
+        result = get_or_load(users_page_key(number), lambda: entries.user_page(number))
         entry = result.value
         if entry is None:
             return not_found("Invalid page.")
@@ -87,7 +87,7 @@ class UserViewSet(
     def read_detail(
         self, request: HttpRequest, reader: User | AnonymousUser, pk: int
     ) -> HttpResponse:
-        result = get_or_load(user_key(pk), lambda: selectors.user_detail(pk))
+        result = get_or_load(user_key(pk), lambda: entries.user_detail(pk))
         entry = result.value
         if entry is None:
             return not_found("No user with this id.")
