@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Max, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 
 ADDRESS_FACTOR = 10
 LOCKED_OUT = "Too many failed login attempts. Try again later."
@@ -59,6 +60,13 @@ def retry_after(request: HttpRequest, credentials: dict[str, Any] | None = None)
         return settings.AUTH_LOCKOUT_SECONDS
     remaining = (latest + settings.AXES_COOLOFF_TIME - timezone.now()).total_seconds()
     return max(1, math.ceil(remaining))
+
+
+def refuse_if_locked_out(request: HttpRequest, username: object) -> None:
+    """After a failed login check: the 429 (DRF's ``Throttled``, with ``Retry-After``) when
+    axes locked this username and address out on this request."""
+    if getattr(request, "axes_locked_out", False):  # set by axes on this request
+        raise Throttled(wait=retry_after(request, {"username": username}), detail=LOCKED_OUT)
 
 
 def lockout_response(

@@ -6,9 +6,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.exceptions import Throttled
 
-from users.lockout import LOCKED_OUT, retry_after
+from users.lockout import refuse_if_locked_out
 from users.models import User
 
 
@@ -61,11 +60,7 @@ class UserWriteSerializer(UserSerializer):
                 authenticate(request, username=self.instance.get_username(), password=current)
                 is None
             ):
-                if getattr(request, "axes_locked_out", False):
-                    raise Throttled(
-                        wait=retry_after(request, {"username": self.instance.get_username()}),
-                        detail=LOCKED_OUT,
-                    )
+                refuse_if_locked_out(request, self.instance.get_username())
                 raise serializers.ValidationError({"current_password": ["Wrong password."]})
         # Similarity is judged against the account as it will be (new username, email...).
         subject = copy.copy(self.instance) if self.instance is not None else User()

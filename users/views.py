@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -22,7 +21,7 @@ from caching import etag, get_or_load
 from users import entries, selectors
 from users.cache import user_key, users_page_key
 from users.entries import PUBLIC, WITH_EMAIL, without_email
-from users.lockout import LOCKED_OUT, retry_after
+from users.lockout import refuse_if_locked_out
 from users.models import User
 from users.permissions import IsSelfOrStaff
 from users.serializers import TokenRequestSerializer, UserSerializer, UserWriteSerializer
@@ -124,11 +123,7 @@ class TokenView(ObtainAuthToken):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
-            if getattr(request, "axes_locked_out", False):  # set by axes on this request
-                raise Throttled(
-                    wait=retry_after(request, {"username": _username(request)}),
-                    detail=LOCKED_OUT,
-                )
+            refuse_if_locked_out(request, _username(request))
             serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
         user_logged_in.send(
