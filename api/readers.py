@@ -1,7 +1,7 @@
 """Token authentication through the cache: ``CachedTokenAuthentication``, DRF's
 ``TokenAuthentication`` whose lookup for a safe method (GET, HEAD, OPTIONS) is a cache read, listed
 in ``DEFAULT_AUTHENTICATION_CLASSES``, so that DRF's request cycle and the early read path
-(``api.reads``) authenticate with the same code.
+(``api.cached_reads``) authenticate with the same code.
 
 It answers a read with a ``TokenReader`` (id, staff, active: what the read views need; any other
 attribute loads the real ``User`` once), and a write with the real ``User`` and ``Token``, as
@@ -97,7 +97,7 @@ class CachedTokenAuthentication(TokenAuthentication):
         if not self.reads:
             return super().authenticate(request)
         # Once per request: a read the early path hands on to the full path is not looked up,
-        # nor counted, twice (api.reads).
+        # nor counted, twice (api.cached_reads).
         outcome = getattr(request._request, _FOUND, None)
         if outcome is None:
             try:

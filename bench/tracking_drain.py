@@ -24,7 +24,7 @@ from redis.connection import Connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from caching.near.tracking import Node, Tracker, TrackingLost  # noqa: E402
+from caching.near.tracking import Node, Tracker, TrackingLostError  # noqa: E402
 from config.env import env_str  # noqa: E402
 
 HALF_A_PUSH = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$5\r\nab"
@@ -80,7 +80,7 @@ def _against_half_a_push(drain_with: str) -> float:
     began = time.monotonic()
     try:
         tracker.drain()
-    except TrackingLost:
+    except TrackingLostError:
         pass
     return time.monotonic() - began
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from caching.ops.memory import cache_state as cache_state
     from caching.outbox.delivery import outbox_backlog as outbox_backlog
     from caching.reads.get_or_load import get_or_load as get_or_load
-    from caching.redis.policy import CacheUnavailable as CacheUnavailable
+    from caching.redis.policy import CacheUnavailableError as CacheUnavailableError
     from caching.redis.ratelimit import count_event as count_event
 
 

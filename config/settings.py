@@ -73,7 +73,7 @@ MIDDLEWARE = [
     "api.http_metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.errors.BoundedRequestMiddleware",
-    "api.reads.EarlyReadsMiddleware",  # a cached read answered here skips everything below
+    "api.cached_reads.EarlyReadsMiddleware",  # a cached read answered here skips everything below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -15,7 +15,7 @@ class IsAuthorOrStaff(permissions.BasePermission):
             return True
         return bool(request.user and request.user.is_authenticated)
 
-    object_check_allows_reads = True  # cached detail reads need no object (api.reads)
+    object_check_allows_reads = True  # cached detail reads need no object (api.cached_reads)
 
     def has_object_permission(self, request: Request, view: APIView, obj: Post) -> bool:
         if request.method in permissions.SAFE_METHODS:

@@ -8,8 +8,8 @@ from rest_framework import mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
 
+from api.cached_reads import CachedReadsMixin
 from api.params import query
-from api.reads import CachedReadsMixin
 from api.responses import not_found, page_body, send
 from caching import get_or_load
 from posts import entries, selectors

@@ -1,4 +1,4 @@
-"""The early read path (``api.reads.EarlyReadsMiddleware``) answers exactly as the full path
+"""The early read path (``api.cached_reads.EarlyReadsMiddleware``) answers exactly as the full path
 does, and a permission added to a viewset guards its cached reads (SPEC 8.11, 5).
 
 Every case is asked of the full path (the early middleware removed), of the project's own stack,
@@ -20,7 +20,7 @@ from tests.factories import make_post, make_user
 
 pytestmark = pytest.mark.django_db
 
-EARLY = "api.reads.EarlyReadsMiddleware"
+EARLY = "api.cached_reads.EarlyReadsMiddleware"
 BELOW = "tests.test_early_reads.CountBelow"
 REACHED_BELOW: list[str] = []
 

@@ -13,7 +13,7 @@ from redis._parsers.base import BaseParser
 from caching.core.rules import Changes
 from caching.outbox.models import OutboxEntry
 from caching.redis import policy
-from caching.redis.policy import Breaker, CacheFull, CacheUnavailable, _unavailable
+from caching.redis.policy import Breaker, CacheFullError, CacheUnavailableError, _unavailable
 from posts.cache import post_key
 from tests.factories import make_post, make_user
 from tests.live import WAIT_TIMEOUT, wait_until
@@ -143,15 +143,16 @@ def test_other_error_replies_are_bugs(reply):
 
 def test_an_out_of_memory_refusal_is_not_an_outage(redis):
     """-OOM (maxmemory under noeviction): Redis answered, the write was not made. Callers get
-    CacheFull (a CacheUnavailable: "not stored"); the breaker stays closed, and the process checks
-    the outbox before its next hit (the refused write may have been an invalidation)."""
+    CacheFullError (a CacheUnavailableError: "not stored"); the breaker stays closed, and the
+    process checks the outbox before its next hit (the refused write may have been an
+    invalidation)."""
 
     def refused(r):
         raise BaseParser.parse_error("OOM command not allowed when used memory > 'maxmemory'.")
 
     before = time.monotonic()
     for _ in range(5):
-        with pytest.raises(CacheFull):
+        with pytest.raises(CacheFullError):
             policy.call(refused)
     assert policy.breaker().closed() and policy.breaker().failures == 0
     assert policy.doubted_since(before)
@@ -183,7 +184,7 @@ def test_a_probe_that_dies_leaves_the_breaker_open_for_the_next_probe(settings):
         policy.call(interrupted)
     assert breaker.state == Breaker.OPEN
     assert policy.call(lambda r: r.ping()) and breaker.state == Breaker.CLOSED
-    with pytest.raises(CacheUnavailable):
+    with pytest.raises(CacheUnavailableError):
         settings.CACHE_LAYER = {**settings.CACHE_LAYER, "BREAKER_COOLDOWN_MS": 60_000}
         for _ in range(3):
             policy.breaker().failed(redis_lib.ConnectionError("down"))

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from caching.near import tracking
-from caching.near.tracking import Node, Tracker, TrackingLost
+from caching.near.tracking import Node, Tracker, TrackingLostError
 from tests.live import free_port, wait_until
 
 pytestmark = pytest.mark.usefixtures("private_redis")
@@ -70,7 +70,7 @@ def tracker_id(server, tracker: Tracker) -> int | None:
 
 
 def drained_to_loss(tracker: Tracker) -> bool:
-    """One drain, for ``wait_until`` to repeat until the drain raises ``TrackingLost``."""
+    """One drain, for ``wait_until`` to repeat until the drain raises ``TrackingLostError``."""
     tracker.drain()
     return False
 
@@ -90,9 +90,9 @@ def test_a_close_behind_a_waiting_reply_is_seen(private_redis, tracker):
     wait_until(heartbeat_pending, interval=0.01)
     wait_until(lambda: readable(tracker), message="the heartbeat was not answered")
     kill(private_redis, tracker)
-    with pytest.raises(TrackingLost, match="closed"):
+    with pytest.raises(TrackingLostError, match="closed"):
         tracker.drain()
-    with pytest.raises(TrackingLost):  # and stays lost
+    with pytest.raises(TrackingLostError):  # and stays lost
         tracker.drain()
 
 
@@ -149,9 +149,9 @@ def test_a_replica_refuses_the_heartbeat_and_is_not_tracked(private_redis, track
     r = private_redis.client()
     r.execute_command("REPLICAOF", "127.0.0.1", free_port())
     try:
-        with pytest.raises(TrackingLost, match="READONLY"):
+        with pytest.raises(TrackingLostError, match="READONLY"):
             wait_until(lambda: drained_to_loss(tracker), interval=0.01)  # raises when refused
-        with pytest.raises(TrackingLost, match="not a primary"):
+        with pytest.raises(TrackingLostError, match="not a primary"):
             connect(private_redis, heard)
     finally:
         r.execute_command("REPLICAOF", "NO", "ONE")

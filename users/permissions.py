@@ -21,7 +21,7 @@ class IsSelfOrStaff(permissions.BasePermission):
             return bool(request.user and request.user.is_staff)
         return bool(request.user and request.user.is_authenticated)
 
-    object_check_allows_reads = True  # cached detail reads need no object (api.reads)
+    object_check_allows_reads = True  # cached detail reads need no object (api.cached_reads)
 
     def has_object_permission(self, request: Request, view: APIView, obj: User) -> bool:
         actor = request.user

@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from api.cached_reads import CachedReadsMixin
 from api.params import PageQuery, query
-from api.reads import CachedReadsMixin
 from api.responses import not_found, page_body, render, send
 from caching import etag, get_or_load
 from users import entries, selectors

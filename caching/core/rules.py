@@ -114,7 +114,7 @@ def add_model_rules(model: type[Model], *, tracked: Iterable[str], changes: Hand
     found.handlers.append(changes)
 
 
-class UnknownNamespace(LookupError):
+class UnknownNamespaceError(LookupError):
     """A name that no app registered (globs and other patterns included)."""
 
 
@@ -122,7 +122,7 @@ def require(name: str) -> Namespace:
     found = _namespaces.get(name)
     if found is None:
         known = ", ".join(namespaces())
-        raise UnknownNamespace(f"unknown cache namespace {name!r}; known: {known}")
+        raise UnknownNamespaceError(f"unknown cache namespace {name!r}; known: {known}")
     return found
 
 

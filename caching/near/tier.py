@@ -35,10 +35,10 @@ from caching.core.keys import CacheKey
 from caching.core.options import options
 from caching.core.state import STATE
 from caching.near.cache import NearCache
-from caching.near.tracking import Node, Tracker, TrackingLost
+from caching.near.tracking import Node, Tracker, TrackingLostError
 from caching.redis.cluster import pipelined, primaries, server_info
 from caching.redis.connection import Client, client, is_cluster
-from caching.redis.policy import CacheUnavailable, breaker, call
+from caching.redis.policy import CacheUnavailableError, breaker, call
 from caching.redis.scripts import SHAS
 
 log = logging.getLogger("caching")
@@ -87,7 +87,7 @@ class HitCounts:
             with self._lock:  # counted at the next flush
                 for shard, hits in taken.items():
                     self._pending[shard] = self._pending.get(shard, 0) + hits
-            if not isinstance(error, CacheUnavailable):
+            if not isinstance(error, CacheUnavailableError):
                 raise
 
     def discard(self) -> None:
@@ -123,7 +123,7 @@ class NearTier:
                 return False
         try:
             return tracker.drain()
-        except TrackingLost as error:
+        except TrackingLostError as error:
             self._lost(tracker, str(error))
             return False
 
@@ -183,7 +183,7 @@ class NearTier:
         tracked = tracker.links[0].run_id
         try:
             ((_, info),) = call(lambda r: server_info(r, "server"))
-        except CacheUnavailable:
+        except CacheUnavailableError:
             return ""
         reached = (info or {}).get("run_id", "")
         if tracked and reached and reached != tracked:
@@ -247,7 +247,7 @@ def _nodes(r: Client) -> list[Node]:
         pool = node.connection_pool
         where = pool.connection_kwargs
         if where.get("ssl") or pool.connection_class.__name__ == "SSLConnection":
-            raise TrackingLost("TLS connections are not tracked")
+            raise TrackingLostError("TLS connections are not tracked")
         found.append(
             Node(
                 host=where.get("host", "127.0.0.1"),

@@ -18,7 +18,8 @@ when it holds a writer's invalidation back (``CLIENT PAUSE WRITE``, a frozen ser
 it exactly when it refuses one (a replica: ``READONLY``); TIME, run right after it, says when
 Redis took it, on Redis's clock. Replies come in order, after every push sent before them. So:
 
-- a refused heartbeat loses the connection (``TrackingLost``), as a close or a garbled reply does;
+- a refused heartbeat loses the connection (``TrackingLostError``), as a close or a garbled
+  reply does;
 - a near hit needs a heartbeat answered that was sent less than ``stale_s`` ago and after the
   last drain that read a push (Redis may hold more pushes behind it, whatever the size of the
   receive buffer);
@@ -47,7 +48,7 @@ _CHUNK = 65536
 SOCKET_OPTIONS: list[tuple[int, int, int]] = []
 
 
-class TrackingLost(Exception):
+class TrackingLostError(Exception):
     """A tracking connection closed or failed."""
 
 
@@ -59,16 +60,16 @@ def command(*args: str | bytes | int) -> bytes:
     return b"".join(out)
 
 
-class _Incomplete(Exception):
+class _IncompleteError(Exception):
     pass
 
 
 def parse(buffer: bytes, at: int = 0) -> tuple[Any, int]:
     """One RESP3 value from ``buffer`` at ``at``: ``(value, next position)``; raises
-    ``_Incomplete`` when the buffer ends first. Pushes come back as ``("push", [items])``."""
+    ``_IncompleteError`` when the buffer ends first. Pushes come back as ``("push", [items])``."""
     end = buffer.find(b"\r\n", at)
     if end < 0:
-        raise _Incomplete
+        raise _IncompleteError
     kind, line, at = buffer[at : at + 1], buffer[at + 1 : end], end + 2
     if kind in (b"+", b"("):
         return line, at
@@ -85,7 +86,7 @@ def parse(buffer: bytes, at: int = 0) -> tuple[Any, int]:
         if size < 0:
             return None, at
         if len(buffer) < at + size + 2:
-            raise _Incomplete
+            raise _IncompleteError
         return buffer[at : at + size], at + size + 2
     if kind in (b"*", b">", b"~", b"%", b"|"):
         count = int(line)
@@ -181,12 +182,12 @@ class Tracker:
             replies, buffer = self._replies(sock, 6)
             hello, _, _, info, _, _ = replies
             if isinstance(hello, ValueError):
-                raise TrackingLost(f"refused: {hello}")
+                raise TrackingLostError(f"refused: {hello}")
             if dict(zip(hello[::2], hello[1::2], strict=True)).get(b"role") != b"master":
-                raise TrackingLost(f"{node.where()} is not a primary")
+                raise TrackingLostError(f"{node.where()} is not a primary")
             for reply in replies:
                 if isinstance(reply, ValueError) and reply is not info:
-                    raise TrackingLost(f"refused: {reply}")
+                    raise TrackingLostError(f"refused: {reply}")
             # A server that refuses INFO (an ACL) leaves its identity unknown: not checked.
             run_id = "" if isinstance(info, ValueError) else _field(info, b"run_id")
             sock.setblocking(False)
@@ -205,34 +206,34 @@ class Tracker:
         while len(replies) < count:
             chunk = sock.recv(_CHUNK)
             if not chunk:
-                raise TrackingLost("closed while setting up")
+                raise TrackingLostError("closed while setting up")
             buffer += chunk
             try:
                 while len(replies) < count:
                     reply, used = parse(buffer)
                     buffer = buffer[used:]
                     replies.append(reply)
-            except _Incomplete:
+            except _IncompleteError:
                 pass
         return replies, buffer
 
     def drain(self) -> bool:
         """Consume everything Redis has sent; send a heartbeat when one is due. True when a
-        near hit may be served now (see above); raises ``TrackingLost`` (and stays broken) when
+        near hit may be served now (see above); raises ``TrackingLostError`` (and stays broken) when
         a connection is gone or Redis refused the heartbeat."""
         with self._lock:
             if self.broken:
-                raise TrackingLost("tracking was lost")
+                raise TrackingLostError("tracking was lost")
             now = time.monotonic()
             trusted = True
             try:
                 for link in self.links:
                     self._read(link, now)
                     if link.sent and now - link.sent[0] > LOST_S:
-                        raise TrackingLost(f"{link.node.where()} does not answer")
+                        raise TrackingLostError(f"{link.node.where()} does not answer")
                     if now - link.pinged_at >= self._beat_s or link.backlog_at == now:
                         if link.sock.send(self._beat) != len(self._beat):
-                            raise TrackingLost("a heartbeat could not be sent whole")
+                            raise TrackingLostError("a heartbeat could not be sent whole")
                         link.pinged_at = now
                         link.sent.append(now)
                     trusted = trusted and link.confirmed_at >= max(
@@ -240,7 +241,7 @@ class Tracker:
                     )
             except Exception as error:  # closed, reset, refused, unparsable: never trusted again
                 self.broken = True
-                raise TrackingLost(str(error)) from error
+                raise TrackingLostError(str(error)) from error
             return trusted
 
     def _read(self, link: _Link, now: float) -> None:
@@ -251,7 +252,7 @@ class Tracker:
             except BlockingIOError:
                 break
             if not chunk:
-                raise TrackingLost(f"{link.node.where()} closed the connection")
+                raise TrackingLostError(f"{link.node.where()} closed the connection")
             chunks.append(chunk)
         if not chunks:
             return
@@ -266,13 +267,13 @@ class Tracker:
                     if kind == b"invalidate":
                         self._on_invalidate(items[0] if items else None)
                 elif isinstance(value, ValueError):
-                    raise TrackingLost(f"{link.node.where()} refused the heartbeat: {value}")
+                    raise TrackingLostError(f"{link.node.where()} refused the heartbeat: {value}")
                 elif isinstance(value, list) and link.sent:  # TIME, after the PEXPIRE's :0
                     taken = _seconds(value)
                     if taken - link.taken_at > self.stale_s:
                         self._on_lapse()
                     link.confirmed_at, link.taken_at = link.sent.popleft(), taken
-        except _Incomplete:
+        except _IncompleteError:
             link.backlog_at = now  # the rest of it is still on its way
         link.buffer = link.buffer[at:]
 
@@ -323,4 +324,4 @@ def _field(info: bytes, name: bytes) -> str:
     for line in info.splitlines():
         if line.startswith(name + b":"):
             return line.partition(b":")[2].decode()
-    raise TrackingLost(f"INFO has no {name.decode()}")
+    raise TrackingLostError(f"INFO has no {name.decode()}")

@@ -15,7 +15,7 @@ from caching.core.options import options
 from caching.ops.keyspace import clear_namespace, count_keys
 from caching.ops.memory import memory, memory_rows
 from caching.ops.stats import history, stats
-from caching.redis.policy import CacheUnavailable
+from caching.redis.policy import CacheUnavailableError
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
@@ -58,7 +58,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         counters = stats()
         recent = history(60)
         redis_memory = memory()
-    except CacheUnavailable:
+    except CacheUnavailableError:
         context["unavailable"] = True
         return TemplateResponse(request, "caching/dashboard.html", context)
     context["rows"] = [
@@ -76,19 +76,19 @@ def flush(request: HttpRequest, namespace: str) -> HttpResponse:
     """GET: the confirmation page; POST: the same SCAN-based clear as ``cache_flush``."""
     try:
         rules.require(namespace)
-    except rules.UnknownNamespace as error:
+    except rules.UnknownNamespaceError as error:
         raise Http404(str(error)) from None
     if request.method == "POST":
         try:
             removed = clear_namespace(namespace)
-        except CacheUnavailable:
+        except CacheUnavailableError:
             messages.error(request, "Redis is unavailable: nothing was flushed.")
         else:
             messages.success(request, f"Flushed namespace {namespace!r}: {removed} keys removed.")
         return redirect(reverse("cache-dashboard"))
     try:
         count = count_keys().get(namespace, 0)
-    except CacheUnavailable:
+    except CacheUnavailableError:
         messages.error(request, "Redis is unavailable: nothing can be flushed now.")
         return redirect(reverse("cache-dashboard"))
     context = {

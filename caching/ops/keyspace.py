@@ -23,7 +23,8 @@ def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
 
 
 def clear_namespace(name: str, *, dry_run: bool = False, progress: Progress | None = None) -> int:
-    """Delete every key of namespace ``name``; returns how many. Raises ``UnknownNamespace``."""
+    """Delete every key of namespace ``name``; returns how many. Raises
+    ``UnknownNamespaceError``."""
     pattern = keys.namespace_pattern(rules.require(name).name)
     removed = delete_matching(pattern, dry_run=dry_run, progress=progress)
     log.info(

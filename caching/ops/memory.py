@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from caching.redis.cluster import server_info
-from caching.redis.policy import CacheUnavailable, call
+from caching.redis.policy import CacheUnavailableError, call
 
 _DATABASE = re.compile(r"db\d+")
 
@@ -69,5 +69,5 @@ def cache_state() -> str:
     served, misses are not stored, counts are lost); or ``unavailable``."""
     try:
         return "full" if memory()["full"] else "ok"
-    except CacheUnavailable:
+    except CacheUnavailableError:
         return "unavailable"

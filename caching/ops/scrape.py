@@ -13,7 +13,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from caching.ops.memory import memory
 from caching.outbox.delivery import outbox_backlog
-from caching.redis.policy import CacheUnavailable
+from caching.redis.policy import CacheUnavailableError
 
 # A live gauge's sample file: gauge_livesum_<pid>.db, gauge_livemax_<pid>.db, ...
 _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
@@ -37,7 +37,7 @@ class RedisMemoryCollector:
     def collect(self) -> Iterator[Metric]:
         try:
             nodes = memory()["nodes"]
-        except CacheUnavailable:
+        except CacheUnavailableError:
             return
         used = GaugeMetricFamily(
             "cache_redis_memory_used_bytes", "Memory Redis uses, per primary.", labels=["node"]

@@ -18,7 +18,7 @@ from caching.ops import scrape
 from caching.ops.keyspace import clear_namespace
 from caching.ops.memory import memory
 from caching.ops.stats import reset_stats, stats
-from caching.redis.policy import CacheUnavailable
+from caching.redis.policy import CacheUnavailableError
 
 
 class CacheDown(APIException):
@@ -31,7 +31,9 @@ class CacheAdminView(APIView):
     permission_classes = [IsAdminUser]
 
     def handle_exception(self, exc: Exception) -> Response:
-        return super().handle_exception(CacheDown() if isinstance(exc, CacheUnavailable) else exc)
+        return super().handle_exception(
+            CacheDown() if isinstance(exc, CacheUnavailableError) else exc
+        )
 
 
 class StatsView(CacheAdminView):
@@ -67,7 +69,7 @@ class NamespaceView(CacheAdminView):
     def delete(self, request: Request, namespace: str) -> Response:
         try:
             deleted = clear_namespace(namespace)
-        except rules.UnknownNamespace as error:
+        except rules.UnknownNamespaceError as error:
             raise NotFound(str(error)) from None
         return Response({"namespace": namespace, "deleted": deleted})
 

@@ -16,7 +16,7 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
 
     One pipeline per primary touched, whatever else Redis holds, waiting for a replica's
     acknowledgement where there is one (``caching.redis.replication``); UNLINKs grouped by
-    slot, one BUMP per generation counter. Raises CacheUnavailable. Runs even with ``ENABLED``
+    slot, one BUMP per generation counter. Raises CacheUnavailableError. Runs even with ``ENABLED``
     false, so entries cached before the layer was switched off are not served stale when it is
     switched on again.
     """

@@ -19,7 +19,7 @@ from caching.core.rules import Changes
 from caching.near import tier
 from caching.outbox.apply import apply
 from caching.outbox.models import OutboxEntry
-from caching.redis.policy import CacheUnavailable, Unacknowledged
+from caching.redis.policy import CacheUnavailableError, UnacknowledgedError
 
 log = logging.getLogger("caching")
 BATCH = 500
@@ -45,7 +45,7 @@ def deliver(entry_id: int, changes: Changes) -> bool:
     """
     try:
         _apply_fenced(changes)
-    except CacheUnavailable as error:
+    except CacheUnavailableError as error:
         log.warning(
             "invalidation queued in the outbox",
             extra={
@@ -65,9 +65,9 @@ def _apply_fenced(changes: Changes) -> None:
     began = time.monotonic()
     try:
         apply(changes, through_open_breaker=True)
-    except CacheUnavailable as error:
+    except CacheUnavailableError as error:
         rest = began + tier.fence_s() - time.monotonic()
-        if rest <= 0 or isinstance(error.__cause__, Unacknowledged):  # timed out, or taken
+        if rest <= 0 or isinstance(error.__cause__, UnacknowledgedError):  # timed out, or taken
             raise
         time.sleep(rest)
         apply(changes, through_open_breaker=True)
@@ -75,8 +75,8 @@ def _apply_fenced(changes: Changes) -> None:
 
 def replay(*, batches: int | None = None, progress: Callable[[int], object] | None = None) -> int:
     """Deliver undelivered entries, oldest first, in batches (all, or ``batches`` of them);
-    returns how many, and tells ``progress`` each batch's size. Raises CacheUnavailable if Redis
-    fails midway (what was delivered stays delivered). Concurrent replays skip each other's
+    returns how many, and tells ``progress`` each batch's size. Raises CacheUnavailableError if
+    Redis fails midway (what was delivered stays delivered). Concurrent replays skip each other's
     locked batches.
     """
     delivered = 0

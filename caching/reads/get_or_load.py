@@ -20,7 +20,7 @@ from caching.core.state import STATE
 from caching.outbox import delivery
 from caching.outbox.transaction import has_pending_work, in_application_transaction
 from caching.reads import leases
-from caching.redis.policy import CacheUnavailable, breaker, call, doubted_since
+from caching.redis.policy import CacheUnavailableError, breaker, call, doubted_since
 
 _check_lock = threading.Lock()
 
@@ -95,7 +95,7 @@ def cache_is_trusted() -> bool:
             return False  # a backlog left, or nobody could deliver it
         CHECKED.at = now
         return True
-    except CacheUnavailable:
+    except CacheUnavailableError:
         return False
     finally:
         _check_lock.release()

@@ -18,7 +18,7 @@ from caching.core.keys import CacheKey
 from caching.core.options import Options, options
 from caching.core.state import STATE
 from caching.near import tier
-from caching.redis.policy import CacheUnavailable, call, doubted_since
+from caching.redis.policy import CacheUnavailableError, call, doubted_since
 from caching.redis.scripts import ReadReply, StoreReply, run_script
 
 # Leases are stored under the value's own key and start with this mark (the scripts tell a lease
@@ -97,7 +97,7 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
     ]
     try:
         code, payload = call(lambda r: run_script(r, "READ", read_keys, args))
-    except CacheUnavailable:
+    except CacheUnavailableError:
         return Result(loader(), BYPASS)
     if code == ReadReply.HIT:
         entry = Entry.decode(payload)
@@ -123,7 +123,7 @@ def _load(key: CacheKey, loader: Loader) -> Entry | None:
     value = loader()
     try:
         call(lambda r: r.hincrby(keys.stats_of(key), "loads", 1))
-    except CacheUnavailable:
+    except CacheUnavailableError:
         pass  # a lost count (Redis down or full), not a lost value
     return value
 
@@ -154,7 +154,7 @@ def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: i
     name, args = ("RELEASE", [lease]) if data is None else ("STORE", [lease, data, ttl])
     try:
         reply = call(lambda r: run_script(r, name, [physical, keys.stats_of(key)], args))
-    except CacheUnavailable:
+    except CacheUnavailableError:
         return False  # served from the database; the lease expires by itself after LEASE_MS
     return data is not None and reply == StoreReply.STORED
 
@@ -175,7 +175,7 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
                     or (r.set(physical, lease, nx=True, px=opts.lease_ms) and CLAIMED)
                 )
             )
-        except CacheUnavailable:
+        except CacheUnavailableError:
             return None
         if raw is CLAIMED:
             return CLAIMED
@@ -197,7 +197,7 @@ def prime(key: CacheKey, loader: Loader) -> bool:
     physical, lease = keys.physical(key), new_lease()
     try:
         claimed = call(lambda r: r.set(physical, lease, nx=True, px=opts.lease_ms))
-    except CacheUnavailable:
+    except CacheUnavailableError:
         return False
     if not claimed:
         return False

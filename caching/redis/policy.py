@@ -4,11 +4,12 @@ django-redis owns the connection pool (``CACHES['default']``, short connect and 
 timeouts, no retries; ``caching.redis.connection``). Every call from the layers above goes
 through ``call()``:
 
-- an ``UNAVAILABLE`` error becomes ``CacheUnavailable``, which callers turn into a database
+- an ``UNAVAILABLE`` error becomes ``CacheUnavailableError``, which callers turn into a database
   read (``X-Cache: BYPASS``) or an outbox entry; other Redis errors are bugs and propagate;
 - a write refused for want of memory (-OOM: ``maxmemory`` reached under ``noeviction``) becomes
-  ``CacheFull``, a ``CacheUnavailable`` that callers treat as "not stored"; Redis answered, so
-  the breaker does not count it (the scripts catch their own refusals: ``caching.redis.scripts``);
+  ``CacheFullError``, a ``CacheUnavailableError`` that callers treat as "not stored"; Redis
+  answered, so the breaker does not count it (the scripts catch their own refusals:
+  ``caching.redis.scripts``);
 - a circuit breaker: after ``BREAKER_FAILURES`` failures in a row it opens and calls fail at
   once, without touching Redis, for ``BREAKER_COOLDOWN_MS``; then one call probes (half-open):
   success closes it, failure opens it again;
@@ -40,7 +41,7 @@ log = logging.getLogger("caching")
 T = TypeVar("T")
 
 # Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only). Other errors
-# (a wrong type, a script error) are bugs; an out-of-memory refusal is neither (CacheFull).
+# (a wrong type, a script error) are bugs; an out-of-memory refusal is neither (CacheFullError).
 # On a cluster: no node reachable, a slot without a primary (mid-failover), the cluster down.
 # ClusterError covers CLUSTERDOWN and MASTERDOWN; MOVED, ASK and TRYAGAIN reach us only from
 # a plain connection to one node (caching.redis.replication) while slots move.
@@ -74,16 +75,16 @@ def _unavailable(error: Exception) -> bool:
     return isinstance(error, redis.ResponseError) and str(error).startswith(UNAVAILABLE_REPLIES)
 
 
-class CacheUnavailable(Exception):
+class CacheUnavailableError(Exception):
     """Redis could not be reached in time, or the breaker is open; serve without the cache."""
 
 
-class CacheFull(CacheUnavailable):
+class CacheFullError(CacheUnavailableError):
     """Redis refused a write for want of memory (``maxmemory`` under ``noeviction``, or a
     volatile-* policy with no key left to evict): nothing was written. Not an outage."""
 
 
-class Unacknowledged(Exception):
+class UnacknowledgedError(Exception):
     """Redis took a write, but no replica confirmed it in time (``backend.replication``): keep
     the work for replay. Redis answered, so the breaker does not count it."""
 
@@ -183,19 +184,19 @@ def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False
     ``caching.outbox.delivery.deliver``)."""
     current = breaker()
     if not current.allow() and not through_open_breaker:
-        raise CacheUnavailable("circuit breaker open")
+        raise CacheUnavailableError("circuit breaker open")
     try:
         result = operation(client())
-    except Unacknowledged as error:
+    except UnacknowledgedError as error:
         current.succeeded()
-        raise CacheUnavailable(str(error)) from error
+        raise CacheUnavailableError(str(error)) from error
     except redis.OutOfMemoryError as error:
         current.refused()
-        raise CacheFull(str(error)) from error
+        raise CacheFullError(str(error)) from error
     except (redis.RedisError, RedisClusterException) as error:
         if _unavailable(error):
             current.failed(error)
-            raise CacheUnavailable(str(error)) from error
+            raise CacheUnavailableError(str(error)) from error
         if isinstance(error, redis.ResponseError):
             current.succeeded()  # Redis answered; the error is ours
         else:

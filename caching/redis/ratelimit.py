@@ -2,7 +2,7 @@
 while Redis cannot count (down, full, the breaker open), nothing is limited."""
 
 from caching.core import keys
-from caching.redis.policy import CacheUnavailable, call
+from caching.redis.policy import CacheUnavailableError, call
 from caching.redis.scripts import run_script
 
 
@@ -12,6 +12,6 @@ def count_event(limit: str, ident: object, window: int) -> tuple[int, int] | Non
     key = keys.rate(limit, ident)
     try:
         events, left = call(lambda r: run_script(r, "COUNT", [key], [window]))
-    except CacheUnavailable:
+    except CacheUnavailableError:
         return None
     return int(events), int(left)

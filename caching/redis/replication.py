@@ -4,7 +4,7 @@ replica of each primary it touched has it.
 Redis replicates asynchronously. A primary that acknowledges an UNLINK or a BUMP and dies before
 its replica received it leaves the promoted replica serving what the write removed. So each
 primary's pipeline ends in ``WAIT 1 <REPLICA_ACK_MS>`` when that primary has a replica
-streaming from it; no acknowledgement in time raises ``Unacknowledged`` and the work stays in
+streaming from it; no acknowledgement in time raises ``UnacknowledgedError`` and the work stays in
 the outbox (``caching.outbox``), to be replayed. The same holds for one Redis with replicas
 (failover by Sentinel or a managed service) and costs one ``INFO`` every few seconds without.
 
@@ -28,7 +28,7 @@ from redis.exceptions import MovedError
 from caching.core.state import STATE
 from caching.redis.cluster import key_slot_of, name_of, pipelined
 from caching.redis.connection import Client
-from caching.redis.policy import Unacknowledged
+from caching.redis.policy import UnacknowledgedError
 
 log = logging.getLogger("caching")
 RECHECK_S = 5.0
@@ -52,7 +52,7 @@ STATE.on_reset(PRIMARIES.clear)
 def run_durably(r: Client, commands: list[tuple[str, Command]], *, replica_ack_ms: int) -> None:
     """Run ``commands`` (``(key, command args)``, each command on one slot's keys): one pipeline
     per primary (one in all on a single Redis), each waiting for its replica as above; raises
-    ``Unacknowledged`` or a Redis error. On a cluster a MOVED reply or a refused connection
+    ``UnacknowledgedError`` or a Redis error. On a cluster a MOVED reply or a refused connection
     (slots moved, a replica promoted) refreshes the slot map and the whole, idempotent, work is
     tried once more; pipelines to several primaries run one after the other.
     """
@@ -102,9 +102,9 @@ def _run_on(conn: redis.Redis, name: str, batch: list[Command], replica_ack_ms: 
             state.replica_seen_at = time.monotonic()
             return
         state.checked_at = -math.inf  # look at its replicas again next time
-        raise Unacknowledged(f"no replica of {name} acknowledged within {replica_ack_ms} ms")
+        raise UnacknowledgedError(f"no replica of {name} acknowledged within {replica_ack_ms} ms")
     if now - state.replica_seen_at < GRACE_S:
-        raise Unacknowledged(
+        raise UnacknowledgedError(
             f"{name} had a replica {now - state.replica_seen_at:.1f} s ago; "
             "it may come back without this write"
         )

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from caching.core import rules
 from caching.ops.keyspace import clear_namespace
 from caching.ops.progress import add_progress_argument, progress_bar
-from caching.redis.policy import CacheUnavailable
+from caching.redis.policy import CacheUnavailableError
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             raise CommandError("name one or more namespaces, or pass --all (not both)")
         try:  # every name is checked before anything is removed
             names = [rules.require(name).name for name in namespaces] or rules.namespaces()
-        except rules.UnknownNamespace as error:
+        except rules.UnknownNamespaceError as error:
             raise CommandError(f"{error} (globs are not accepted); nothing was removed") from None
         verb = "would remove" if dry_run else "removed"
         try:
@@ -32,5 +32,5 @@ class Command(BaseCommand):
                 with progress_bar(options, desc=name, unit="keys") as progress:
                     count = clear_namespace(name, dry_run=dry_run, progress=progress)
                 self.stdout.write(f"{name}: {verb} {count} keys")
-        except CacheUnavailable as error:
+        except CacheUnavailableError as error:
             raise CommandError(f"Redis is unavailable: {error}") from error

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from caching.ops.progress import add_progress_argument, progress_bar
 from caching.outbox.delivery import outbox_backlog, replay
-from caching.redis.policy import CacheUnavailable
+from caching.redis.policy import CacheUnavailableError
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
                 options, desc="outbox", unit="invalidations", total=outbox_backlog()
             ) as progress:
                 delivered = replay(progress=progress)
-        except CacheUnavailable as error:
+        except CacheUnavailableError as error:
             waiting = outbox_backlog()
             raise CommandError(
                 f"Redis is unavailable ({error}); {waiting} invalidations wait in the outbox"

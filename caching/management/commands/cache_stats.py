@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from caching.ops.memory import memory, memory_rows
 from caching.ops.stats import reset_stats, stats
-from caching.redis.policy import CacheUnavailable
+from caching.redis.policy import CacheUnavailableError
 
 
 def size(n: int) -> str:
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             found = {**stats(), "redis": memory()}
             if reset:
                 reset_stats()
-        except CacheUnavailable as error:
+        except CacheUnavailableError as error:
             raise CommandError(f"Redis is unavailable: {error}") from error
         if as_json:
             self.stdout.write(json.dumps(found, indent=2))

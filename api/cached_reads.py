@@ -45,7 +45,7 @@ def object_check_may_refuse_reads(permission: BasePermission) -> bool:
     return overridden and not getattr(permission, "object_check_allows_reads", False)
 
 
-class Declined(Exception):
+class DeclinedError(Exception):
     """Raised out of ``dispatch`` on the early path where the full path must answer (DRF would
     refuse, or the object must be checked first): ``EarlyReadsMiddleware`` passes the request on."""
 
@@ -64,23 +64,23 @@ class CachedReadsMixin:
     def _early(
         self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> HttpResponseBase:
-        """DRF's ``dispatch`` without its exception handling: ``Declined`` (the full path
+        """DRF's ``dispatch`` without its exception handling: ``DeclinedError`` (the full path
         answers) where DRF would refuse or where the object must be checked."""
         view: Any = self
         if self.action_map.get("get") not in ("list", "retrieve"):
-            raise Declined  # an extra action of the viewset's: its own code answers
+            raise DeclinedError  # an extra action of the viewset's: its own code answers
         view.action = self.action_map[
             "get"
         ]  # as DRF's initialize_request sets it, for get_permissions
         if view.action == "retrieve" and self._object_check_may_refuse():
-            raise Declined  # before any check runs, so that none runs twice
+            raise DeclinedError  # before any check runs, so that none runs twice
         view.args, view.kwargs = args, kwargs
         drf = view.request = view.initialize_request(request, *args, **kwargs)
         view.headers = view.default_response_headers
         try:
             view.initial(drf, *args, **kwargs)
         except (APIException, Http404, PermissionDenied):  # what DRF's handle_exception answers
-            raise Declined from None
+            raise DeclinedError from None
         response = self._read(view.action, request, drf.user, kwargs)
         return view.finalize_response(drf, response)  # type: ignore[no-any-return]
 
@@ -155,7 +155,7 @@ class EarlyReadsMiddleware:
         setattr(request, EARLY, True)
         try:
             response = match.func(request, *match.args, **match.kwargs)
-        except Declined:
+        except DeclinedError:
             return None
         finally:
             setattr(request, EARLY, False)
