@@ -29,6 +29,14 @@ def test_env_example_gives_each_option_its_default():
             assert listed.get(f"CACHE_{key}") == _shown(default), key
 
 
+def test_the_configuration_doc_gives_each_option_its_default():
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    documented = dict(re.findall(r"^\| `(CACHE_\w+)` \| `?([^`|]*?)`? \|", text, re.M))
+    for key, default in defaults().items():
+        if key not in NOT_FROM_THE_ENVIRONMENT:
+            assert documented.get(f"CACHE_{key}") == (_shown(default) or "empty"), key
+
+
 def test_the_settings_default_to_the_options_defaults():
     """With no CACHE_* variable set, the settings give every option its dataclass default."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CACHE_")}
