@@ -1,6 +1,8 @@
 """The one place that reads the process environment (SPEC section 3)."""
 
 import os
+from dataclasses import fields
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -34,3 +36,15 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in env_str(name, default).split(",") if part.strip()]
+
+
+def env_fields(prefix: str, options: type, *, skip: set[str]) -> dict[str, Any]:
+    """``{NAME: value}`` for each field of the dataclass ``options`` (not in ``skip``) whose
+    variable ``prefix + NAME`` is set, read as the field's type: bool, int or str."""
+    readers: dict[Any, Any] = {bool: env_bool, int: env_int, str: env_str}
+    found = {}
+    for option in fields(options):
+        name = option.name.upper()
+        if name not in skip and os.environ.get(prefix + name, "").strip():
+            found[name] = readers[option.type](prefix + name, option.default)
+    return found

@@ -8,7 +8,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from api.release import VERSION as RELEASE
-from config.env import env_bool, env_int, env_list, env_str
+from caching.core.options import Options
+from config.env import env_bool, env_fields, env_int, env_list, env_str
 from config.log_config import log_settings, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -170,22 +171,12 @@ CACHES = {
     }
 }
 
-# The caching app's options, all in one place (documented in caching/core/options.py).
+# Every option but these from its CACHE_<OPTION> variable when set, else its default (the
+# fields of caching.core.options.Options, where each is stated once).
+CACHE_OPTIONS_NOT_FROM_THE_ENVIRONMENT = {"TTLS", "OUTBOX_CHECK_AFTER_MS"}
 CACHE_LAYER = {
-    "ENABLED": env_bool("CACHE_ENABLED", True),
-    "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", ""),
-    "DEFAULT_TTL": env_int("CACHE_DEFAULT_TTL", 600),
+    **env_fields("CACHE_", Options, skip=CACHE_OPTIONS_NOT_FROM_THE_ENVIRONMENT),
     "TTLS": {"user": 3600, "post": 1800, "users": 600, "posts": 600},
-    "EMPTY_TTL": env_int("CACHE_EMPTY_TTL", 5),
-    "BREAKER_FAILURES": env_int("CACHE_BREAKER_FAILURES", 3),
-    "BREAKER_COOLDOWN_MS": env_int("CACHE_BREAKER_COOLDOWN_MS", 2000),
-    "REPLICA_ACK_MS": env_int("CACHE_REPLICA_ACK_MS", 100),
-    "LEASE_MS": env_int("CACHE_LEASE_MS", 2000),
-    "LEASE_WAIT_MS": env_int("CACHE_LEASE_WAIT_MS", 1000),
-    "NEAR_ENABLED": env_bool("CACHE_NEAR_ENABLED", True),
-    "NEAR_MAX_ENTRIES": env_int("CACHE_NEAR_MAX_ENTRIES", 10_000),
-    "NEAR_MAX_BYTES": env_int("CACHE_NEAR_MAX_BYTES", 64 * 2**20),
-    "NEAR_TTL": env_int("CACHE_NEAR_TTL", 300),
 }
 
 _WRITE_RATE = env_str("API_WRITE_RATE", "120/minute")

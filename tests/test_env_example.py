@@ -11,6 +11,9 @@ import re
 import subprocess
 from pathlib import Path
 
+from caching.core.options import defaults
+from config.settings import CACHE_OPTIONS_NOT_FROM_THE_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list"}
 ENVIRON_METHODS = {"get", "setdefault", "pop"}
@@ -112,6 +115,9 @@ def read_by_the_code() -> dict[str, set[str]]:
     for path in tracked(*SHELL_GLOBS):
         for name in shell_reads(path):
             found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    # config.env.env_fields: a variable per CACHE_LAYER option (caching.core.options.Options).
+    for key in defaults().keys() - CACHE_OPTIONS_NOT_FROM_THE_ENVIRONMENT:
+        found.setdefault(f"CACHE_{key}", set()).add("config/settings.py")
     return found
 
 
