@@ -9,7 +9,6 @@ process manager (its metrics directory is named after the master, which daemoniz
 """
 
 import os
-import shutil
 
 from config import metrics_dir
 from config.env import env_int, env_str
@@ -56,4 +55,4 @@ loglevel = _log_level.lower()
 # every server: no child_exit hook.
 def on_exit(server: object) -> None:  # server: gunicorn's Arbiter, unused
     if _metrics == metrics_dir.server_dir(os.getpid()):  # not the operator's
-        shutil.rmtree(_metrics, ignore_errors=True)
+        metrics_dir.remove(_metrics)

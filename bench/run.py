@@ -3,7 +3,7 @@ the production start (granian) against gunicorn.
 
     python bench/run.py                       # 10,000 users, 100,000 posts, 3 rounds of 8 s
     python bench/run.py --section servers     # only the servers section (bench/servers.py)
-    python bench/run.py --tiny                # a smoke run (the test suite uses it)
+    python bench/run.py --tiny --out /tmp/b   # a smoke run (the test suite's); no --out: no files
     python bench/run.py --seconds 2 --rounds 1 --out /tmp/bench   # a short run on the full data
 
 What it does, in one run on this machine (``--section`` picks the cache section, steps 2 to 4,
@@ -28,15 +28,16 @@ or the servers section, step 5; both by default):
    10 ms threshold), and ``MEMORY USAGE`` of a cached post and list page;
 5. runs the servers section (bench/servers.py): the production start against today's gunicorn
    start (gthread 2 x 8), and hits against the bare ceiling under the same server;
-6. prints Markdown tables, and writes them to bench/results.md and a chart of the cache
-   section to bench/results.png.
+6. prints Markdown tables, and writes them to bench/results.md, the numbers behind them to
+   bench/results.json and a chart of the cache section to bench/results.png (to ``--out``
+   instead; a ``--tiny`` run writes only there, never over bench/'s results).
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -50,7 +51,6 @@ from tqdm import tqdm  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.harness import (  # noqa: E402
     HOT,
-    PREFIX,
     WORKERS,
     add_run_options,
     bare_ceiling,
@@ -97,7 +97,7 @@ def write_and_flush_figures(tiny: bool, cached_post: int) -> dict:
     from caching.reads.get_or_load import get_or_load
     from caching.redis.connection import client as redis_client
     from posts.cache import post_key, posts_page_key
-    from posts.selectors import post_detail
+    from posts.entries import post_detail
     from tests.redis_server import RedisServer
 
     r = redis_client()
@@ -189,17 +189,21 @@ def main() -> None:
     unwind_on_sigterm()
     if args.tiny:
         args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
+    # A smoke run's numbers are no results: written only where --out says, never over bench/'s.
+    out = None if args.tiny and args.out == parser.get_default("out") else args.out
 
     with progress(args.progress or sys.stderr.isatty()) as bar:
         results = measure(args, bar)
     text = "\n\n".join(SECTIONS[name][1](args, *found) for name, found in results.items())
     print(text)
-    png = args.out / "results.png" if not args.tiny else Path(tempfile.gettempdir()) / PREFIX
-    if not args.tiny:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.md").write_text(text + "\n")
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(text + "\n")
+    # Per section, what its report takes (the variants' rows first).
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if "cache" in results:
-        chart(results["cache"][0], png.with_suffix(".png"))
+        chart(results["cache"][0], out / "results.png")
 
 
 def measure(args: argparse.Namespace, bar: tqdm) -> dict:
@@ -251,14 +255,21 @@ def measure_cache(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: 
         bar.update()
         bar.set_description_str("warm")
         detail_paths, list_paths = read_paths(on.url, hot)
+        reader = Token.objects.get_or_create(user=User.objects.exclude(pk=staff.pk).first())[0]
 
         def warm() -> None:
             for target in (on, unmetered):  # the servers with a near cache to fill
                 for path in detail_paths + list_paths:
                     requests.get(target.url + path, timeout=HTTP_TIMEOUT)
+            # The token variants' servers: the token's reader is keyed by a server's secret key.
+            for target in (on, far):
+                requests.get(
+                    target.url + detail_paths[0],
+                    headers={"Authorization": f"Token {reader.key}"},
+                    timeout=HTTP_TIMEOUT,
+                )
 
         warm()
-        reader = Token.objects.get_or_create(user=User.objects.exclude(pk=staff.pk).first())[0]
         detail_size = len(requests.get(on.url + detail_paths[0], timeout=HTTP_TIMEOUT).content)
         list_size = len(requests.get(on.url + list_paths[0], timeout=HTTP_TIMEOUT).content)
         bar.update()

@@ -27,7 +27,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from caching import keys, rules  # noqa: E402
+from caching.core import keys, rules  # noqa: E402
 from caching.ops import keyspace  # noqa: E402
 from caching.outbox.apply import apply  # noqa: E402
 from caching.redis.connection import client as redis_client  # noqa: E402

@@ -63,6 +63,15 @@ def for_server(master_pid: int) -> Path:
     return path
 
 
+def remove(path: Path) -> None:
+    """A stopped server's directory, and the folder above it once no server has one."""
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        root().rmdir()
+    except OSError:
+        pass  # another server's is there, or it is gone already
+
+
 def for_process() -> None:
     """Called by the WSGI/ASGI module before Django loads (see the module's docstring)."""
     given = env_str(VARIABLE, "")

@@ -16,7 +16,6 @@ kills what is left.
 """
 
 import os
-import shutil
 
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
@@ -61,7 +60,7 @@ def server() -> MPServer | MTServer:
         workers_kill_timeout=settings.graceful_timeout or None,
     )
     if directory == metrics_dir.server_dir(os.getpid()):  # not the operator's: ours to remove
-        served.on_shutdown(lambda: shutil.rmtree(directory, ignore_errors=True))
+        served.on_shutdown(lambda: metrics_dir.remove(directory))
     return served
 
 

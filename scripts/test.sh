@@ -48,7 +48,8 @@ python manage.py check --fail-level WARNING
 DJANGO_DEBUG=false DJANGO_HTTPS=true python manage.py check --deploy --fail-level WARNING
 python manage.py makemigrations --check --dry-run >/dev/null
 echo "== pass 1: REDIS_URL ($REDIS_URL_SHOWN)" >&2
-python -m pytest "$@"
+# pytest's own temporary folders in the run directory, not the machine's temp directory.
+python -m pytest --basetemp="$RUN_DIR/pytest" "$@"
 if [ "${TEST_CLUSTER:-true}" = false ]; then exit 0; fi
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
@@ -60,6 +61,6 @@ trap 'python scripts/redis_cluster.py stop "$CLUSTER_DIR"' EXIT
 CLUSTER_URL=$(python scripts/redis_cluster.py start "$CLUSTER_DIR")
 echo "== pass 2: Redis Cluster ($CLUSTER_URL)" >&2
 status=0
-REDIS_URL="$CLUSTER_URL" python -m pytest -m "not own_redis" "$@" || status=$?
+REDIS_URL="$CLUSTER_URL" python -m pytest --basetemp="$RUN_DIR/pytest" -m "not own_redis" "$@" || status=$?
 [ "$status" = 5 ] && status=0  # pytest's "no tests collected": only own_redis tests were asked for
 exit "$status"

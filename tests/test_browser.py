@@ -5,8 +5,10 @@ the cache dashboard, flushes a namespace and sees its key count drop. Screenshot
 ``artifacts/`` (kept by CI as test artifacts).
 """
 
+import os
 import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,37 +26,44 @@ pytestmark = pytest.mark.live
 class Browser:
     """Headless Chromium driven by chromedriver, a context manager. chromedriver starts in a
     session of its own and Chromium's processes join its group, so the group is killed after
-    ``quit()``, and when the start itself fails: no browser process outlives the test."""
+    ``quit()``, and when the start itself fails: no browser process outlives the test. Their
+    files (the profile, Chromium's singleton socket, its crash reports) are in a temporary
+    directory of their own, their HOME and TMPDIR, removed after the group: none outlives the
+    test either."""
 
     def __init__(self) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-
-        self.options = webdriver.ChromeOptions()
-        self.options.binary_location = CHROMIUM
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1280,900",
-        ):
-            self.options.add_argument(flag)
-        self.service = Service(executable_path=CHROMEDRIVER, popen_kw={"start_new_session": True})
-        self.driver = None
+        self.directory = self.service = self.driver = None
 
     def __enter__(self):
         from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
 
+        self.directory = tempfile.mkdtemp(prefix="browser-")
         try:
-            self.driver = webdriver.Chrome(service=self.service, options=self.options)
+            options = webdriver.ChromeOptions()
+            options.binary_location = CHROMIUM
+            for flag in (
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+                f"--user-data-dir={self.directory}/profile",
+            ):
+                options.add_argument(flag)
+            self.service = Service(
+                executable_path=CHROMEDRIVER,
+                env={**os.environ, "HOME": self.directory, "TMPDIR": self.directory},
+                popen_kw={"start_new_session": True},
+            )
+            self.driver = webdriver.Chrome(service=self.service, options=options)
         except BaseException:
-            self._kill()
+            self._end()
             raise
         return self.driver
 
@@ -62,10 +71,16 @@ class Browser:
         try:
             self.driver.quit()
         finally:
+            self._end()
+
+    def _end(self) -> None:
+        try:
             self._kill()
+        finally:
+            shutil.rmtree(self.directory)
 
     def _kill(self) -> None:
-        process = self.service.process
+        process = self.service and self.service.process
         if process is None:
             return
         if process.returncode is None:
@@ -74,18 +89,38 @@ class Browser:
             signal_group(process, signal.SIGKILL)
 
 
-@pytest.fixture
-def browser():
+def require_chromium() -> None:
     if not (Path(CHROMIUM).exists() and shutil.which(CHROMEDRIVER)):
         pytest.fail(
             "Debian chromium and chromium-driver are required: apt-get install chromium "
             "chromium-driver (.ci/run does)"
         )
+
+
+@pytest.fixture
+def browser():
+    require_chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     with Browser() as driver:
         # Finding an element waits for it (a page still loading on a busy machine), up to this.
         driver.implicitly_wait(WAIT_TIMEOUT / 2)
         yield driver
+
+
+def test_a_browser_leaves_no_file_behind_even_when_its_test_fails(monkeypatch):
+    """Nothing of chromedriver's and Chromium's is left in the temp directory or the home."""
+    require_chromium()
+    with tempfile.TemporaryDirectory() as scratch:
+        left = {name: Path(scratch, name) for name in ("HOME", "TMPDIR")}
+        for name, path in left.items():
+            path.mkdir()
+            monkeypatch.setenv(name, str(path))
+        monkeypatch.setattr(tempfile, "tempdir", str(left["TMPDIR"]))  # its TMPDIR, read once
+        with pytest.raises(RuntimeError, match="the test failed"), Browser() as driver:
+            driver.get("data:text/html,<title>a page</title>")
+            assert driver.title == "a page"
+            raise RuntimeError("the test failed")
+        assert {name: os.listdir(path) for name, path in left.items()} == {"HOME": [], "TMPDIR": []}
 
 
 def test_admin_edit_reaches_the_api_and_the_dashboard_flushes(live, browser):
