@@ -1,17 +1,7 @@
-"""The cache service layer. The apps import what they need from here, and nothing else from
-this package; ``docs/architecture.md`` draws the packages behind it.
-
-Names are loaded on first use, so that importing a part of the layer (``caching.core.rules``,
-as the apps' cache declarations do at app loading) loads neither Redis nor a model. Each name
-is stated once, in the imports below, which are read for types and, at run time, as the map
-from a name to where it lives.
-
-Reads: ``get_or_load(key, loader) -> Result`` around a selector that returns an ``Entry``;
-keys from ``detail_key`` and ``page_key``. Declarations: ``register_namespace``,
-``register_model`` with a function from ``RowChange`` to ``Changes``. Models:
-``InvalidatingModel`` and ``InvalidatingQuerySet``. Writes the ORM cannot see (raw SQL):
-``with caching.invalidating(model, pks): ...``.
-"""
+"""The cache service layer's facade: the apps import from here only (docs/architecture.md).
+Names load on first use, so importing a part of the layer (``caching.core.rules``, as the apps'
+declarations do at app loading) loads neither Redis nor a model; the imports below, read for
+types, are also the run-time map from each name to its module."""
 
 import ast
 from importlib import import_module

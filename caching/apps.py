@@ -15,8 +15,7 @@ class CachingConfig(AppConfig):
     verbose_name = "Cache"
 
     def ready(self) -> None:
-        """A wrong ``CACHE_LAYER`` stops the process at start: system checks do not run under
-        a server."""
+        """A wrong ``CACHE_LAYER`` stops the start: system checks do not run under a server."""
         checks.register(check_options, checks.Tags.caches)
         Options.from_settings(getattr(settings, "CACHE_LAYER", {}))
 

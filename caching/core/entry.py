@@ -1,11 +1,5 @@
-"""What a cache entry holds: rendered JSON bytes, ready to be sent, plus the small metadata
-needed to serve them without the database (access checks, page counts) and an ETag per part;
-and what a read returns (``Result``: the entry and how it was served).
-
-Layout in Redis: one line of JSON metadata, a newline, then the parts back to back:
-``{"m": meta, "l": [len, ...], "e": [etag, ...]}\\n<part 0><part 1>...``. A hit decodes the
-metadata line only; the parts are sliced out as bytes and never parsed.
-"""
+"""What a cache entry holds (rendered JSON parts, the metadata that serves them without the
+database, an ETag per part: docs/reads.md, "Entries"), and what a read returns (``Result``)."""
 
 import hashlib
 import json
@@ -26,8 +20,7 @@ def etag(*chunks: bytes) -> str:
 @dataclass(frozen=True, slots=True)
 class Entry:
     """``empty``: the loader found nothing for a key the client chose (a filter that matches
-    nothing). Such an entry is stored for ``EMPTY_TTL`` only, so a flood of distinct never-matching
-    requests costs Redis at most its rate times that; it is not part of the stored form."""
+    nothing); stored for ``EMPTY_TTL`` only, and not part of the stored form."""
 
     parts: tuple[bytes, ...]
     meta: dict[str, Any] = field(default_factory=dict)

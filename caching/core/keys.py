@@ -1,21 +1,5 @@
-"""Every cache key string is built here, and nowhere else.
-
-Logical keys (SPEC section 6) name what is cached: ``post:12``, ``posts:page:2``,
-``posts:author:5:category:django:page:1``. The namespace is the first segment. Physical keys add
-the deployment prefix, a version segment and a hash tag (``<prefix>:3:{post.12}:post:12``); keys
-of a generational namespace (the lists) end in ``:g<generation>``, appended in Redis by the read
-script so that reading the generation and the value is one round trip.
-
-The hash tag ``{<namespace>.<shard>}`` decides the Redis Cluster slot. Every key a script or a
-multi-key command touches together shares it: a value, the generation of its namespace, and the
-counters and history buckets that count its reads. Detail keys spread over ``SHARDS`` tags by
-primary key; a list namespace has one tag (shard 0), because all its pages depend on one
-generation. On a single Redis the tags change nothing.
-
-Request values become key segments only through ``segment()``: anything outside
-``[A-Za-z0-9_-]`` is replaced by a hash, so ``*``, ``?``, ``[`` or ``:`` in a slug can neither
-widen a SCAN pattern nor forge another key.
-"""
+"""Every cache key string is built here, and nowhere else. The scheme (logical and physical
+keys, hash tags and shards, versions, request values in keys) is docs/keys.md."""
 
 import hashlib
 import re
@@ -24,16 +8,8 @@ from dataclasses import dataclass
 
 from caching.core.options import options
 
-# The version segment of every physical key. Bump it whenever the stored entry format or the
-# key layout changes: a deploy then reads none of the old entries (they expire by their TTL).
-VERSION = (
-    3  # 2: entries hold rendered JSON parts (caching.core.entry); 3: hash tags (Redis Cluster)
-)
-# Invalidation reaches this version and the one before: during a rolling deploy (or a rollback)
-# the new release's writes reach the keys the old release's workers read. The old release cannot
-# know the new keys, so after a deploy that changes VERSION run ``cache_flush --all`` once the
-# last old worker is gone (README, Operations).
-INVALIDATED_VERSIONS = (VERSION, VERSION - 1)
+VERSION = 3  # bump it with the entry format or the key layout (docs/keys.md, "Versions")
+INVALIDATED_VERSIONS = (VERSION, VERSION - 1)  # for rolling deploys (docs/keys.md, "Versions")
 TAGGED_SINCE = 3  # the first version whose keys carry hash tags (older ones: see physical())
 SHARDS = 64  # hash tags per detail namespace; changing it moves keys, so it needs a VERSION bump
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -69,9 +45,7 @@ def detail_key(namespace: str, pk: int) -> CacheKey:
 def page_key(namespace: str, number: int, filters: Mapping[str, object] | None = None) -> CacheKey:
     """``<namespace>[:<filter>:<value>...]:page:<n>``, filters in alphabetical (canonical) order."""
     parts = [namespace]
-    given = filters or {}
-    for name in sorted(given):
-        value = given[name]
+    for name, value in sorted((filters or {}).items()):
         if value is not None:
             parts += [segment(name), segment(value)]
     parts += ["page", str(int(number))]
@@ -79,20 +53,17 @@ def page_key(namespace: str, number: int, filters: Mapping[str, object] | None =
 
 
 def secret_key(namespace: str, value: str) -> CacheKey:
-    """``<namespace>:~<hash of value>``: a key for a value that must not appear in Redis (a
-    token), in shard 0."""
-    return restore(
-        namespace, f"{namespace}:~{hashlib.blake2b(value.encode(), digest_size=16).hexdigest()}"
-    )
+    """``<namespace>:~<hash of value>``: for a value that must not appear in Redis (a token)."""
+    digest = hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
+    return restore(namespace, f"{namespace}:~{digest}")
 
 
 def restore(namespace: str, logical: str) -> CacheKey:
     """The key named ``logical`` (also: as kept in the outbox) with its shard, the one place
     that decides it: ``<namespace>:<id>`` is in shard ``id mod SHARDS``, anything else in 0."""
     rest = logical[len(namespace) + 1 :]
-    return CacheKey(
-        namespace, logical, int(rest) % SHARDS if rest.isascii() and rest.isdigit() else 0
-    )
+    shard = int(rest) % SHARDS if rest.isascii() and rest.isdigit() else 0
+    return CacheKey(namespace, logical, shard)
 
 
 def shards(generational: bool) -> range:
@@ -132,8 +103,7 @@ def in_generation(key: CacheKey, generation: int | str) -> str:
 
 
 def without_generation(name: str) -> str:
-    """``in_generation`` undone: a list value's key without its generation suffix; a
-    generation counter (``generation``) ends in ``_gen``, and other keys come back as given."""
+    """``in_generation`` undone; other keys (a ``_gen`` counter too) come back as given."""
     head, separator, tail = name.rpartition(GENERATION_SEPARATOR)
     return head if separator and tail.isascii() and tail.isdigit() else name
 
@@ -161,8 +131,7 @@ def history(namespace: str, shard: int, hour: int) -> str:
 
 
 def heartbeat() -> str:
-    """The key the near cache's heartbeat writes to (a ``PEXPIRE``, ``caching.near.tracking``):
-    it never exists, and no tracked prefix covers it."""
+    """The key the near cache's heartbeat ``PEXPIRE``s: it never exists, and is not tracked."""
     return tag("_near") + "_heartbeat"
 
 
@@ -177,14 +146,12 @@ def glob_escape(text: str) -> str:
 
 
 def prefix_pattern(*, all_versions: bool = False) -> str:
-    """SCAN pattern matching every key of this deployment's prefix (in this key version, or
-    in every version)."""
+    """SCAN pattern of every key of this deployment's prefix, in this key version or in all."""
     return glob_escape(f"{options().key_prefix}:" if all_versions else _base()) + "*"
 
 
 def namespace_of(physical_key: str) -> str:
-    """The namespace of a physical data key; bookkeeping keys give ``_gen``, ``_stats``,
-    ``_hist``, which no namespace is called."""
+    """A physical data key's namespace (bookkeeping keys give ``_gen``, ``_stats``, ``_hist``)."""
     rest = physical_key[len(_base()) :]
     if rest.startswith("{"):
         rest = rest.partition("}:")[2]

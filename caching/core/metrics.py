@@ -1,10 +1,5 @@
-"""Prometheus metrics of the cache layer: defined here, updated by the layers, served by
-``caching.ops.scrape``.
-
-With ``PROMETHEUS_MULTIPROC_DIR`` set (``config.metrics_dir`` sets it up under every server),
-every process writes its samples to files there, which ``/metrics`` adds up
-(prometheus-client's multiprocess mode).
-"""
+"""Prometheus metrics of the cache layer, served by ``caching.ops.scrape`` and summed over the
+worker processes (docs/operations.md, "Metrics")."""
 
 import os
 

@@ -1,13 +1,7 @@
 """The caching app's options: ``settings.CACHE_LAYER``, whose keys are the fields of ``Options``
-in capitals. Each field carries its default and its meaning; nothing else restates them
-(``.env.example`` and the settings are tested against them, tests/test_options.py).
+in capitals, each with its default and meaning (docs/configuration.md, "CACHE_LAYER")."""
 
-An unknown key, a value of the wrong type or a negative number is an ``ImproperlyConfigured``
-error naming the key, at start (``CachingConfig.ready``) and in ``manage.py check``
-(``caching.E001``).
-"""
-
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from django.conf import settings
@@ -48,8 +42,8 @@ class Options:
     )
     replica_ack_ms: int = _option(
         100,
-        "on a Redis Cluster, how long a write's invalidation waits for a replica's "
-        "acknowledgement before it stays in the outbox (below the socket timeout)",
+        "how long a write's invalidation waits for a replica's acknowledgement (where the "
+        "primary has one) before it stays in the outbox (below the socket timeout)",
     )
     near_enabled: bool = _option(
         True, "keep hot entries in each process too (off on a Redis Cluster)"
@@ -105,12 +99,7 @@ _EXPECTED = {bool: "True or False", int: "a whole number, 0 or more", str: "a st
 
 def defaults() -> dict[str, Any]:
     """Each option's default, by its ``CACHE_LAYER`` key."""
-    return {
-        option.name.upper(): option.default_factory()
-        if option.default is MISSING and option.default_factory is not MISSING
-        else option.default
-        for option in fields(Options)
-    }
+    return {name.upper(): value for name, value in asdict(Options()).items()}
 
 
 class _Current:
@@ -128,8 +117,7 @@ STATE.on_reset(CURRENT.reset)
 
 
 def options() -> Options:
-    """The current options, read once per process (again after ``STATE.reset()``, which a
-    change of ``CACHE_LAYER`` in a test triggers)."""
+    """The current options, read once per process (again after ``STATE.reset()``)."""
     found = CURRENT.options
     if found is None:
         found = CURRENT.options = Options.from_settings(getattr(settings, "CACHE_LAYER", {}))

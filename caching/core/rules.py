@@ -1,12 +1,5 @@
 """What the apps declare: their namespaces, and for each model what a write to it invalidates.
-
-Plain data: importing this module loads no Redis client, no model and no receiver. Each app
-registers its namespaces and, for each model, the fields whose old values decide what a write
-touches (``tracked``) and a function that turns one row's change into the cache work it needs
-(``Changes``). ``caching.invalidation`` builds the ``RowChange`` objects (from signals, querysets
-and raw SQL) and connects the receivers (``caching.invalidation.receivers.register_model``);
-``caching.outbox`` records and delivers the merged ``Changes``.
-"""
+Plain data: importing this module loads no Redis client, no model and no receiver."""
 
 from __future__ import annotations
 
@@ -38,9 +31,8 @@ class RowChange:
 
 @dataclass
 class Changes:
-    """Cache work for one or more writes: keys to ``drop`` and generational namespaces to
-    ``advance`` (plain data, kept in the outbox until delivered), and keys to ``prime`` at once
-    (write-through, best effort, in memory only)."""
+    """Cache work for one or more writes: keys to ``drop`` and namespaces to ``advance`` (kept in
+    the outbox until delivered), and keys to ``prime`` (write-through, in memory only)."""
 
     drop: set[CacheKey] = field(default_factory=set)
     advance: set[str] = field(default_factory=set)
@@ -56,8 +48,7 @@ class Changes:
         return bool(self.drop or self.advance or self.prime)
 
     def payload(self) -> dict[str, list[Any]]:
-        """The invalidation as JSON-ready data, as the outbox stores it (write-through is not
-        part of it). The field names are a stored format: older releases' rows use them too."""
+        """The invalidation as the outbox stores it: a stored format, keep the field names."""
         return {
             "keys": sorted([k.namespace, k.logical] for k in self.drop),
             "namespaces": sorted(self.advance),
@@ -65,8 +56,7 @@ class Changes:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Changes:
-        """Back from the outbox; namespaces no longer registered (a deploy removed them) are
-        dropped: their keys are no longer read."""
+        """Back from the outbox, without the namespaces no longer registered."""
         known = set(_namespaces)
         return cls(
             drop={restore(ns, logical) for ns, logical in payload.get("keys", ()) if ns in known},
@@ -96,19 +86,15 @@ _models: dict[type[Model], ModelRules] = {}
 
 
 def register_namespace(name: str, *, generational: bool = False) -> None:
-    """Declare a namespace. Generational ones (lists) are invalidated in O(1) by advancing a
-    counter that is part of every key; the others by deleting keys one by one."""
+    """Declare a namespace; a generational one (a list's) is invalidated in O(1) (docs/keys.md)."""
     if not NAMESPACE_NAME.fullmatch(name):
         raise ValueError(f"namespace {name!r} must match {NAMESPACE_NAME.pattern}")
     _namespaces[name] = Namespace(name, generational)
 
 
 def add_model_rules(model: type[Model], *, tracked: Iterable[str], changes: Handler) -> None:
-    """Record what writes to ``model`` invalidate (``register_model`` also connects receivers).
-
-    Several apps may declare the same model (the posts app declares what a user's rename does
-    to posts); the tracked fields are merged and every handler runs.
-    """
+    """Record what writes to ``model`` invalidate (``register_model`` also connects receivers);
+    a model declared again gets its tracked fields merged and every handler run."""
     found = _models.setdefault(model, ModelRules())
     found.tracked = tuple(dict.fromkeys(found.tracked + tuple(tracked)))
     found.handlers.append(changes)

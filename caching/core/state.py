@@ -1,10 +1,5 @@
-"""What the cache layer keeps per process, and the one call that forgets it all.
-
-Each feature keeps its own state beside its code and registers how to forget it
-(``STATE.on_reset``); ``STATE.reset()`` runs them all, so the process is as a new one would
-be. A test calls it, and a test that changes ``CACHES`` or ``CACHE_LAYER`` gets it for free
-(``setting_changed``). This module knows nothing of the features that register.
-"""
+"""What the cache layer keeps per process, and the one call that forgets it all, also run when a
+test changes ``CACHES`` or ``CACHE_LAYER`` (docs/architecture.md, "Process state")."""
 
 from collections.abc import Callable
 from typing import Any

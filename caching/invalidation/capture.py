@@ -31,22 +31,17 @@ def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any] | 
 def _locked_row(
     instance: models.Model, tracked: tuple[str, ...], using: str
 ) -> dict[str, Any] | None:
-    """The row's tracked values as stored now, locked until the transaction ends so that no
-    concurrent write can slip between this read and the write that follows it."""
+    """The row's tracked values as stored now, locked until the transaction ends (the lock the
+    UPDATE takes anyway: docs/writes.md, "Old values come from the row itself")."""
     rows = type(instance)._base_manager.using(using).filter(pk=instance.pk)
     if transaction.get_connection(using).in_atomic_block:
-        # The lock the UPDATE takes anyway (NO KEY UPDATE): it does not conflict with the
-        # KEY SHARE locks of foreign-key checks, so inserting posts never waits on it.
         rows = rows.select_for_update(no_key=True)
     return rows.values(*tracked).first()
 
 
 def before_write(instance: models.Model, using: str) -> None:
-    """Before a save or delete: read what the row holds (one query by primary key).
-
-    The instance's own values may be older than the row (loaded before a concurrent write), so
-    they cannot tell what this write moves away from; the locked row can.
-    """
+    """Before a save or delete: read what the row holds (one query by primary key), since the
+    instance may have been loaded before a concurrent write."""
     found = rules.for_model(type(instance))
     if found is not None:
         before = None if instance.pk is None else _locked_row(instance, found.tracked, using)
@@ -94,11 +89,8 @@ def schedule(
     *,
     write_through: bool = True,
 ) -> None:
-    """Compute the cache work of ``rows`` now, record it in the outbox in the same transaction,
-    and deliver it once the transaction commits (in a rolled-back one: never, and no record).
-
-    Call it inside the write's transaction: outside one the record commits on its own.
-    """
+    """Compute the cache work of ``rows``, record it, and deliver it once the transaction commits.
+    Call it inside the write's transaction: outside one the record commits on its own."""
     changes = rules.changes_for(model, rows)
     if not write_through:
         changes.prime.clear()
@@ -132,18 +124,9 @@ def _kind(before: object, after: object) -> Kind | None:
 def invalidating(
     model: type[models.Model], pks: Iterable[Any], *, using: str = DEFAULT_DB_ALIAS
 ) -> Iterator[None]:
-    """Invalidate what a write the ORM cannot see (raw SQL) does to rows ``pks`` of ``model``.
-
-    ::
-
-        with caching.invalidating(Post, ids):
-            cursor.execute("UPDATE posts_post SET status = 'draft' WHERE id = ANY(%s)", [ids])
-
-    Runs the block in a transaction; locks and reads the rows' tracked fields before it and
-    reads them again after it, so the cache work is exact (old and new authors, statuses), and
-    delivers it after commit. Rows inserted by the block are created; rows it removes, deleted.
-    Bulk writes do not write through: new rows are cached by their first read.
-    """
+    """Invalidate what a write the ORM cannot see (raw SQL) in the block does to rows ``pks``:
+    the block runs in a transaction, between a locked read of the rows and a second one
+    (docs/writes.md, "Every ORM write path")."""
     found = rules.for_model(model)
     pks = list(pks)
     if found is None or not pks:

@@ -1,9 +1,5 @@
-"""A QuerySet whose signal-less writes invalidate the cache like ``save()`` and ``delete()``.
-
-Models use it as their default manager, so ordinary ORM code needs no extra step.
-``QuerySet.delete()`` needs no override: while the caching signals are connected Django has no
-fast-delete path for these models and sends ``post_delete`` for every row, cascades included.
-"""
+"""A QuerySet whose signal-less writes invalidate the cache like ``save()`` and ``delete()``
+(docs/writes.md, "Every ORM write path"; ``delete()`` sends its signals already)."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -37,10 +33,8 @@ class InvalidatingQuerySet(models.QuerySet):  # type: ignore[type-arg]
     bulk_update.alters_data = True  # type: ignore[attr-defined]
 
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
-        """Insert; new rows change lists and counts. For an upsert (``update_conflicts``) the
-        rows it will overwrite are locked and read first, by ``unique_fields``, so their old
-        values are invalidated too; ``ignore_conflicts`` rows have no pk and only their list and
-        count effects are invalidated."""
+        """Insert; for an upsert (``update_conflicts``) the rows it will overwrite are locked and
+        read first, by ``unique_fields``, so their old values are invalidated too."""
         found = rules.for_model(self.model)
         if found is None:
             return super().bulk_create(objs, *args, **kwargs)

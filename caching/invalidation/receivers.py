@@ -1,6 +1,5 @@
-"""The model signal receivers, each handing its event to ``caching.invalidation.capture``, and
-``register_model``, which declares a model's rules and connects them for that model only (so
-other models keep Django's fast delete path)."""
+"""The model signal receivers, handing each event to ``capture``, and ``register_model``, which
+connects them for that model only (so other models keep Django's fast delete path)."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -31,8 +30,7 @@ def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any
 
 
 def register_model(model: type[Model], *, tracked: Iterable[str], changes: rules.Handler) -> None:
-    """Declare what writes to ``model`` invalidate (``caching.core.rules``) and connect the
-    receivers. Several apps may register the same model; every handler runs."""
+    """Declare what writes to ``model`` invalidate and connect the receivers (once per model)."""
     rules.add_model_rules(model, tracked=tracked, changes=changes)
     uid = f"caching.{model._meta.label_lower}"
     signals.pre_save.connect(_pre_write, sender=model, dispatch_uid=f"{uid}.pre_save")

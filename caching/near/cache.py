@@ -1,16 +1,6 @@
 """The near cache: entries held in this process, bounded (entries, bytes, TTL), least recently
-used first out, and dropped by name when Redis says a key changed (``caching.near.tracking``).
-
-Keys are physical Redis keys without a list's generation suffix. A list entry also remembers
-the epoch of its namespace's generation counter: an invalidation of the counter (a BUMP, its
-expiry or eviction) advances the epoch, which drops every page of that namespace at once.
-
-A fill races with invalidations (Redis's "placeholder" technique closes it): before asking
-Redis, a reader ``reserve``s the key; an invalidation of the key (or of its generation counter)
-that is consumed between the reservation and the ``fill`` cancels the reservation, and the
-fill then stores nothing. So a value Redis returned before a write is never kept after the
-write's invalidation was consumed, whichever thread consumed it.
-"""
+used first out, dropped when Redis says a key or its list's counter changed, and kept only
+through a reservation (docs/near-cache.md, "What a process holds", "A value on its way")."""
 
 import itertools
 import threading
@@ -93,8 +83,7 @@ class NearCache:
             self._items[key] = _Item(entry, size, time.monotonic() + ttl, counter, epoch)
             self.bytes += size
             while len(self._items) > self.max_entries or self.bytes > self.max_bytes:
-                oldest = next(iter(self._items))
-                self._drop(oldest)
+                self._drop(next(iter(self._items)))  # the least recently used
             return True
 
     def invalidate(self, names: Iterable[bytes]) -> None:

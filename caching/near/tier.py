@@ -1,27 +1,8 @@
-"""The near tier in front of the READ script: a hit served from this process's memory
-(``caching.near.cache``), kept exact by Redis's invalidation pushes (``caching.near.tracking``).
-
-A near hit first consumes every push Redis has sent this process (``Tracker.drain``: a
-non-blocking read, no round trip) and needs a recent heartbeat that Redis took as a write.
-Redis queues a write's invalidation push before it answers the write, so once the writer has
-its answer the push is on its way to every process; a process that reads after that consumes
-it before answering. A write whose invalidation Redis did not take returns no sooner than the
-socket timeout after trying (``fence_s``, ``caching.outbox.delivery``), by when no tracker still
-trusts a heartbeat from before (docs/near-cache.md gives the ordering, the faults and where it
-ends). While tracking is not up (not yet connected, a connection lost, the process just forked)
-the tier is empty and reads go to Redis; it reconnects at most once per ``RETRY_S``, and starts
-empty. A lost connection or a lapse of the heartbeat empties the tier and makes the process
-check the outbox before its next hit (``Breaker.suspect``).
-
-A background thread per process keeps the tier up while the process is idle: it drains the
-tracking connections (so Redis never buffers pushes for a process that is not reading, and the
-heartbeat stays answered) every ``UPKEEP_S``, flushes the near hits' counts, and every
-``NODE_CHECK_S`` checks that the client still reaches the server tracked (its run id).
-
-On a Redis Cluster the tier is off: its tracking connections are fixed when they connect, and
-a failover that keeps the old primary alive, or a resharding that adds one, would leave writes
-this process never hears of (docs/near-cache.md, "Where it ends").
-"""
+"""The near tier in front of the READ script: hits served from this process's memory, kept exact
+by Redis's invalidation pushes (why, the faults, and why off on a Redis Cluster:
+docs/near-cache.md); empty while tracking is not up. A background thread drains the tracking
+connections while the process is idle (so the heartbeat stays answered), flushes the near hits'
+counts and checks that the client still reaches the tracked server."""
 
 import atexit
 import logging
@@ -42,17 +23,15 @@ from caching.redis.policy import CacheUnavailableError, breaker, call
 from caching.redis.scripts import SHAS
 
 log = logging.getLogger("caching")
-RETRY_S = 1.0
-UPKEEP_S = 0.05
-NODE_CHECK_S = 1.0
+RETRY_S = 1.0  # tracking not up: a connection is tried at most this often, and starts empty
+UPKEEP_S = 0.05  # the background thread drains the tracking connections this often
+NODE_CHECK_S = 1.0  # ... and compares the run id the client reaches with the tracked one
 FLUSH_S = 0.2  # near hits are added to the shared counters this often
 
 
 class HitCounts:
-    """Near hits summed in the process and added to the shared counters (the READ script's
-    ``_stats`` and ``_hist`` keys) every ``FLUSH_S`` by the upkeep thread, so every read shows
-    in the stats API, ``cache_stats`` and the dashboard within a second (SPEC 8.7). A flush
-    that fails keeps the sums for the next one; a counter reset discards them."""
+    """Near hits summed in the process, added to the shared counters every ``FLUSH_S`` by the
+    upkeep thread (docs/near-cache.md, "Counts stay exact")."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -78,11 +57,8 @@ class HitCounts:
                     keys.HISTORY_SECONDS,
                 )  # fmt: skip
 
-        def run(r: Client) -> None:
-            pipelined(r, queue)
-
         try:
-            call(run)
+            call(lambda r: pipelined(r, queue))
         except BaseException as error:
             with self._lock:  # counted at the next flush
                 for shard, hits in taken.items():
@@ -176,10 +152,8 @@ class NearTier:
         return tracker
 
     def _moved(self, tracker: Tracker) -> str:
-        """Why the client reaches another server than the one the tracker listens to (a name or
-        an address moved to another primary: the tracker would hear none of the writes), or
-        ``""``. Unknown (Redis unavailable, INFO refused) counts as the same server: the
-        heartbeat and the breaker cover those."""
+        """Why the client reaches another server than the tracked one (a name or an address
+        moved), or ``""``; unknown (Redis unavailable, INFO refused) counts as the same."""
         tracked = tracker.links[0].run_id
         try:
             ((_, info),) = call(lambda r: server_info(r, "server"))
@@ -221,8 +195,7 @@ class NearTier:
             self._off(reason)
 
     def close(self) -> None:
-        """Stop the thread (its counts go: they belong to the settings before a reset), then
-        the connections."""
+        """Stop the thread (its counts go with the old settings), then the connections."""
         self.counts.discard()
         self._stop.set()
         if self._thread is not threading.current_thread():
@@ -290,8 +263,7 @@ class _Current:
         self.tier = None
 
     def forked(self) -> None:
-        """In a child: no near cache (the parent's tracking connection and thread are not the
-        child's)."""
+        """In a child: no near cache (the parent's connection and thread are not the child's)."""
         if self.tier is not None:
             self.tier.abandon()
         self.tier = None
@@ -321,10 +293,8 @@ def tier() -> NearTier | None:
 
 
 def fence_s() -> float:
-    """How long after its first try a write whose invalidation Redis did not take must wait
-    before it returns: the socket timeout, as long as a timed-out try takes, by when every
-    tracker that has not seen Redis take a write since has stopped trusting it
-    (docs/near-cache.md, "The heartbeat"); 0 where no process keeps a near cache."""
+    """How long after its first try a write whose invalidation Redis did not take waits before
+    it returns (docs/near-cache.md, "the fence"): the socket timeout; 0 without a near cache."""
     return 0.0 if tier() is None else _timeout(client())
 
 

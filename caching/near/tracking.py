@@ -1,34 +1,6 @@
-"""Server-assisted invalidation (Redis client tracking) for the near cache, and the heartbeat
-that proves Redis takes writes.
-
-One connection per primary, in RESP3 (``HELLO 3``), with ``CLIENT TRACKING ON BCAST`` over the
-key prefixes of cached data: Redis pushes ``invalidate <keys>`` to it whenever any client
-changes such a key (SET, UNLINK, a script's writes, a BUMP of a generation counter), when a key
-expires or is evicted, and ``invalidate null`` on FLUSHDB/FLUSHALL. Broadcast mode needs no
-per-key tracking table in Redis, so keys read by scripts and pipelines are covered alike, and
-the counters a read increments (``_stats``, ``_hist``) are outside the prefixes: reads cause no
-pushes. A connection is made only to a primary (``HELLO``'s role), and knows the server's run id.
-
-``drain()`` reads everything that has arrived, until ``EAGAIN`` or the end of the stream (a close
-behind a waiting reply is seen at once), hands each push to ``on_invalidate``, and says whether a
-near hit may be served now. It also sends the heartbeat, at most every quarter of ``stale_s``:
-``PEXPIRE`` of a key that does not exist, then ``TIME``. The PEXPIRE is a write that changes
-nothing (nothing replicated, no push, accepted at ``maxmemory``), so Redis holds it back exactly
-when it holds a writer's invalidation back (``CLIENT PAUSE WRITE``, a frozen server) and refuses
-it exactly when it refuses one (a replica: ``READONLY``); TIME, run right after it, says when
-Redis took it, on Redis's clock. Replies come in order, after every push sent before them. So:
-
-- a refused heartbeat loses the connection (``TrackingLostError``), as a close or a garbled
-  reply does;
-- a near hit needs a heartbeat answered that was sent less than ``stale_s`` ago and after the
-  last drain that read a push (Redis may hold more pushes behind it, whatever the size of the
-  receive buffer);
-- two answered heartbeats that Redis took more than ``stale_s`` apart mean writes may have been
-  held or refused in between, however briefly this process looked (or the process itself was
-  paused, and cannot tell): ``on_lapse`` is told.
-
-docs/near-cache.md ("Faults") gives the argument and where it ends.
-"""
+"""Server-assisted invalidation (Redis client tracking) for the near cache, and the heartbeat that
+proves Redis takes writes: one RESP3 socket per primary, read without blocking (``drain``). Its
+rules, and why not redis-py's reader: docs/near-cache.md, "How Redis tells it", "The heartbeat"."""
 
 import os
 import secrets
@@ -40,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-STALE_S = 0.2  # at most: a heartbeat older than this is not trusted (see above)
+STALE_S = 0.2  # at most: a heartbeat older than this is not trusted (rule 1)
 LOST_S = 2.0  # a heartbeat unanswered this long: the connection is dead (a black hole)
 _CHUNK = 65536
 # (level, option, value) set on every tracking socket before it connects: a test's hook (a small
@@ -218,9 +190,8 @@ class Tracker:
         return replies, buffer
 
     def drain(self) -> bool:
-        """Consume everything Redis has sent; send a heartbeat when one is due. True when a
-        near hit may be served now (see above); raises ``TrackingLostError`` (and stays broken) when
-        a connection is gone or Redis refused the heartbeat."""
+        """Consume what Redis sent, send a heartbeat when due; whether a near hit may be served.
+        Raises ``TrackingLostError`` (and stays broken): a connection lost, a heartbeat refused."""
         with self._lock:
             if self.broken:
                 raise TrackingLostError("tracking was lost")
@@ -282,9 +253,8 @@ class Tracker:
             self.detach()
 
     def detach(self) -> None:
-        """Close without the lock: in a forked child, a thread of the parent may have held it
-        at the fork, and no thread will release it here. (The child closes its own copies of
-        the sockets; the parent's stay open.)"""
+        """Close without the lock, which in a forked child a parent's thread may hold forever (the
+        child closes its own copies of the sockets; the parent's stay open)."""
         self.broken = True
         for link in self.links:
             link.sock.close()

@@ -1,6 +1,5 @@
-"""The cache dashboard in the Django admin (staff only): one row per namespace, the hit rate
-over the last hour, Redis memory (used, maxmemory, policy, evicted keys), and a flush per
-namespace (POST, CSRF, a confirmation step)."""
+"""The cache dashboard in the Django admin (staff only): namespaces, the last hour's hit rate,
+Redis memory, and a flush per namespace (POST, CSRF, a confirmation step)."""
 
 from typing import Any
 
@@ -23,28 +22,21 @@ CHART_WIDTH, CHART_HEIGHT = 600, 120
 def _chart(history: list[dict[str, Any]]) -> dict[str, Any]:
     """An SVG polyline of the per-minute hit rate (gaps where a minute had no reads)."""
     step = CHART_WIDTH / max(len(history) - 1, 1)
-    segments: list[list[str]] = []
-    current: list[str] = []
+    segments: list[list[str]] = [[]]
     points: list[tuple[float, float]] = []
     for i, row in enumerate(history):
         if row["hit_rate"] is None:
-            if current:
-                segments.append(current)
-            current = []
+            segments.append([])
             continue
         point = (round(i * step, 1), round(CHART_HEIGHT - row["hit_rate"] * CHART_HEIGHT, 1))
-        current.append(f"{point[0]},{point[1]}")
+        segments[-1].append(f"{point[0]},{point[1]}")
         points.append(point)
-    if current:
-        segments.append(current)
-    reads = sum(row["hits"] + row["misses"] for row in history)
-    lines = [" ".join(segment) for segment in segments if len(segment) > 1]
     return {
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
-        "lines": lines,
+        "lines": [" ".join(segment) for segment in segments if len(segment) > 1],
         "points": points,
-        "reads": reads,
+        "reads": sum(row["hits"] + row["misses"] for row in history),
     }
 
 

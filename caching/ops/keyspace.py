@@ -23,8 +23,7 @@ def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
 
 
 def clear_namespace(name: str, *, dry_run: bool = False, progress: Progress | None = None) -> int:
-    """Delete every key of namespace ``name``; returns how many. Raises
-    ``UnknownNamespaceError``."""
+    """Delete every key of namespace ``name``; how many. Raises ``UnknownNamespaceError``."""
     pattern = keys.namespace_pattern(rules.require(name).name)
     removed = delete_matching(pattern, dry_run=dry_run, progress=progress)
     log.info(
@@ -42,8 +41,7 @@ def clear_namespace(name: str, *, dry_run: bool = False, progress: Progress | No
 def delete_matching(
     pattern: str, *, dry_run: bool = False, progress: Progress | None = None
 ) -> int:
-    """Delete every key matching the (already escaped) SCAN ``pattern``; returns how many, and
-    tells ``progress`` each batch's count."""
+    """Delete every key matching the (escaped) SCAN ``pattern``; how many, told per batch too."""
 
     def run(r: Client) -> int:
         removed = 0

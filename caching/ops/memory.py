@@ -1,5 +1,4 @@
-"""Redis memory as the operators' views show it: per primary and in total, and whether Redis
-refuses writes (``full``)."""
+"""Redis memory as the operators' views show it: per primary, in total, and whether ``full``."""
 
 import re
 from typing import Any
@@ -38,10 +37,8 @@ def _node_memory(name: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 def memory() -> dict[str, Any]:
-    """Redis memory: bytes used, ``maxmemory`` (0: no limit), the eviction policy, keys evicted
-    since the server started, and ``full`` (over ``maxmemory`` with no key its policy may evict:
-    Redis refuses writes). Per primary in ``nodes`` (one on a single Redis) and summed over them
-    (``maxmemory`` 0 if any primary has no limit). One INFO per primary."""
+    """Redis memory per primary in ``nodes`` and summed over them (``maxmemory`` 0: a primary
+    has no limit). One INFO per primary."""
     found = call(lambda r: server_info(r, "memory", "stats", "keyspace"))
     nodes = [_node_memory(name, info) for name, info in found if info is not None]
     policies = sorted({n["policy"] for n in nodes})
@@ -58,15 +55,13 @@ def memory() -> dict[str, Any]:
 
 
 def memory_rows(found: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows an operator's table shows for ``memory()``: one per primary, and a total when
-    there are several (the dashboard and ``cache_stats``)."""
+    """An operator's table of ``memory()``: one row per primary, and a total when several."""
     total = [{**found, "node": "total"}] if len(found["nodes"]) > 1 else []
     return [*found["nodes"], *total]
 
 
 def cache_state() -> str:
-    """``ok``; ``full`` (Redis answers but refuses writes for want of memory: hits are still
-    served, misses are not stored, counts are lost); or ``unavailable``."""
+    """``ok``, ``full`` (Redis refuses writes for want of memory) or ``unavailable``."""
     try:
         return "full" if memory()["full"] else "ok"
     except CacheUnavailableError:

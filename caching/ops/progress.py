@@ -28,9 +28,8 @@ def add_progress_argument(parser: CommandParser) -> None:
 def progress_bar(
     options: dict[str, Any], *, desc: str, unit: str, total: int | None = None
 ) -> Iterator[Callable[[int], object]]:
-    """A bar's ``update``, for the work inside the block. Shown with ``--progress``, never with
-    ``--no-progress``; unasked, on a terminal (at verbosity 1 or more) once the work has run
-    ``AUTO_DELAY`` seconds."""
+    """A bar's ``update``, for the work inside the block; unasked (no ``--[no-]progress``), shown
+    on a terminal at verbosity 1 or more once the work has run ``AUTO_DELAY`` seconds."""
     # The command's own stderr, as BaseCommand.execute picks it (call_command may pass one).
     stream: TextIO = options.get("stderr") or sys.stderr
     asked: bool | None = options.get("progress")

@@ -1,7 +1,5 @@
-"""What ``/metrics`` serves: every metric of this process's registry (the cache layer's,
-``caching.core.metrics``, and the application's, ``api.metrics``), summed over the worker processes;
-the outbox backlog, counted in the database at scrape time; and Redis memory, read at scrape
-time (one INFO per primary)."""
+"""What ``/metrics`` serves: this process's registry summed over the worker processes, plus the
+outbox backlog and Redis memory, both read at scrape time (docs/operations.md, "Metrics")."""
 
 import os
 import re
@@ -31,8 +29,7 @@ class OutboxCollector:
 
 
 class RedisMemoryCollector:
-    """Bytes used and ``maxmemory`` (0: no limit) per Redis primary; nothing while Redis is
-    unavailable (the breaker answers at once then)."""
+    """Bytes used and ``maxmemory`` (0: no limit) per primary; nothing while Redis is down."""
 
     def collect(self) -> Iterator[Metric]:
         try:

@@ -1,8 +1,7 @@
-"""The read counters the READ and STORE scripts keep (and the HITS script, for hits served
-near: ``caching.near.hit_counts``): hits, misses and loads per namespace (summed over its
-shards), the per-minute history, and their reset. This process's own near hits are flushed
-before each read of them; other processes' within ``tier.FLUSH_S``."""
+"""The read counters the scripts keep: hits, misses and loads per namespace (summed over its
+shards), the per-minute history, and their reset (near hits: docs/near-cache.md)."""
 
+from collections import Counter
 from typing import Any
 
 from caching.core import keys, rules
@@ -27,39 +26,31 @@ def _rate(hits: int, misses: int) -> float:
 
 
 def stats(*, with_keys: bool = True) -> dict[str, Any]:
-    """Hits, misses, hit rate, database loads (and key counts) per registered namespace, plus
-    totals. ``loads`` counts the loader calls that misses caused: with leases, one per key per
-    fill, however many requests missed together. One pipeline for the counters."""
+    """Hits, misses, hit rate, loads (and key counts) per namespace, and totals."""
     flush_counts()
     shards = _shards()
     hashes = call(
         lambda r: pipelined(r, lambda pipe: [pipe.hgetall(keys.stats(*s)) for s in shards])
     )
-    counters: dict[tuple[str, str], int] = {}
+    counters: Counter[tuple[str, str]] = Counter()
     for (name, _), counts in zip(shards, hashes, strict=True):
-        for field, value in counts.items():
-            counters[name, field.decode()] = counters.get((name, field.decode()), 0) + int(value)
+        counters.update({(name, field.decode()): int(value) for field, value in counts.items()})
     key_counts = count_keys() if with_keys else {}
     result: dict[str, Any] = {"namespaces": {}}
-    total_hits = total_misses = 0
     for name in rules.namespaces():
-        hits, misses, loads = (counters.get((name, c), 0) for c in ("hits", "misses", "loads"))
-        total_hits, total_misses = total_hits + hits, total_misses + misses
+        hits, misses, loads = (counters[name, c] for c in ("hits", "misses", "loads"))
         row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses), "loads": loads}
         if with_keys:
             row["keys"] = key_counts[name]
         result["namespaces"][name] = row
-    result["total"] = {
-        "hits": total_hits,
-        "misses": total_misses,
-        "hit_rate": _rate(total_hits, total_misses),
-    }
+    rows = result["namespaces"].values()
+    hits, misses = sum(row["hits"] for row in rows), sum(row["misses"] for row in rows)
+    result["total"] = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses)}
     return result
 
 
 def history(minutes: int = 60) -> list[dict[str, Any]]:
-    """Hits and misses per minute over the last ``minutes`` (all namespaces), oldest first;
-    one pipeline over the hourly buckets of every shard."""
+    """Hits and misses per minute over the last ``minutes`` (all namespaces), oldest first."""
     flush_counts()
     shards = _shards()
 
@@ -73,22 +64,20 @@ def history(minutes: int = 60) -> list[dict[str, Any]]:
         return span, buckets
 
     span, buckets = call(run)
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     for bucket in buckets:
-        for field, value in bucket.items():
-            counts[field.decode()] = counts.get(field.decode(), 0) + int(value)
+        counts.update({field.decode(): int(value) for field, value in bucket.items()})
     rows = []
     for minute in span:
-        hits, misses = counts.get(f"{minute}:hits", 0), counts.get(f"{minute}:misses", 0)
+        hits, misses = counts[f"{minute}:hits"], counts[f"{minute}:misses"]
         rate = _rate(hits, misses) if hits + misses else None
         rows.append({"minute": minute * 60, "hits": hits, "misses": misses, "hit_rate": rate})
     return rows
 
 
 def reset_stats() -> None:
-    """Zero the counters and the history: every shard's stats hash and hourly buckets (named,
-    not scanned: buckets live ``keys.HISTORY_SECONDS``). This process's unflushed near hits
-    go too; another process's may still land after the reset (within ``FLUSH_S``)."""
+    """Zero the counters and the history (named, not scanned: buckets live
+    ``keys.HISTORY_SECONDS``); another process's unflushed near hits may land after it."""
     discard_counts()
 
     def run(r: Client) -> None:

@@ -1,5 +1,4 @@
-"""Cache administration over HTTP (staff only): stats, reset, namespace clear; and
-``/metrics`` for the scraper."""
+"""The staff cache API over HTTP (stats, reset, namespace clear), and ``/metrics``."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -75,10 +74,8 @@ class NamespaceView(CacheAdminView):
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """``GET /metrics``: Prometheus text format, summed over the worker processes; only for
-    the client addresses in ``settings.METRICS_ALLOWED_IPS`` (a scrape target, not an API).
-    The client's address is read as the project reads it (``settings.CLIENT_ADDRESS``: behind
-    a proxy, not the proxy's own)."""
+    """``GET /metrics``, only for the client addresses in ``settings.METRICS_ALLOWED_IPS`` (read
+    as the project reads them, ``settings.CLIENT_ADDRESS``)."""
     if import_string(settings.CLIENT_ADDRESS)(request) not in settings.METRICS_ALLOWED_IPS:
         return HttpResponseForbidden(
             "metrics are served to the addresses in METRICS_ALLOWED_IPS only"

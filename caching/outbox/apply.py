@@ -11,15 +11,8 @@ from caching.redis.scripts import SHAS
 
 
 def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
-    """The Redis side of an invalidation: delete keys, advance list generations, in this key
-    version and the previous one (``keys.INVALIDATED_VERSIONS``).
-
-    One pipeline per primary touched, whatever else Redis holds, waiting for a replica's
-    acknowledgement where there is one (``caching.redis.replication``); UNLINKs grouped by
-    slot, one BUMP per generation counter. Raises CacheUnavailableError. Runs even with ``ENABLED``
-    false, so entries cached before the layer was switched off are not served stale when it is
-    switched on again.
-    """
+    """Apply an invalidation to this key version and the previous one, waiting for replicas;
+    raises CacheUnavailableError. Runs even with ``ENABLED`` false (docs/writes.md)."""
     if not changes.drop and not changes.advance:
         return
     opts = options()

@@ -1,11 +1,4 @@
-"""Record, deliver and replay invalidations (SPEC 8.6).
-
-Every write's invalidation is stored as an ``OutboxEntry`` in the write's own transaction. After
-commit it is applied to Redis and the entry deleted; if Redis cannot take it the entry stays.
-Entries left behind are replayed, oldest first, by the first read of a process that has reason
-to doubt the cache (``caching.reads.get_or_load``) and by ``manage.py cache_replay``. Replay is
-idempotent: deleting a key twice is harmless, and advancing a generation twice only drops more.
-"""
+"""Record, deliver and replay invalidations (SPEC 8.6; docs/failures.md, "The outbox")."""
 
 import logging
 import time
@@ -31,18 +24,9 @@ def record(changes: Changes) -> int:
 
 
 def deliver(entry_id: int, changes: Changes) -> bool:
-    """After commit: apply ``changes`` to Redis, then drop the entry; ``False``: not taken.
-
-    If Redis cannot take it, the entry stays for replay. The attempt is made even while this
-    process's breaker is open: Redis may be back (a replica promoted) before the breaker's probe
-    tells this process, and an entry left in the outbox is stale for other processes until
-    their next check (``OUTBOX_CHECK_AFTER_MS``). An attempt that Redis refused sooner than the
-    socket timeout (a replica, a closed port) waits until that long after it began, then tries
-    once more: until then another process's near cache may still trust what it last heard from
-    Redis (``tier.fence_s``). One that Redis took but no replica acknowledged is not
-    retried (its push went out). So while Redis is down or refusing, a write pays about the
-    timeout (twice at most); reads stay behind the breaker.
-    """
+    """After commit: apply ``changes`` to Redis, then drop the entry; ``False``: not taken, and
+    the entry stays for replay. Tried even while the breaker is open, and fenced
+    (docs/failures.md, "Writes keep working")."""
     try:
         _apply_fenced(changes)
     except CacheUnavailableError as error:
@@ -62,6 +46,8 @@ def deliver(entry_id: int, changes: Changes) -> bool:
 
 
 def _apply_fenced(changes: Changes) -> None:
+    """An attempt refused sooner than ``tier.fence_s()`` waits that out and tries once more; one
+    that Redis took but no replica acknowledged is not retried (its push went out)."""
     began = time.monotonic()
     try:
         apply(changes, through_open_breaker=True)
@@ -74,11 +60,8 @@ def _apply_fenced(changes: Changes) -> None:
 
 
 def replay(*, batches: int | None = None, progress: Callable[[int], object] | None = None) -> int:
-    """Deliver undelivered entries, oldest first, in batches (all, or ``batches`` of them);
-    returns how many, and tells ``progress`` each batch's size. Raises CacheUnavailableError if
-    Redis fails midway (what was delivered stays delivered). Concurrent replays skip each other's
-    locked batches.
-    """
+    """Deliver entries, oldest first, in batches (all, or ``batches``); how many, each batch's
+    told to ``progress``. Raises CacheUnavailableError (what was delivered stays delivered)."""
     delivered = 0
     while batches is None or delivered < batches * BATCH:
         with transaction.atomic():
@@ -111,11 +94,8 @@ def has_backlog() -> bool:
 
 
 def delivered_by_others() -> bool:
-    """Whether the entries a replay left (rows another process's replay holds locked, or rows
-    a write that has just committed is about to delete after delivering them itself) are gone
-    within ``LEASE_WAIT_MS``. They are in flight, not lost: a few milliseconds' wait beats a
-    database read. Entries that commit meanwhile belong to writes concurrent with this read:
-    not waited for."""
+    """Whether the entries a replay left (locked by another replay, or delivered by their write)
+    go within ``LEASE_WAIT_MS``: a short wait beats a database read. Newer ones are not awaited."""
     last = OutboxEntry.objects.order_by("-id").values_list("id", flat=True).first()
     if last is None:
         return True

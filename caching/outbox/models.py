@@ -4,11 +4,7 @@ from django.db import models
 
 
 class OutboxEntry(models.Model):
-    """An invalidation not yet delivered to Redis.
-
-    Written in the same transaction as the data change it belongs to, deleted once Redis has
-    taken it; what is left after an outage is replayed (``caching.outbox.delivery``).
-    """
+    """An invalidation not yet delivered to Redis, written in its write's transaction."""
 
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)

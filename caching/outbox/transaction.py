@@ -18,13 +18,8 @@ def after_commit(work: Callable[[], Any], using: str) -> None:
 
 
 def has_pending_work(using: str = DEFAULT_DB_ALIAS) -> bool:
-    """True inside an application transaction that has written cached rows not yet committed.
-
-    Reads there bypass the cache: the cache does not know those writes yet (their invalidation
-    waits for the commit), and a value loaded inside the transaction may be rolled back. Reads
-    in a transaction that has written nothing cached use the cache as usual. The blocks a test
-    case wraps around each test are not application transactions.
-    """
+    """True inside an application transaction that has written cached rows not yet committed:
+    reads there bypass the cache (docs/writes.md, "Correctness under concurrency")."""
     if not in_application_transaction(using):
         return False
     pending = connections[using].run_on_commit

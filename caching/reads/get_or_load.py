@@ -1,13 +1,5 @@
-"""The read entry point the apps call: ``get_or_load``. It decides whether this read may use
-the cache at all (the layer enabled, no uncommitted cached write in this transaction, the
-outbox checked), reads through the store (``caching.reads.leases``) or loads from the
-database (``BYPASS``), and measures the read.
-
-The outbox check (``cache_is_trusted``): a process that has reason to doubt the cache (it has
-just started, Redis failed since its last check, or it has not reached Redis for
-``OUTBOX_CHECK_AFTER_MS``) delivers the outbox's backlog before it serves a hit, and reads from
-the database until none is left.
-"""
+"""The read entry point the apps call: ``get_or_load`` decides whether a read may use the cache
+(the layer enabled, no uncommitted cached write here, the outbox checked), and measures it."""
 
 import threading
 import time
@@ -38,8 +30,7 @@ STATE.on_reset(CHECKED.reset)
 
 
 def get_or_load(key: CacheKey, loader: Loader) -> Result:
-    """Cache-aside read of ``key`` (``caching.reads.leases.read``), or a database read
-    (``BYPASS``) when the cache may not be used; counted per namespace and outcome, timed."""
+    """Read ``key`` through the cache, or from the database (``BYPASS``); counted and timed."""
     began = time.perf_counter()
     result = _get_or_load(key, loader)
     metrics.READ_SECONDS.labels(result.status).observe(time.perf_counter() - began)
@@ -65,18 +56,8 @@ def _recently_checked() -> bool:
 
 
 def cache_is_trusted() -> bool:
-    """May this process serve from the cache now? Replays the backlog first when in doubt.
-
-    In doubt means: never checked, Redis failed since the last check, or the last check is
-    older than ``OUTBOX_CHECK_AFTER_MS`` (another process's undelivered invalidation shows up
-    within that window). A check is one query; with a backlog, one batch is replayed per read
-    and the cache is trusted only once none is left; entries other processes are delivering
-    at that moment are waited for (at most ``LEASE_WAIT_MS``). While the breaker is open
-    (until its probe succeeds), while another thread is checking, or inside an application
-    transaction, a doubting read bypasses; a read that finds another thread checking waits for
-    it (at most ``LEASE_WAIT_MS``), so a cold process does not send a burst of reads to the
-    database.
-    """
+    """May this process serve from the cache now? When in doubt, checks the outbox and replays a
+    batch of its backlog first (docs/failures.md, "The outbox": when, and what it waits for)."""
     if _recently_checked():
         return True
     if in_application_transaction():

@@ -1,11 +1,6 @@
-"""A cache-aside read with its lease: a hit is one round trip (value and counters together);
-a miss takes the key's lease, loads, and stores only if no invalidation revoked the lease.
-
-Callers that find another's lease wait up to ``LEASE_WAIT_MS`` for its value, then load from
-the database without storing. A loader result of ``None`` (nothing found) is not cached. While
-Redis refuses writes (full), hits are still served and a miss loads and stores nothing. Whether
-the cache may be used at all is the caller's question (``caching.reads.get_or_load``).
-"""
+"""A cache-aside read with its lease (docs/reads.md, "Leases and stampede control"): a hit is
+one round trip; a miss takes the key's lease, loads, and stores only if no invalidation revoked
+it (``None`` from a loader is not cached). May the cache be used at all: ``get_or_load``."""
 
 import itertools
 import os
@@ -21,8 +16,7 @@ from caching.near import tier
 from caching.redis.policy import CacheUnavailableError, call, doubted_since
 from caching.redis.scripts import ReadReply, StoreReply, run_script
 
-# Leases are stored under the value's own key and start with this mark (the scripts tell a lease
-# from a value by its first byte: JSON never starts with a NUL).
+# A lease, under the value's own key, starts with this mark: JSON never starts with a NUL.
 LEASE_MARK = "\0lease:"
 LEASE_MARK_BYTES = LEASE_MARK.encode()
 
@@ -62,12 +56,8 @@ def new_lease() -> str:
 
 def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | None:
     """Read ``key`` from this process's near cache, else through Redis, loading on a miss;
-    when Redis cannot be asked (down, slow, the breaker open), load without it (``BYPASS``).
-    A value Redis returns is kept near while tracking is up, unless an invalidation of the key
-    was consumed while it was on its way (the reservation taken before asking). ``None``: the
-    near tier's drain (or another thread) found reason to doubt the cache since
-    ``trusted_since``, when the outbox was last checked; the caller checks it again first
-    (``caching.reads.get_or_load``)."""
+    ``BYPASS`` when Redis cannot be asked. ``None``: a reason to doubt the cache appeared since
+    ``trusted_since`` (the last outbox check); the caller checks the outbox again first."""
     opts = options()
     namespace = rules.require(key.namespace)
     physical = keys.physical(key)
@@ -131,10 +121,8 @@ def _load(key: CacheKey, loader: Loader) -> Entry | None:
 def load_and_store(
     key: CacheKey, physical: str, lease: str, loader: Loader
 ) -> tuple[Entry | None, bool]:
-    """Load under ``lease``; store the value if the lease survived, else give the lease up.
-    One round trip after the load, counting the load too. The namespace's TTL, or
-    ``EMPTY_TTL`` for an entry its loader marked ``empty`` (``0``: give the lease up).
-    Returns the value loaded and whether it was stored."""
+    """Load under ``lease``; store the value (for ``EMPTY_TTL`` if it is ``empty``) if the
+    lease survived, else give the lease up. Returns the value loaded and whether it was stored."""
     try:
         value = loader()
     except BaseException:
@@ -149,8 +137,7 @@ def load_and_store(
 
 
 def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> bool:
-    """STORE (or, with nothing to store, RELEASE) the lease on ``physical``; counts the load.
-    Whether a value was stored."""
+    """STORE (or, with nothing to store, RELEASE) under the lease; whether a value was stored."""
     name, args = ("RELEASE", [lease]) if data is None else ("STORE", [lease, data, ttl])
     try:
         reply = call(lambda r: run_script(r, name, [physical, keys.stats_of(key)], args))
@@ -160,13 +147,9 @@ def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: i
 
 
 def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | None:
-    """Wait for the value another caller is loading, up to ``LEASE_WAIT_MS``.
-
-    Returns the value; ``CLAIMED`` if the other lease went away (given up, revoked by an
-    invalidation, expired or evicted) and this caller took the key's lease in its place, so one
-    caller, not all of them, reloads; ``None`` if the time ran out or Redis refuses the lease
-    (load, store nothing).
-    """
+    """Wait for the value another caller is loading, up to ``LEASE_WAIT_MS``. Returns the value;
+    ``CLAIMED`` if the other lease went away and this caller took the key's lease in its place;
+    ``None`` if the time ran out or Redis refuses (load, store nothing)."""
     for _ in polls(opts.lease_wait_ms / 1000):
         try:
             raw = call(
@@ -186,11 +169,7 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
 
 
 def prime(key: CacheKey, loader: Loader) -> bool:
-    """Write-through: fill ``key`` now, under a lease, from a fresh load. ``True`` if it stored one.
-
-    The load happens after the lease is taken, so an invalidation that commits in between
-    revokes the lease and the (possibly older) value is not stored.
-    """
+    """Write-through (docs/writes.md): fill ``key`` from a load under its lease; whether stored."""
     opts = options()
     if not opts.enabled or rules.require(key.namespace).generational:
         return False

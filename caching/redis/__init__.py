@@ -1,3 +1,2 @@
-"""The Redis boundary: the only code in the project that imports ``redis`` or
-``django_redis``. Connection, failure policy and breaker, scripts, cluster routing, replica
-acknowledgements, event counters."""
+"""The Redis boundary, the only code that imports ``redis`` or ``django_redis``: connection,
+failure policy and breaker, scripts, cluster routing, replica acknowledgements, event counters."""

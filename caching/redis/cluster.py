@@ -1,6 +1,5 @@
-"""Routing that differs between one Redis and a Redis Cluster: the primaries, hash slots,
-multi-key deletes per slot, and pipelines (one per node on a cluster) that reload the scripts
-a promoted replica may lack."""
+"""Routing that differs between one Redis and a Redis Cluster: primaries, hash slots, deletes per
+slot, and pipelines (one per node on a cluster) that reload scripts a promoted replica lacks."""
 
 import itertools
 import logging
@@ -49,10 +48,9 @@ def server_info(r: Client, *sections: str) -> list[tuple[str, dict[str, Any] | N
 
 
 def pipelined(r: Client, queue: Callable[[Any], object]) -> list[Any]:
-    """The commands ``queue(pipe)`` adds, sent in one round trip (on a cluster client: one per
-    node). Scripts go in as ``pipe.execute_command("EVALSHA", ...)`` (redis-py's cluster
-    pipeline refuses ``evalsha()``): after a NOSCRIPT reply they are loaded and the whole
-    pipeline runs again, so what it queues must be safe to repeat."""
+    """The commands ``queue(pipe)`` adds, in one round trip (on a cluster, one per node). Scripts
+    go in as ``execute_command("EVALSHA", ...)`` (the cluster pipeline refuses ``evalsha()``);
+    after a NOSCRIPT the whole pipeline runs again, so what it queues must be safe to repeat."""
     for attempt in (1, 2):
         pipe = r.pipeline(transaction=False)
         queue(pipe)
@@ -83,7 +81,5 @@ def unlink(r: Client, names: list[str]) -> int:
         return 0
     if not is_cluster(r):
         return int(r.unlink(*names))
-    queue: Callable[[Any], object] = lambda pipe: [  # noqa: E731
-        pipe.execute_command("UNLINK", *group) for group in by_slot(names)
-    ]
-    return sum(pipelined(r, queue))
+    groups = list(by_slot(names))
+    return sum(pipelined(r, lambda pipe: [pipe.execute_command("UNLINK", *g) for g in groups]))

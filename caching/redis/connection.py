@@ -1,10 +1,5 @@
-"""The process's Redis client, and django-redis's connection factory plus Redis Cluster.
-
-``CACHES['default']['LOCATION']`` may be ``redis+cluster://[user:password@]host:port,...``
-(``rediss+cluster://`` for TLS), any nodes of the cluster, and then django-redis hands out
-redis-py's ``RedisCluster`` instead of a ``Redis`` on a pool. The layer above runs the same
-operations on either (its keys carry hash tags, ``caching.core.keys``).
-"""
+"""The process's Redis client, and django-redis's connection factory, which also builds a
+``RedisCluster`` for a ``redis+cluster://`` location (docs/cluster.md)."""
 
 import functools
 from typing import Any
@@ -27,9 +22,7 @@ CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme: TL
 
 class ConnectionFactory(DefaultConnectionFactory):  # type: ignore[misc]  # django_redis: untyped
     """For a cluster location: one ``RedisCluster`` per location, with the connect and socket
-    timeouts of ``OPTIONS`` on every node. The client asks the first reachable node listed for
-    the cluster's layout; a connection error makes it ask again. Other locations: django-redis's
-    own pools."""
+    timeouts of ``OPTIONS`` on every node. Other locations: django-redis's own pools."""
 
     _clusters: dict[str, RedisCluster] = {}
 
@@ -77,8 +70,7 @@ class ConnectionFactory(DefaultConnectionFactory):  # type: ignore[misc]  # djan
 
 @functools.cache
 def client() -> Client:
-    """The process's client (django-redis's pool for ``CACHES['default']``, or the cluster
-    client), looked up once."""
+    """The process's client for ``CACHES['default']``, looked up once."""
     connected: Client = get_redis_connection("default")  # django_redis: untyped
     return connected
 

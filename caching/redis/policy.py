@@ -1,20 +1,6 @@
-"""The one failure policy for every call to Redis: ``call()``.
-
-django-redis owns the connection pool (``CACHES['default']``, short connect and socket
-timeouts, no retries; ``caching.redis.connection``). Every call from the layers above goes
-through ``call()``:
-
-- an ``UNAVAILABLE`` error becomes ``CacheUnavailableError``, which callers turn into a database
-  read (``X-Cache: BYPASS``) or an outbox entry; other Redis errors are bugs and propagate;
-- a write refused for want of memory (-OOM: ``maxmemory`` reached under ``noeviction``) becomes
-  ``CacheFullError``, a ``CacheUnavailableError`` that callers treat as "not stored"; Redis
-  answered, so the breaker does not count it (the scripts catch their own refusals:
-  ``caching.redis.scripts``);
-- a circuit breaker: after ``BREAKER_FAILURES`` failures in a row it opens and calls fail at
-  once, without touching Redis, for ``BREAKER_COOLDOWN_MS``; then one call probes (half-open):
-  success closes it, failure opens it again;
-- each degradation and each recovery is logged once per process, not per request.
-"""
+"""The one failure policy for every call to Redis, ``call()``, with its circuit breaker
+(docs/failures.md): Redis unavailable is ``CacheUnavailableError``, out of memory
+``CacheFullError`` (not a breaker failure), any other Redis error a bug that propagates."""
 
 import logging
 import threading
@@ -40,11 +26,9 @@ from caching.redis.connection import Client, client
 log = logging.getLogger("caching")
 T = TypeVar("T")
 
-# Redis cannot serve: unreachable, too slow, a replica promoted no more (read-only). Other errors
-# (a wrong type, a script error) are bugs; an out-of-memory refusal is neither (CacheFullError).
-# On a cluster: no node reachable, a slot without a primary (mid-failover), the cluster down.
-# ClusterError covers CLUSTERDOWN and MASTERDOWN; MOVED, ASK and TRYAGAIN reach us only from
-# a plain connection to one node (caching.redis.replication) while slots move.
+# Redis cannot serve (docs/failures.md lists what counts). ClusterError covers CLUSTERDOWN and
+# MASTERDOWN; MOVED, ASK and TRYAGAIN reach us only from a plain connection to one node
+# (caching.redis.replication) while slots move.
 UNAVAILABLE = (
     redis.ConnectionError,
     redis.TimeoutError,
@@ -80,13 +64,12 @@ class CacheUnavailableError(Exception):
 
 
 class CacheFullError(CacheUnavailableError):
-    """Redis refused a write for want of memory (``maxmemory`` under ``noeviction``, or a
-    volatile-* policy with no key left to evict): nothing was written. Not an outage."""
+    """Redis refused a write for want of memory: nothing was written. Not an outage."""
 
 
 class UnacknowledgedError(Exception):
-    """Redis took a write, but no replica confirmed it in time (``backend.replication``): keep
-    the work for replay. Redis answered, so the breaker does not count it."""
+    """Redis took a write, but no replica confirmed it in time (``caching.redis.replication``):
+    keep the work for replay. Redis answered, so the breaker does not count it."""
 
 
 class Breaker:
@@ -129,16 +112,14 @@ class Breaker:
             self.state, self.failures = self.CLOSED, 0
 
     def refused(self) -> None:
-        """Redis answered, but refused a write: not a failure of Redis, yet whatever was not
-        written may have been an invalidation, so the process checks the outbox again before
-        its next hit (``caching.reads.get_or_load``, which compares with ``last_failure``)."""
+        """Redis answered, but refused a write: not a failure, yet what was not written may have
+        been an invalidation, so the outbox is checked again before the next hit."""
         self.succeeded()
         self.suspect()
 
     def suspect(self) -> None:
         """Redis may have held back or refused a write unseen (the near cache's heartbeat lapsed,
-        or its connection was lost): check the outbox before the next hit. Not a failure: the
-        breaker's state is left alone."""
+        or its connection was lost): check the outbox before the next hit; the state stays."""
         self.last_failure = time.monotonic()
 
     def closed(self) -> bool:
@@ -179,9 +160,8 @@ def breaker() -> Breaker:
 
 
 def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False) -> T:
-    """Run ``operation`` on the client under the failure policy above. ``through_open_breaker``
-    tries Redis even while the breaker is open (a write's invalidation: see
-    ``caching.outbox.delivery.deliver``)."""
+    """Run ``operation`` on the client under the failure policy. ``through_open_breaker`` tries
+    Redis even while the breaker is open (a write's invalidation, ``delivery.deliver``)."""
     current = breaker()
     if not current.allow() and not through_open_breaker:
         raise CacheUnavailableError("circuit breaker open")

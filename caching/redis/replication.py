@@ -1,19 +1,5 @@
-"""Invalidations that survive a failover: a write's cache work counts as delivered only once a
-replica of each primary it touched has it.
-
-Redis replicates asynchronously. A primary that acknowledges an UNLINK or a BUMP and dies before
-its replica received it leaves the promoted replica serving what the write removed. So each
-primary's pipeline ends in ``WAIT 1 <REPLICA_ACK_MS>`` when that primary has a replica
-streaming from it; no acknowledgement in time raises ``UnacknowledgedError`` and the work stays in
-the outbox (``caching.outbox``), to be replayed. The same holds for one Redis with replicas
-(failover by Sentinel or a managed service) and costs one ``INFO`` every few seconds without.
-
-Which replicas count: those ``online`` in the primary's ``INFO replication`` (checked every
-``RECHECK_S``). A replica that has just dropped off may come back, or be promoted, still
-without the write: for ``GRACE_S`` after a replica was last seen the work is not counted as
-delivered either. After that a primary without replicas is written to without waiting (a
-replica in a full resync or in maintenance does not stop the cache for longer than that).
-"""
+"""Invalidations that survive a failover: delivered only once a replica of each primary touched
+has them (``WAIT``; docs/cluster.md, "Writes survive the failover")."""
 
 import logging
 import math
@@ -31,8 +17,8 @@ from caching.redis.connection import Client
 from caching.redis.policy import UnacknowledgedError
 
 log = logging.getLogger("caching")
-RECHECK_S = 5.0
-GRACE_S = 5.0
+RECHECK_S = 5.0  # a primary's online replicas are looked at this often
+GRACE_S = 5.0  # a primary's last replica, gone, may come back without the write: queue meanwhile
 
 
 @dataclass
@@ -50,12 +36,9 @@ STATE.on_reset(PRIMARIES.clear)
 
 
 def run_durably(r: Client, commands: list[tuple[str, Command]], *, replica_ack_ms: int) -> None:
-    """Run ``commands`` (``(key, command args)``, each command on one slot's keys): one pipeline
-    per primary (one in all on a single Redis), each waiting for its replica as above; raises
-    ``UnacknowledgedError`` or a Redis error. On a cluster a MOVED reply or a refused connection
-    (slots moved, a replica promoted) refreshes the slot map and the whole, idempotent, work is
-    tried once more; pipelines to several primaries run one after the other.
-    """
+    """Run ``commands`` (``(key, command args)``, each on one slot's keys): one pipeline per
+    primary, each waiting for a replica; raises ``UnacknowledgedError`` or a Redis error. A
+    MOVED or a refused connection on a cluster refreshes the slot map; the work is tried again."""
     for attempt in (1, 2):
         try:
             for conn, name, batch in _by_primary(r, commands):

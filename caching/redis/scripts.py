@@ -1,12 +1,5 @@
-"""Lua scripts, their replies, and how they are run: each script runs atomically in Redis, so
-a read, its counter and its lease, or a lease check and its store, cannot interleave with an
-invalidation.
-
-A lease is a placeholder stored under the value's own key (``caching.reads.leases.LEASE_MARK`` and a
-token): a reader that misses claims the key with it, loads from the database, and may store
-only while the key still holds its lease. Invalidation deletes the key, which revokes the lease
-(SPEC 8.3). JSON values never start with a NUL byte, so a lease cannot be mistaken for a value.
-"""
+"""Lua scripts, their replies, and how they are run: each is atomic in Redis, so a read, its count
+and its lease, or a lease check and its store, cannot interleave with an invalidation."""
 
 import enum
 import hashlib
@@ -17,16 +10,13 @@ from redis.exceptions import NoScriptError
 
 from caching.redis.connection import Client, is_cluster
 
-# Every script's keys share one hash tag (core.keys), so each runs on one Redis Cluster node.
-# Keys a script builds itself (a list key's generation suffix, an hourly history bucket) start
-# with a declared key's tag, so they are in the same slot too.
+# A script's keys share one hash tag (core.keys), and the keys it builds (a list key's generation
+# suffix, an hourly bucket) start with it: each script runs on one Redis Cluster node.
 
-# Redis may refuse a write at any moment: at ``maxmemory`` under ``noeviction`` (or a volatile-*
-# policy with nothing left to evict), every command that may grow memory gets -OOM. In a script
-# without flags Redis refuses only the first such write, and only if it was out of memory when
-# the script started (after one write the script may not stop halfway). So each script makes its
-# writes through ``written()``: a refusal is an answer, not an abort, and the script goes on
-# without that write. Deleting (DEL, UNLINK) is never refused. Any other error is a bug: raised.
+# Out of memory, Redis answers -OOM to a write; in a script without flags only to the first one,
+# and only if it was out of memory when the script started (after one write a script may not stop
+# halfway). So scripts write through ``written()``: a refusal is an answer and the script goes on
+# without that write; any other error is a bug (raised). DEL and UNLINK are never refused.
 WRITTEN = """
 local function written(reply)
   if type(reply) == 'table' and reply.err then
@@ -38,12 +28,10 @@ end
 """
 
 # KEYS[1] the shard's stats hash, KEYS[2] value key (no generation), KEYS[3] generation counter
-# (optional). ARGV[1] lease to claim on a miss, ARGV[2] lease lifetime in ms, ARGV[3] generation
-# separator (keys.GENERATION_SEPARATOR), ARGV[4] prefix of the shard's hourly history hashes
-# (keys.history_prefix), ARGV[5] their lifetime in seconds.
-# Each read counts once in the totals and once in the current minute's field of the hour bucket,
-# unless Redis refuses the count: a hit never depends on a write.
-# Returns {ReadReply, value or key}: see ReadReply.
+# (optional). ARGV[1] lease to claim on a miss, ARGV[2] its lifetime in ms, ARGV[3]
+# keys.GENERATION_SEPARATOR, ARGV[4] keys.history_prefix, ARGV[5] the buckets' lifetime in s.
+# Counts each read in the totals and in the current minute, unless Redis refuses: a hit never
+# depends on a write. Returns {ReadReply, value or key}.
 READ = (
     WRITTEN
     + """
@@ -89,9 +77,8 @@ return {2, key}
 )
 
 # KEYS[1] value key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease, ARGV[2] value,
-# ARGV[3] TTL in seconds. Counts the database load; stores only if the caller's lease is still
-# in place (not revoked by an invalidation, not expired, not evicted). If Redis refuses the
-# store, the lease is given up so that waiters load at once. Returns a StoreReply.
+# ARGV[3] TTL in seconds. Counts the database load; stores only while the caller's lease is in
+# place; a refused store gives the lease up, so that waiters load at once. Returns a StoreReply.
 STORE = (
     WRITTEN
     + """
@@ -121,10 +108,8 @@ return 0
 
 # KEYS[1]: a generation counter to advance; ARGV[1]: "existing" to leave a missing one missing
 # (a reader starts a missing counter itself). A missing counter restarts from the server clock
-# in microseconds rather than from 1, so an evicted counter never returns to a generation whose
-# keys may still be stored. If Redis refuses the SET, the counter is deleted instead (a DEL is
-# never refused): the next reader restarts it from the clock, which advances it just the same.
-# One key per call: each namespace's counter has its own slot. Returns a BumpReply.
+# in microseconds, so an evicted one never returns to a generation whose keys may be stored; a
+# refused SET deletes it instead, which advances it just the same. Returns a BumpReply.
 BUMP = (
     WRITTEN
     + """
@@ -144,9 +129,8 @@ return 2
 """
 )
 
-# KEYS[1] the shard's stats hash; ARGV[1] hits served from a process's near cache since its last
-# flush, ARGV[2] prefix of the shard's hourly history hashes, ARGV[3] their lifetime in seconds.
-# Adds them to the totals and to the current minute, as READ counts a hit. Returns 1.
+# KEYS[1] the shard's stats hash; ARGV[1] near hits since the last flush, ARGV[2] and ARGV[3] as
+# READ's ARGV[4] and ARGV[5]. Counts them as READ counts a hit. Returns 1 (0: refused).
 HITS = (
     WRITTEN
     + """
@@ -217,9 +201,8 @@ def load_scripts(r: Client) -> None:
 
 
 def run_script(r: Client, name: str, keys: list[str], args: list[Any]) -> Any:
-    """EVALSHA straight on a pooled connection: the hit path's one round trip without
-    redis-py's per-command wrappers (retry and metrics bookkeeping, about a tenth of a hit).
-    On a cluster, through the client, which routes by the keys' (shared) slot."""
+    """EVALSHA straight on a pooled connection, or on a cluster through the client
+    (docs/reads.md, "The hit path")."""
     sha = SHAS[name]
     if is_cluster(r):
         try:
