@@ -4,7 +4,7 @@ CHANGELOG.md) and its git commit (``GIT_COMMIT``, set where the release is built
 
 from django.conf import settings
 
-VERSION = "1.0.0"
+VERSION = "1.2.0"
 
 
 def commit() -> str:
