@@ -75,3 +75,21 @@ def test_the_architecture_diagram_draws_the_contracts_packages():
     packages = {p.name for p in (ROOT / "caching").iterdir() if (p / "__init__.py").exists()}
     named = {name.strip() for layer in layers for name in layer.split("|")}
     assert packages - {"migrations"} <= named
+
+
+def test_the_state_forgets_the_features_above_before_the_ones_below():
+    """Last registered, first forgotten; and a feature registers after the ones it stands on (at
+    import), so the near tier closes while its options, client and breaker are still there."""
+    from caching.core import options
+    from caching.core.state import STATE, ProcessState
+    from caching.near import tier
+    from caching.redis import connection, policy
+
+    state, order = ProcessState(), []
+    state.on_reset(lambda: order.append("below"))
+    state.on_reset(lambda: order.append("above"))
+    state.reset()
+    assert order == ["above", "below"]
+    forgets = STATE._forgets
+    below = [options.CURRENT.reset, connection.client.cache_clear, policy.BREAKER.reset]
+    assert forgets.index(tier.CURRENT.forget) > max(map(forgets.index, below))

@@ -1,6 +1,7 @@
 """The caching app's options: ``settings.CACHE_LAYER``, whose keys are the fields of ``Options``
 in capitals, each with its default and meaning (docs/configuration.md, "CACHE_LAYER")."""
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -77,24 +78,29 @@ class Options:
         return cls(**{key.lower(): value for key, value in given.items()})
 
 
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+# A field's type: the test its value must pass, and what the error says it expects.
+_KINDS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    bool: (lambda value: isinstance(value, bool), "True or False"),
+    int: (_count, "a whole number, 0 or more"),
+    str: (lambda value: isinstance(value, str), "a string"),
+    dict[str, int]: (
+        lambda value: (
+            isinstance(value, dict)
+            and all(isinstance(k, str) and _count(v) for k, v in value.items())
+        ),
+        "seconds (0 or more) by namespace name",
+    ),
+}
+
+
 def _check(key: str, value: Any, kind: Any) -> None:
-    if kind is bool or kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind is int or kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    elif kind is str or kind == "str":
-        ok = isinstance(value, str)
-    else:  # TTLS
-        ok = isinstance(value, dict) and all(
-            isinstance(k, str) and type(v) is int and v >= 0 for k, v in value.items()
-        )
-    if not ok:
-        raise ImproperlyConfigured(
-            f"CACHE_LAYER['{key}'] is {value!r}: expected {_EXPECTED.get(kind, kind)}"
-        )
-
-
-_EXPECTED = {bool: "True or False", int: "a whole number, 0 or more", str: "a string"}
+    test, expected = _KINDS[kind]
+    if not test(value):
+        raise ImproperlyConfigured(f"CACHE_LAYER['{key}'] is {value!r}: expected {expected}")
 
 
 def defaults() -> dict[str, Any]:

@@ -16,8 +16,11 @@ class ProcessState:
         self._forgets.append(forget)
 
     def reset(self) -> None:
-        """Forget everything: the next call reads the settings, connects and checks anew."""
-        for forget in self._forgets:
+        """Forget everything: the next call reads the settings, connects and checks anew. Last
+        registered, first forgotten: a module registers when it is imported, after the modules
+        it stands on, so the near tier stops its thread while the options, the client and the
+        breaker it uses are still the ones it started with."""
+        for forget in reversed(self._forgets):
             forget()
 
 

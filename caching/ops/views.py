@@ -20,7 +20,7 @@ from caching.ops.stats import reset_stats, stats
 from caching.redis.policy import CacheUnavailableError
 
 
-class CacheDown(APIException):
+class CacheDownError(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "Redis is unavailable; cache administration needs it."
     default_code = "cache_unavailable"
@@ -31,7 +31,7 @@ class CacheAdminView(APIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         return super().handle_exception(
-            CacheDown() if isinstance(exc, CacheUnavailableError) else exc
+            CacheDownError() if isinstance(exc, CacheUnavailableError) else exc
         )
 
 
