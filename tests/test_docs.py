@@ -1,5 +1,5 @@
 """The docs name what exists: every file path and every dotted name of the project's code in
-README.md and docs/*.md, and every file path in the code's docstrings and comments, resolves,
+README.md, docs/*.md and the changelog's standing part, and every file path in the code's docstrings and comments, resolves,
 so a module moved or renamed without its docs fails here."""
 
 import importlib
@@ -15,7 +15,7 @@ PATH = re.compile(rf"(?<![/\w.-])((?:{'|'.join(PACKAGES)})/(?:[\w/]*\.py|(?:\w+/
 DOTTED = re.compile(rf"(?<![\w.])((?:{'|'.join(PACKAGES[:5])})(?:\.[A-Za-z_]\w*)+)")
 # Dotted names that are not code: loggers, check ids, hosts.
 NOT_CODE = {"api.access", "caching.E001", "api.example.com"}
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 CODE = sorted(
     p
     for package in PACKAGES[:5]
@@ -40,9 +40,15 @@ def _resolves(dotted: str) -> bool:
     return False
 
 
+def _text(path):
+    """The file's text; of CHANGELOG.md, the standing part above the releases."""
+    text = path.read_text()
+    return text.split("\n## [")[0] if path.name == "CHANGELOG.md" else text
+
+
 @pytest.mark.parametrize("path", DOCS + CODE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_named_paths_and_modules_exist(path):
-    text = path.read_text()
+    text = _text(path)
     named = {p for p in PATH.findall(text) if path.suffix == ".md" or p.endswith(".py")}
     missing = [p for p in named if not (ROOT / p).exists()]  # in code, a folder may be a URL
     names = set(DOTTED.findall(text)) - NOT_CODE if path.suffix == ".md" else set()
