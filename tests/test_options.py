@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -20,19 +21,33 @@ def _shown(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def test_env_example_gives_each_option_its_default():
-    listed = dict(re.findall(r"^#?\s*(CACHE_\w+)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
-    for key, default in defaults().items():
-        if key not in NOT_FROM_THE_ENVIRONMENT:
-            assert listed.get(f"CACHE_{key}") == _shown(default), key
+def _from_the_environment() -> dict[str, tuple[str, str]]:
+    """Each option a variable sets: its default as shown, and its meaning."""
+    return {
+        f"CACHE_{option.name.upper()}": (
+            _shown(defaults()[option.name.upper()]),
+            option.metadata["meaning"],
+        )
+        for option in fields(Options)
+        if option.name.upper() not in NOT_FROM_THE_ENVIRONMENT
+    }
 
 
-def test_the_configuration_doc_gives_each_option_its_default():
+def test_env_example_gives_each_option_its_default_and_meaning():
+    """The line above each variable is its meaning; the variable is set to its default."""
+    text = (ROOT / ".env.example").read_text()
+    listed = re.findall(r"^# (.*)\n#?\s*(CACHE_\w+)=(.*)$", text, re.M)
+    found = {name: (default, meaning) for meaning, name, default in listed}
+    for name, expected in _from_the_environment().items():
+        assert found.get(name) == expected, name
+
+
+def test_the_configuration_doc_gives_each_option_its_default_and_meaning():
     text = (ROOT / "docs" / "configuration.md").read_text()
-    documented = dict(re.findall(r"^\| `(CACHE_\w+)` \| `?([^`|]*?)`? \|", text, re.M))
-    for key, default in defaults().items():
-        if key not in NOT_FROM_THE_ENVIRONMENT:
-            assert documented.get(f"CACHE_{key}") == (_shown(default) or "empty"), key
+    rows = re.findall(r"^\| `(CACHE_\w+)` \| `?([^`|]*?)`? \| (.*) \|$", text, re.M)
+    documented = {name: (default, meaning) for name, default, meaning in rows}
+    for name, (default, meaning) in _from_the_environment().items():
+        assert documented.get(name) == (default or "empty", meaning), name
 
 
 @pytest.mark.parametrize(

@@ -17,39 +17,43 @@ def _option(default: Any, meaning: str) -> Any:
 
 @dataclass(frozen=True)
 class Options:
-    enabled: bool = _option(True, "False sends every read to the database and answers BYPASS")
+    enabled: bool = _option(
+        True, "false: every read from the database, X-Cache: BYPASS (writes still invalidate)"
+    )
     key_prefix: str = _option(
         "", "first segment of every key, so deployments can share a Redis; no { or }"
     )
-    default_ttl: int = _option(600, "seconds, for namespaces without an entry in TTLS")
+    default_ttl: int = _option(600, "seconds an entry is kept, for namespaces not in TTLS")
     ttls: dict[str, int] = field(
-        default_factory=dict, metadata={"meaning": "seconds per namespace"}
+        default_factory=dict, metadata={"meaning": "seconds an entry is kept, by namespace"}
     )
     empty_ttl: int = _option(
         5,
-        "seconds an entry its loader marked empty is kept (a filtered page matching nothing; "
-        "at most its namespace's TTL; 0: not stored)",
+        "seconds a filtered list page that matches nothing is kept (at most its namespace's "
+        "TTL; 0: not stored)",
     )
     lease_ms: int = _option(
-        2000, "how long a reader that missed may take to load and store (its lease)"
+        2000, "milliseconds a reader that missed may take to load and store (its lease)"
     )
     lease_wait_ms: int = _option(
-        1000, "how long a reader that finds another's lease waits before it loads itself"
+        1000, "milliseconds a reader that finds another's lease waits for its value"
     )
     breaker_failures: int = _option(3, "Redis failures in a row that open the circuit breaker")
-    breaker_cooldown_ms: int = _option(2000, "how long the breaker stays open before a probe")
+    breaker_cooldown_ms: int = _option(2000, "milliseconds the breaker stays open before a probe")
     outbox_check_after_ms: int = _option(
-        1000, "a process that has not reached Redis for this long checks the outbox first"
+        1000, "milliseconds without reaching Redis after which a process checks the outbox"
     )
     replica_ack_ms: int = _option(
         100,
-        "how long a write's invalidation waits for a replica's acknowledgement (where the "
-        "primary has one) before it stays in the outbox (below the socket timeout)",
+        "milliseconds a write's invalidation waits for a replica's acknowledgement where the "
+        "primary has one, else it stays in the outbox (keep it below the socket timeout)",
     )
     near_enabled: bool = _option(
-        True, "keep hot entries in each process too (off on a Redis Cluster)"
+        True, "false: every hit goes to Redis (the near cache is off on a Redis Cluster)"
     )
-    near_max_entries: int = _option(10_000, "entries the near cache keeps per process at most")
+    near_max_entries: int = _option(
+        10_000, "entries the near cache keeps per process at most (least recently used out first)"
+    )
     near_max_bytes: int = _option(64 * 2**20, "bytes the near cache keeps per process at most")
     near_ttl: int = _option(
         300, "seconds a process keeps an entry at most (never longer than its namespace's TTL)"
