@@ -47,6 +47,7 @@ def _exports() -> dict[str, tuple[str, str]]:
 
 
 _EXPORTS = _exports()
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 (built from the imports above)
 
 
 def __getattr__(name: str) -> Any:
@@ -61,4 +62,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted({*globals(), *_EXPORTS})

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from caching.core import rules
 from caching.core.options import Options
 
 
@@ -23,7 +24,12 @@ class CachingConfig(AppConfig):
 def check_options(**kwargs: Any) -> list[checks.CheckMessage]:
     """``caching.E001``: ``CACHE_LAYER`` as ``manage.py check`` sees it now."""
     try:
-        Options.from_settings(getattr(settings, "CACHE_LAYER", {}))
+        found = Options.from_settings(getattr(settings, "CACHE_LAYER", {}))
     except ImproperlyConfigured as error:
         return [checks.Error(str(error), id="caching.E001")]
+    unknown = sorted(set(found.ttls) - set(rules.namespaces()))  # declared once apps are ready
+    if unknown:
+        return [
+            checks.Error(f"CACHE_LAYER['TTLS'] names no namespace: {unknown}", id="caching.E001")
+        ]
     return []

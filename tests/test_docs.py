@@ -1,6 +1,6 @@
 """The docs name what exists: every file path and every dotted name of the project's code in
-README.md, docs/*.md and the changelog's standing part, and every file path in the code's docstrings and comments, resolves,
-so a module moved or renamed without its docs fails here."""
+README.md, docs/*.md and the changelog's standing part, and every file path in the code's
+docstrings and comments, resolves, so a module moved or renamed without its docs fails here."""
 
 import importlib
 import re

@@ -87,14 +87,28 @@ def test_every_option_has_a_meaning():
         ({"NEAR_ENABLED": 1}, "NEAR_ENABLED"),
         ({"TTLS": {"post": "60"}}, "TTLS"),
         ({"KEY_PREFIX": 5}, "KEY_PREFIX"),
+        ({"LEASE_MS": 0}, "LEASE_MS"),
+        ({"BREAKER_FAILURES": 0}, "BREAKER_FAILURES"),
+        ({"DEFAULT_TTL": 10**20}, "DEFAULT_TTL"),
+        ({"TTLS": {"post": 10**20}}, "TTLS"),
+        ({"TTLS": {"psots": 5}}, "psots"),
+        ({"enabled": False}, "'enabled'"),
+        ({1: 2}, "1"),
     ],
 )
 def test_a_wrong_option_is_an_error_naming_it(settings, given, named):
-    with pytest.raises(ImproperlyConfigured, match=named):
-        Options.from_settings(given)
+    if named != "psots":  # a namespace is known once the apps are: manage.py check says so
+        with pytest.raises(ImproperlyConfigured, match=named):
+            Options.from_settings(given)
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, **given}
     (error,) = check_options()
     assert error.id == "caching.E001" and named in error.msg
+
+
+@pytest.mark.parametrize("given", [None, [], "ENABLED"])
+def test_a_cache_layer_that_is_not_a_dict_is_an_error(given):
+    with pytest.raises(ImproperlyConfigured, match="expected a dict"):
+        Options.from_settings(given)
 
 
 def test_a_wrong_option_stops_the_start():

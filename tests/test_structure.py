@@ -93,3 +93,13 @@ def test_the_state_forgets_the_features_above_before_the_ones_below():
     forgets = STATE._forgets
     below = [options.CURRENT.reset, connection.client.cache_clear, policy.BREAKER.reset]
     assert forgets.index(tier.CURRENT.forget) > max(map(forgets.index, below))
+
+
+def test_the_facade_exports_each_name_once_and_to_a_star_import():
+    import caching
+
+    names: dict[str, object] = {}
+    exec("from caching import *", names)  # noqa: S102 (what a user's star import gets)
+    assert set(caching.__all__) <= set(names) and "ast" not in names
+    assert {"get_or_load", "CacheUnavailableError", "detail_key"} <= set(caching.__all__)
+    assert len(dir(caching)) == len(set(dir(caching)))

@@ -10,9 +10,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from caching.core.state import STATE
 
+LARGEST = 10**9  # any number option: over 31 years in seconds, 11 days in milliseconds
 
-def _option(default: Any, meaning: str) -> Any:
-    return field(default=default, metadata={"meaning": meaning})
+
+def _option(default: Any, meaning: str, *, minimum: int = 0) -> Any:
+    return field(default=default, metadata={"meaning": meaning, "minimum": minimum})
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,14 @@ class Options:
         "TTL; 0: not stored)",
     )
     lease_ms: int = _option(
-        2000, "milliseconds a reader that missed may take to load and store (its lease)"
+        2000, "milliseconds a reader that missed may take to load and store (its lease)", minimum=1
     )
     lease_wait_ms: int = _option(
         1000, "milliseconds a reader that finds another's lease waits for its value"
     )
-    breaker_failures: int = _option(3, "Redis failures in a row that open the circuit breaker")
+    breaker_failures: int = _option(
+        3, "Redis failures in a row that open the circuit breaker", minimum=1
+    )
     breaker_cooldown_ms: int = _option(2000, "milliseconds the breaker stays open before a probe")
     outbox_check_after_ms: int = _option(
         1000, "milliseconds without reaching Redis after which a process checks the outbox"
@@ -61,7 +65,13 @@ class Options:
 
     def __post_init__(self) -> None:
         for option in fields(self):
-            _check(option.name.upper(), getattr(self, option.name), option.type)
+            value, low = getattr(self, option.name), option.metadata.get("minimum", 0)
+            test, expected = _KINDS[option.type]
+            if not test(value, low):
+                raise ImproperlyConfigured(
+                    f"CACHE_LAYER['{option.name.upper()}'] is {value!r}: expected "
+                    + expected.format(low=low, high=f"{LARGEST:,}")
+                )
         if set(self.key_prefix) & set("{}"):
             raise ImproperlyConfigured(
                 "CACHE_LAYER['KEY_PREFIX'] may not contain { or }: "
@@ -74,37 +84,33 @@ class Options:
         return min(ttl, self.empty_ttl) if empty else ttl
 
     @classmethod
-    def from_settings(cls, given: dict[str, Any]) -> "Options":
-        names = {option.name for option in fields(cls)}
-        unknown = sorted(key for key in given if str(key).lower() not in names)
+    def from_settings(cls, given: Any) -> "Options":
+        if not isinstance(given, dict):
+            raise ImproperlyConfigured(f"CACHE_LAYER is {given!r}: expected a dict")
+        names = {option.name.upper() for option in fields(cls)}
+        unknown = sorted(repr(key) for key in given if key not in names)
         if unknown:
             raise ImproperlyConfigured(f"CACHE_LAYER has unknown keys: {', '.join(unknown)}")
         return cls(**{key.lower(): value for key, value in given.items()})
 
 
-def _count(value: Any) -> bool:
-    return type(value) is int and value >= 0
+def _count(value: Any, low: int) -> bool:
+    return type(value) is int and low <= value <= LARGEST
 
 
-# A field's type: the test its value must pass, and what the error says it expects.
-_KINDS: dict[Any, tuple[Callable[[Any], bool], str]] = {
-    bool: (lambda value: isinstance(value, bool), "True or False"),
-    int: (_count, "a whole number, 0 or more"),
-    str: (lambda value: isinstance(value, str), "a string"),
+# A field's type: the test its value must pass (given its minimum), and what the error expects.
+_KINDS: dict[Any, tuple[Callable[[Any, int], bool], str]] = {
+    bool: (lambda value, _: isinstance(value, bool), "True or False"),
+    int: (_count, "a whole number from {low} to {high}"),
+    str: (lambda value, _: isinstance(value, str), "a string"),
     dict[str, int]: (
-        lambda value: (
+        lambda value, low: (
             isinstance(value, dict)
-            and all(isinstance(k, str) and _count(v) for k, v in value.items())
+            and all(isinstance(k, str) and _count(v, low) for k, v in value.items())
         ),
-        "seconds (0 or more) by namespace name",
+        "seconds ({low} to {high}) by namespace name",
     ),
 }
-
-
-def _check(key: str, value: Any, kind: Any) -> None:
-    test, expected = _KINDS[kind]
-    if not test(value):
-        raise ImproperlyConfigured(f"CACHE_LAYER['{key}'] is {value!r}: expected {expected}")
 
 
 def defaults() -> dict[str, Any]:
