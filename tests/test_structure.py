@@ -103,3 +103,13 @@ def test_the_facade_exports_each_name_once_and_to_a_star_import():
     assert set(caching.__all__) <= set(names) and "ast" not in names
     assert {"get_or_load", "CacheUnavailableError", "detail_key"} <= set(caching.__all__)
     assert len(dir(caching)) == len(set(dir(caching)))
+
+
+def test_the_architecture_diagram_draws_the_apps_in_the_contracts_order():
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in contracts["contracts"] if c["name"].startswith("Apps")]
+    block = (ROOT / "docs" / "architecture.md").read_text().split("```")[1]
+    drawn = [
+        word for line in block.splitlines() for word in re.findall(r"^ (\w+)(?: ──► (\w+))?", line)
+    ]
+    assert [app for pair in drawn for app in pair if app] == layers
