@@ -1,12 +1,6 @@
-"""gunicorn's settings, read from the working directory (gunicorn's conventional place), so a
-plain ``gunicorn config.wsgi:application`` (or just ``gunicorn``) started here uses them. Every
-value comes from the same environment variables as the production start, ``config/serve.py``
-(``.env.example``); command-line flags still win, except the logging ones (``--log-level``,
-``--error-logfile``, ``--access-logfile``): ``LOG_LEVEL`` and ``LOG_FORMAT`` replace them, since
-``logconfig_dict`` sets every handler, and the access line is the application's
-(``api.access_log``, ``LOG_ACCESS``). ``--daemon`` is not supported: run gunicorn under a
-process manager (its metrics directory is named after the master, which daemonizing replaces).
-"""
+"""gunicorn's settings, read from the working directory, so a plain ``gunicorn`` started here
+uses them; from the same variables as ``config/serve.py`` (docs/configuration.md). ``--daemon``
+is not supported: the metrics directory is named after the master, which daemonizing replaces."""
 
 import os
 
@@ -25,25 +19,19 @@ bind = [_web.bind]
 workers = _web.workers
 threads = _web.threads
 worker_class = "gthread" if threads > 1 else "sync"
-# A sync worker silent this long is killed and replaced. A gthread worker keeps beating while a
-# request hangs: the database's and Redis's own timeouts bound a request there.
 timeout = env_int("WEB_TIMEOUT", 30)
 graceful_timeout = _web.graceful_timeout
 keepalive = _web.keepalive
-# Off by default: every recycled worker leaves its metric sample files behind, which each scrape
-# then reads (prometheus-client's multiprocess mode). Set it to bound a leak, with jitter so the
-# workers are not replaced all at once.
+# Off by default: each recycled worker leaves metric sample files that every scrape then reads.
 max_requests = env_int("WEB_MAX_REQUESTS", 0)
 max_requests_jitter = env_int("WEB_MAX_REQUESTS_JITTER", 1000)
-# The proxies whose X-Forwarded-* headers are believed (the client address, the scheme).
 forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be shared by every server of the
 # user, and can resize or stop them: off. Signals do the same (HUP, TTIN, TTOU, TERM).
 control_socket_disable = True
 
-# One JSON object per line on stderr, the same as the application's (config.log_config). No
-# access log of gunicorn's own: the application writes that line, with the request id.
+# The application's logging (config.log_config); it writes the access line, with the request id.
 _log_format, _log_level, _access = log_settings()
 logconfig_dict = logging_config(_log_format, _log_level, _access)
 accesslog = None

@@ -1,10 +1,5 @@
-"""The access line: one record per request on logger ``api.access`` (message ``request``, with
-``status``, ``duration_ms`` and ``remote``; the request id, method and path come from the
-request's context, ``api.log``). Written by the application, whichever server runs it, since no
-server can put the request id on its own line. ``LOG_ACCESS=false`` removes it.
-
-Second in ``MIDDLEWARE``, after the request id: it times everything else the application does,
-not the server's reading of the request or its writing of the response."""
+"""The access line: one record per request on logger ``api.access`` (docs/operations.md, "Logs").
+Second in ``MIDDLEWARE``, after the request id, it times everything else the application does."""
 
 import logging
 import time

@@ -7,9 +7,7 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from api import readers  # imports models: only once apps are loaded
-
-        readers.register()
-
         from api.metrics import publish_release
 
+        readers.register()
         publish_release()

@@ -1,20 +1,6 @@
-"""GET list and detail answered from the cache's rendered bytes: no ORM, serializer or
-renderer on a hit.
-
-Two ways in, one set of checks:
-
-- the early path, ``EarlyReadsMiddleware``, placed before the heavy middleware (sessions, CSRF,
-  authentication, messages, axes, whitenoise): a GET of a cached read from a reader known
-  without them (no session cookie: anonymous, or a token) is answered there, after DRF's own
-  ``initial`` (the viewset's authentication classes, permission classes and throttles) and with
-  DRF's ``finalize_response`` headers, plus what the skipped middleware would add (the host
-  check and ``Content-Length`` of ``CommonMiddleware``, ``X-Frame-Options``). Anything those
-  checks refuse, and any other request, goes on down the full path, which answers as before;
-- the full path: DRF's request cycle, ending in the same read functions.
-
-A detail read whose viewset has a permission whose object check may refuse a safe method (it
-defines ``has_object_permission`` without declaring ``object_check_allows_reads``) takes the
-full path, where the object is loaded and checked first (``retrieve``)."""
+"""GET list and detail answered from the cache's rendered bytes (no ORM, serializer or renderer
+on a hit), early in ``EarlyReadsMiddleware`` where the request allows, else on DRF's full path;
+both run the viewset's own checks (docs/reads.md, "How a read flows" and "One request path")."""
 
 import functools
 from collections.abc import Callable
@@ -64,14 +50,12 @@ class CachedReadsMixin:
     def _early(
         self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> HttpResponseBase:
-        """DRF's ``dispatch`` without its exception handling: ``DeclinedError`` (the full path
-        answers) where DRF would refuse or where the object must be checked."""
+        """DRF's ``dispatch`` without its exception handling: ``DeclinedError`` where it would
+        refuse or where the object must be checked."""
         view: Any = self
         if self.action_map.get("get") not in ("list", "retrieve"):
             raise DeclinedError  # an extra action of the viewset's: its own code answers
-        view.action = self.action_map[
-            "get"
-        ]  # as DRF's initialize_request sets it, for get_permissions
+        view.action = self.action_map["get"]  # as DRF's initialize_request sets it
         if view.action == "retrieve" and self._object_check_may_refuse():
             raise DeclinedError  # before any check runs, so that none runs twice
         view.args, view.kwargs = args, kwargs
@@ -118,16 +102,13 @@ def _resolve(urlconf: str, path: str) -> ResolverMatch | None:
         return None
 
 
-# Remembered for the last 1,024 paths of up to 200 characters (a profile of hits found resolving
-# at 6% of a worker's time; longer paths are resolved each time, so what is kept is bounded). A
-# match is only read, never changed, by the views.
+# The last 1,024 paths of up to 200 characters (resolving took 6% of a worker's time on hits);
+# the views only read a match, never change it.
 _remembered = functools.lru_cache(maxsize=1024)(_resolve)
 
 
 class EarlyReadsMiddleware:
-    """Answers an eligible cached read itself, or passes the request on down the full path.
-    After the request id, the access line, the HTTP metrics, ``SecurityMiddleware`` and the
-    request bounds; before the rest (``config/settings.py``)."""
+    """Answers an eligible cached read itself, or passes the request on down the full path."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -139,11 +120,8 @@ class EarlyReadsMiddleware:
         return self.get_response(request) if response is None else response
 
     def _answer(self, request: HttpRequest) -> HttpResponseBase | None:
-        if (
-            request.method != "GET"
-            or settings.SESSION_COOKIE_NAME in request.COOKIES
-            or not wants_json(request)
-        ):
+        session = settings.SESSION_COOKIE_NAME in request.COOKIES
+        if request.method != "GET" or session or not wants_json(request):
             return None
         path, urlconf = request.path_info, get_urlconf() or settings.ROOT_URLCONF
         match = (_remembered if len(path) <= 200 else _resolve)(urlconf, path)

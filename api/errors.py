@@ -1,14 +1,6 @@
 """Fail closed (SPEC 10.1, 10.6): one JSON error shape, ``{"detail": ...}``, for every error
-under ``/api/``, whoever raises it (DRF, Django's URL resolver, a crash), and bounded input.
-
-- DRF's errors go through ``api_exception_handler`` (DRF's own, plus a 413 for an oversized
-  body; ``api.parsers`` makes deep JSON a 400);
-- what DRF never sees (an unknown URL, a body too large for the middleware, a crash outside a
-  view) goes through ``handler404`` / ``handler500`` & co., JSON under ``/api/``, Django's pages
-  elsewhere (the admin);
-- a 500 is logged to stderr with its method, path and traceback (logger ``django.request``,
-  as JSON with the request id, ``api.log``).
-"""
+under ``/api/`` (DRF's through ``api_exception_handler``, the rest through ``handler404`` & co.,
+Django's pages elsewhere), and bounded input (docs/security.md, "Fail closed")."""
 
 from collections.abc import Callable
 from typing import Any
@@ -32,9 +24,8 @@ def _error(detail: str, status_code: int) -> JsonResponse:
 
 
 class BoundedRequestMiddleware:
-    """A request whose declared body is over ``MAX_REQUEST_BYTES`` is a 413 before anything
-    reads it. Django reads no more than the declared length (none without a Content-Length),
-    and ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bounds what it keeps in memory."""
+    """A declared body over ``MAX_REQUEST_BYTES`` is a 413 before anything reads it; Django reads
+    no more than the declared length, and keeps at most ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -70,21 +61,16 @@ def bad_request(
     return defaults.bad_request(request, exception, template_name)
 
 
-def _api_or_page(
-    page: Callable[[HttpRequest, Exception], HttpResponse], detail: str, status_code: int
-) -> Callable[[HttpRequest, Exception], HttpResponse]:
-    """A handler: ``detail`` as JSON under ``/api/``, Django's own ``page`` elsewhere."""
-
-    def handler(request: HttpRequest, exception: Exception) -> HttpResponse:
-        return _error(detail, status_code) if _is_api(request) else page(request, exception)
-
-    return handler
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _error("You do not have permission to perform this action.", 403)
+    return defaults.permission_denied(request, exception)
 
 
-permission_denied = _api_or_page(
-    defaults.permission_denied, "You do not have permission to perform this action.", 403
-)
-page_not_found = _api_or_page(defaults.page_not_found, "Not found.", 404)
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _error("Not found.", 404)
+    return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
@@ -95,9 +81,8 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
 
 @csrf_exempt  # a POST to an unknown URL is a 404, not a CSRF failure
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """The last ``/api/`` route: an unknown URL is a JSON 404 even with ``DEBUG`` on. A GET of
-    a known URL without its final slash is redirected to it, as ``APPEND_SLASH`` does for
-    URLs that no route takes."""
+    """The last ``/api/`` route: an unknown URL is a JSON 404 even with ``DEBUG`` on; a GET of a
+    known URL without its final slash is redirected to it, as ``APPEND_SLASH`` does."""
     with_slash = request.path + "/"
     if (
         request.method in ("GET", "HEAD")
@@ -110,8 +95,7 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespon
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """``CSRF_FAILURE_VIEW``: JSON under ``/api/`` (a session-authenticated API write without its
-    token), Django's page elsewhere."""
+    """``CSRF_FAILURE_VIEW``: JSON under ``/api/``, Django's page elsewhere."""
     if _is_api(request):
         return _error(f"CSRF Failed: {reason}", 403)
     return csrf.csrf_failure(request, reason)

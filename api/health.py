@@ -1,3 +1,5 @@
+"""The probes: liveness, readiness and the backends' health (docs/operations.md, "Probes")."""
+
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -21,10 +23,7 @@ def _database_answers() -> bool:
 
 
 class HealthView(APIView):
-    """Liveness of the two backends. 200 while the database answers, even with Redis down
-    (the API keeps serving from the database); 503 when the database does not. ``cache`` is
-    ``ok``, ``full`` (Redis refuses writes for want of memory; hits are still served) or
-    ``unavailable``."""
+    """200 while the database answers, even with Redis down; 503 when it does not."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -41,8 +40,7 @@ class HealthView(APIView):
 
 
 class LiveView(APIView):
-    """Liveness: the process answers. Touches neither the database nor Redis, so a backend
-    outage never gets a healthy process restarted."""
+    """Liveness: touches neither backend, so an outage never gets a healthy process restarted."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -54,9 +52,8 @@ class LiveView(APIView):
 
 
 class Migrations:
-    """Whether every migration is applied, in one object with one ``reset()``. The check loads
-    the migration graph, so it runs until it holds and is then remembered: a running process's
-    code gains no migration. ``reset()`` forgets it, as a new process would (tests)."""
+    """Whether every migration is applied. The check loads the migration graph, so once it holds
+    it is remembered (a running process gains no migration) until ``reset()`` (tests)."""
 
     _applied: bool
 
@@ -77,9 +74,8 @@ MIGRATIONS = Migrations()
 
 
 class ReadyView(APIView):
-    """Readiness: 200 when the database answers and every migration is applied, else 503. The
-    cache and the outbox backlog are reported but never fail it: with Redis down the API still
-    serves, from the database. The release says what is running."""
+    """Readiness: the database answers and every migration is applied; the cache, the outbox
+    backlog and the release are reported, never fatal."""
 
     permission_classes = [AllowAny]
     authentication_classes = []

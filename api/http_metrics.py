@@ -1,11 +1,6 @@
-"""HTTP metrics middleware: counts every response by route, method and status, times it, and
-keeps the in-flight gauge (``api.metrics``). ``HTTP_METRICS_ENABLED=false`` removes it.
-
-The route label is the URL pattern's name (``post-detail``), never the raw path, so the label
-values are bounded by the URL patterns; a request answered before or without URL resolution
-(no pattern matched, an HTTPS redirect, a 413, a static file) is ``unmatched``. Methods
-outside HTTP's standard set count as ``other``.
-"""
+"""HTTP metrics middleware: counts every response by route (the URL pattern's name, so the
+labels are bounded), method (``other`` outside HTTP's standard set) and status, times it, and
+keeps the in-flight gauge (``api.metrics``; docs/operations.md, "Metrics")."""
 
 import time
 from collections.abc import Callable
@@ -21,10 +16,8 @@ UNMATCHED = "unmatched"
 
 
 def route_of(request: HttpRequest) -> str:
-    match = request.resolver_match
-    if match is None:
-        return UNMATCHED
-    return match.view_name  # every URL pattern is named (config/urls.py)
+    match = request.resolver_match  # every URL pattern is named (config/urls.py)
+    return UNMATCHED if match is None else match.view_name
 
 
 class HttpMetricsMiddleware:
@@ -33,7 +26,7 @@ class HttpMetricsMiddleware:
             raise MiddlewareNotUsed
         self.get_response = get_response
         # Label children by their values: labels() takes a lock and builds a key each call.
-        self._counters: dict[tuple[str, str, int], Callable[[], None]] = {}
+        self._counters: dict[tuple[str, str, str], Callable[[], None]] = {}
         self._timers: dict[str, Callable[[float], None]] = {}
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
@@ -46,11 +39,10 @@ class HttpMetricsMiddleware:
         elapsed = time.perf_counter() - start
         route = route_of(request)
         method = request.method if request.method in METHODS else "other"
-        key = (route, method, response.status_code)
+        key = (route, method, str(response.status_code))
         count = self._counters.get(key)
         if count is None:
-            count = HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc
-            self._counters[key] = count
+            count = self._counters[key] = HTTP_REQUESTS.labels(*key).inc
         count()
         observe = self._timers.get(route)
         if observe is None:

@@ -1,9 +1,6 @@
-"""How log records are written: one JSON object per line (``LOG_FORMAT=json``, the default) or a
-readable line (``text``), both carrying the request a record was made in.
-
-Imported while logging is configured (``config.log_config``, by Django's settings and by
-gunicorn's config), so nothing here may touch apps, models or settings.
-"""
+"""How log records are written: one JSON object per line or a readable line, both carrying the
+request a record was made in (docs/operations.md, "Logs"). Imported while logging is configured
+(``config.log_config``), so nothing here may touch apps, models or settings."""
 
 import json
 import logging
@@ -50,9 +47,8 @@ class RequestContextFilter(logging.Filter):
 
 
 class JsonFormatter(_JsonFormatter):
-    """``{"timestamp", "level", "logger", "message", "pid", ...}``, with the request fields when
-    there are any, the traceback as ``exc_info``, and any ``extra=`` data the caller gave. The
-    ``pid`` says which worker wrote the line."""
+    """``{"timestamp", "level", "logger", "message", "pid", ...}``, the request fields, the
+    traceback as ``exc_info`` and any ``extra=`` data."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(
@@ -65,8 +61,7 @@ class JsonFormatter(_JsonFormatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger message key=value ...``: the request fields, then any ``extra=``
-    data the caller gave, then the traceback."""
+    """``time LEVEL logger message key=value ...``: request fields, ``extra=`` data, traceback."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -1,6 +1,5 @@
-"""Prometheus metrics of the application itself: HTTP traffic (updated by
-``api.http_metrics``) and the release it runs. Served with the cache's by ``/metrics``, summed
-over the worker processes like them (``config.metrics_dir``)."""
+"""Prometheus metrics of the application itself: HTTP traffic (``api.http_metrics``) and the
+release it runs, served with the cache's by ``/metrics`` (docs/operations.md, "Metrics")."""
 
 from prometheus_client import Counter, Gauge, Histogram
 

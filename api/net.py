@@ -8,11 +8,8 @@ from django.http import HttpRequest
 
 
 def client_address(request: HttpRequest) -> str | None:
-    """The client's address. Behind ``PROXY_COUNT`` proxies that each append to
-    X-Forwarded-For, the entry that many places from the right (what the nearest trusted proxy
-    saw); entries further left are the client's own claims and never trusted. Without proxies,
-    or when the header is shorter than the proxy count or its entry is not an IP address (a
-    misconfigured proxy), ``REMOTE_ADDR``."""
+    """Behind ``PROXY_COUNT`` proxies, the X-Forwarded-For entry that many places from the right
+    when it is an IP address; else ``REMOTE_ADDR`` (docs/security.md, "Client address")."""
     count = settings.PROXY_COUNT
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if count and forwarded:

@@ -1,8 +1,5 @@
-"""Page-number pagination shared by the cached lists.
-
-A cached page holds its rows and ``{count, pages}``; the ``next``/``previous`` links are built
-per request (``api.responses.page_body``), so a shared entry never carries another client's host.
-"""
+"""Page-number pagination shared by the cached lists: rows and ``{count, pages}``, without the
+links, which are built per request (``api.responses.page_body``; docs/reads.md, "Entries")."""
 
 from typing import Any, cast
 

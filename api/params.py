@@ -59,25 +59,17 @@ def _fast_params(
         pattern, limit = rules[name]
         if not pattern.fullmatch(value):
             return None
-        if limit is None:
-            params[name] = value
-        elif int(value) > limit:
+        if limit is not None and int(value) > limit:
             return None
-        else:
-            params[name] = int(value)
+        params[name] = value if limit is None else int(value)
     return params
 
 
 def query(
-    serializer_class: type[serializers.Serializer[Any]],
-    request: HttpRequest,
+    serializer_class: type[serializers.Serializer[Any]], request: HttpRequest
 ) -> dict[str, Any] | HttpResponse:
-    """Validated query parameters, or the 400 that names the bad ones.
-
-    Well-formed parameters are checked by the serializer's own bounds as patterns
-    (``_fast_rules``, without its cost on every cached read); anything else goes to the
-    serializer for its error messages.
-    """
+    """Validated query parameters, or the 400 that names the bad ones: well-formed ones pass the
+    fast rules without the serializer's cost; anything else gets the serializer's messages."""
     raw = request.GET.dict()
     fast = _fast_params(raw, serializer_class)
     if fast is not None:

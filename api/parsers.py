@@ -18,10 +18,8 @@ class PayloadTooLarge(APIException):
 
 
 class BoundedJSONParser(JSONParser):
-    """DRF's JSON parser, with nesting deeper than Python can parse a 400 instead of a 500
-    (``json.loads`` raises RecursionError, which DRF does not catch), an oversized body a 413,
-    and a body that is not an object (``null``, a list, a string, a number) a 400: every write
-    takes named fields, and code that reads ``request.data`` may count on a mapping."""
+    """DRF's JSON parser; too deep nesting (a RecursionError, which DRF does not catch) and a body
+    that is not an object are 400s, so ``request.data`` is a mapping; an oversized body a 413."""
 
     def parse(
         self,

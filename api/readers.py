@@ -1,18 +1,7 @@
-"""Token authentication through the cache: ``CachedTokenAuthentication``, DRF's
-``TokenAuthentication`` whose lookup for a safe method (GET, HEAD, OPTIONS) is a cache read, listed
-in ``DEFAULT_AUTHENTICATION_CLASSES``, so that DRF's request cycle and the early read path
-(``api.cached_reads``) authenticate with the same code.
-
-It answers a read with a ``TokenReader`` (id, staff, active: what the read views need; any other
-attribute loads the real ``User`` once), and a write with the real ``User`` and ``Token``, as
-DRF's own class does, since a write and its permission checks may need every field.
-
-A token's reader (user id, staff, active) is a cache entry like any other, in namespace
-``reader`` under a keyed hash of the token, so an authenticated hit needs no database either. It is
-invalidated when the token is created or deleted (a password change deletes them) and when the
-user's ``is_active`` or ``is_staff`` changes, after commit, like every entry; a token created
-while its user changes waits for that change to commit (``_account_changes``).
-"""
+"""Token authentication through the cache: DRF's ``TokenAuthentication`` whose lookup for a safe
+method is a cache entry (namespace ``reader``), so both read paths authenticate with the same code
+(docs/reads.md, "One request path"; docs/near-cache.md, "The token's reader"). A write gets the real
+``User`` and ``Token``, as from DRF's own class: it and its permission checks may need any field."""
 
 import functools
 import hashlib
@@ -126,12 +115,8 @@ def _token_changes(row: RowChange) -> Changes:
 
 def _account_changes(row: RowChange) -> Changes:
     """Deactivation and staff changes reach the user's tokens' readers: two queries in the
-    write's transaction, only when either field may have moved.
-
-    The user's row is locked ``FOR UPDATE`` before the tokens are listed. A token's insert
-    takes ``KEY SHARE`` on it for its foreign key (at commit: Django's keys are deferred), which
-    that lock holds back, so no token can commit between the list and this write's commit and
-    then be read, and cached, as its user's old self."""
+    write's transaction, when either field may have moved. The user's row is locked first, so no
+    token commits in between (docs/near-cache.md, "The token's reader")."""
     if row.kind != "update":
         return Changes()  # a new user has no token; a deleted one's tokens go with it
     before, after = row.before, row.after

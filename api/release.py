@@ -1,6 +1,5 @@
-"""The release this process runs: its version (this file, bumped with each entry of
-CHANGELOG.md) and its git commit (``GIT_COMMIT``, set where the release is built: the image, or
-``scripts/serve.sh``), for the readiness probe and the ``app_release_info`` metric."""
+"""The release this process runs: its version (bumped with each entry of CHANGELOG.md) and git
+commit (``GIT_COMMIT``), for the readiness probe and the ``app_release_info`` metric."""
 
 from django.conf import settings
 

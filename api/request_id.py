@@ -1,6 +1,5 @@
-"""Request ids: each request gets one, from the client's ``X-Request-ID`` when it is a sane
-token, else a new one; it is echoed in the response and carried by every log line written while
-the request is served (``api.log``), the access line included (``api.access_log``)."""
+"""Request ids: the client's ``X-Request-ID`` when it is a sane token, else a new one; echoed in
+the response and carried by every log line of the request (docs/operations.md, "Logs")."""
 
 import re
 import uuid

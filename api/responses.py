@@ -33,9 +33,8 @@ def not_found(detail: str) -> HttpResponse:
 
 
 def send(request: HttpRequest, result: Result, body: bytes, tag: str) -> HttpResponse:
-    """``body`` with its ETag and X-Cache; a 304 when the client already has it. ``If-None-Match``
-    uses the weak comparison (RFC 9110 13.1.2): ``W/"tag"``, as a gzipping proxy rewrites our
-    tag, matches ``"tag"``."""
+    """``body`` with its ETag and X-Cache; a 304 when ``If-None-Match`` (weak comparison, RFC 9110
+    13.1.2: a gzipping proxy's ``W/"tag"`` matches) says the client has it."""
     asked = parse_etags(request.META.get("HTTP_IF_NONE_MATCH", ""))
     wanted = {candidate.removeprefix("W/") for candidate in asked}
     response: HttpResponse
@@ -61,9 +60,5 @@ def page_body(request: HttpRequest, entry: Entry, params: dict[str, Any], result
 
     following = link(number + 1) if number < entry.meta["pages"] else b"null"
     preceding = link(number - 1) if number > 1 else b"null"
-    return b'{"count":%d,"next":%s,"previous":%s,"results":%s}' % (
-        entry.meta["count"],
-        following,
-        preceding,
-        results,
-    )
+    values = (entry.meta["count"], following, preceding, results)
+    return b'{"count":%d,"next":%s,"previous":%s,"results":%s}' % values

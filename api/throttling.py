@@ -1,10 +1,5 @@
-"""Write throttling (SPEC 10.4): a DRF throttle on writes at ``API_WRITE_RATE``, staff exempt.
-
-Reads are never throttled here (their cost is the cache's job; per-address read limits belong to
-the proxy). The counts live in Redis through the cache layer (``caching.redis.ratelimit``: one
-counter per user, under the cache's failure policy), and while Redis cannot count the throttle
-lets every write through: an outage must not turn writes into 429s or 500s.
-"""
+"""Write throttling (SPEC 10.4) at ``API_WRITE_RATE``, counted in Redis by the cache layer and
+failing open: an outage must not turn writes into 429s (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -35,11 +30,10 @@ class WriteRateThrottle(SimpleRateThrottle):
         user = request.user
         if self.rate is None or request.method in SAFE_METHODS or (user and user.is_staff):
             return True
-        who = (
-            f"user-{user.pk}"
-            if user and user.is_authenticated
-            else f"address-{client_address(request)}"
-        )
+        if user and user.is_authenticated:
+            who = f"user-{user.pk}"
+        else:
+            who = f"address-{client_address(request)}"
         counted = count_event(self.scope, who, self.duration)
         if counted is None:
             return True  # fail open

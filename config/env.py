@@ -13,15 +13,13 @@ def env_str(name: str, default: str) -> str:
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+    raw = os.environ.get(name, "")
     value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{name}={raw!r} is not a boolean (use true or false)")
+    if not value:
+        return default
+    if value not in _TRUE | _FALSE:
+        raise ValueError(f"{name}={raw!r} is not a boolean (use true or false)")
+    return value in _TRUE
 
 
 def env_int(name: str, default: int) -> int:

@@ -1,10 +1,6 @@
-"""The logging configuration, one for Django (``LOGGING``) and for the server (granian's
-``log_dictconfig`` in ``config/serve.py``, gunicorn's ``logconfig_dict`` in
-``gunicorn.conf.py``), so that the server's lines and the application's look the same.
-
-Every logger writes to stderr through one handler: JSON per line by default, readable text with
-``LOG_FORMAT=text`` (``scripts/serve.sh``). Formatters and the request filter: ``api.log``.
-"""
+"""The one logging configuration of Django (``LOGGING``) and of the server (``config/serve.py``,
+``gunicorn.conf.py``): every logger to stderr through one handler, formatted by ``api.log``
+(docs/operations.md, "Logs")."""
 
 from typing import Any
 
@@ -19,9 +15,8 @@ def log_settings() -> tuple[str, str, bool]:
 
 
 def logging_config(log_format: str, level: str, access: bool = True) -> dict[str, Any]:
-    """``dictConfig`` data: everything to stderr at ``level`` (Django's own ``mail_admins`` and
-    debug-only console handlers replaced), 5xx from ``django.request`` with their traceback,
-    the server's own lines, and the application's access line unless ``access`` is false."""
+    """``dictConfig`` data: everything to stderr at ``level`` (Django's ``mail_admins`` and
+    debug-only console handlers replaced), the access line unless ``access`` is false."""
     if log_format not in FORMATS:
         raise ValueError(f"LOG_FORMAT={log_format!r} is not one of {', '.join(FORMATS)}")
     level = level.upper()

@@ -1,16 +1,8 @@
 """Where prometheus-client keeps each worker's samples, so that ``/metrics`` adds up every
-worker of a server whichever one answers the scrape (multiprocess mode).
-
-prometheus-client chooses its mode when first imported, from ``PROMETHEUS_MULTIPROC_DIR``. The
-supported starts set it up in the server's master before any worker exists: ``config/serve.py``
-(the production start, granian) and ``gunicorn.conf.py`` (gunicorn reads it from the project's
-root). ``config/wsgi.py`` and ``asgi.py`` call ``for_process``: a plain ``granian`` command gets
-its master's directory; a gunicorn started without the project's config gets a warning, as its
-workers would each count alone. An operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used as it is.
-
-A server's directory is named after its master's PID under ``<tempdir>/postsapi-prometheus-<uid>/``;
-a server that sets one up removes those of servers no longer running, and starts its own empty.
-"""
+worker of a server (docs/operations.md, "Metrics"). prometheus-client reads
+``PROMETHEUS_MULTIPROC_DIR`` when first imported, so the starts (``config/serve.py``,
+``gunicorn.conf.py``, ``config/wsgi.py``) set it up first: a directory per server, named after
+its master's PID; a server that sets one up removes those of servers no longer running."""
 
 import logging
 import os
@@ -44,10 +36,9 @@ def _running(pid: int) -> bool:
 
 
 def for_server(master_pid: int) -> Path:
-    """Set (unless the operator did) and create the directory of the server whose master is
-    ``master_pid``; return it. An operator's directory is emptied of earlier runs' samples,
-    which would be added in. Run again in the same master (gunicorn's reload runs
-    ``gunicorn.conf.py`` again), it keeps the server's directory as it is."""
+    """Set (unless the operator did), create and return the server's directory; an operator's is
+    emptied of earlier runs' samples. Run again in the same master (gunicorn's reload), it keeps
+    the directory as it is."""
     given = env_str(VARIABLE, "")
     path = server_dir(master_pid)
     if given and given != str(path):
@@ -73,7 +64,8 @@ def remove(path: Path) -> None:
 
 
 def for_process() -> None:
-    """Called by the WSGI/ASGI module before Django loads (see the module's docstring)."""
+    """Before Django loads: a plain ``granian`` gets its master's directory; a gunicorn without
+    the project's config a warning, as its workers would each count alone."""
     given = env_str(VARIABLE, "")
     if given:
         Path(given).mkdir(parents=True, exist_ok=True)

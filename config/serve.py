@@ -1,19 +1,6 @@
-"""The production start: ``python -m config.serve`` runs the API under granian (WSGI), with its
-settings from the same ``WEB_*`` variables that ``gunicorn.conf.py`` reads (``.env.example``).
-
-Chosen by measurement (docs/benchmarks.md, "Choosing the server"): on 2 cores, with the same
-2 workers x 8 threads, granian answered 1.6x to 1.7x gunicorn gthread's cached hits at about
-half its p99, and 1.15x to 1.45x its requests against a database 5 ms away. gunicorn keeps
-working (``gunicorn config.wsgi:application``).
-
-What gunicorn's config file did, done here: the metrics directory is set up in this process
-before any worker exists (``config.metrics_dir``); the server's own log lines go through the
-project's logging (JSON by default); the access line is the application's (``api.access_log``,
-which carries the request id granian's own line cannot). A worker that exits is replaced, and
-its live gauges are dropped at the next scrape (``caching.ops.scrape``). SIGTERM or SIGINT stops
-accepting, lets requests in flight finish for up to ``WEB_GRACEFUL_TIMEOUT`` seconds, then
-kills what is left.
-"""
+"""The production start: ``python -m config.serve`` runs the API under granian (WSGI), set by the
+``WEB_*`` variables as ``gunicorn.conf.py`` is (docs/configuration.md; why granian:
+docs/benchmarks.md, "Choosing the server"; its behaviour: docs/operations.md, "The server")."""
 
 import os
 

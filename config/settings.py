@@ -26,9 +26,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 BENCH_VIEWS = env_bool("BENCH_VIEWS", False)  # mounts /bench/ceiling/<size>/ (bench/ only)
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")  # who may GET /metrics
 CLIENT_ADDRESS = "api.net.client_address"  # how the apps read a request's client address
-# Proxies in front of the app that append to X-Forwarded-For: the client address (login lockout,
-# anonymous throttling, /metrics) is the PROXY_COUNT-th entry from the right; 0: REMOTE_ADDR
-# (api.net.client_address).
+# Proxies in front that append to X-Forwarded-For (api.net.client_address); 0: REMOTE_ADDR.
 PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 0)
 
 # HTTPS behind a proxy (SPEC 10.2): the proxy terminates TLS and sets X-Forwarded-Proto.
@@ -123,9 +121,7 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-# Login lockout (SPEC 10.3), shared by the token endpoint and the admin login: django-axes with
-# its database handler (logins keep working while Redis is down), per username and client
-# address, and per address alone at ADDRESS_FACTOR times the limit (users.lockout).
+# Login lockout (SPEC 10.3): django-axes with its database handler (users.lockout).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 5)
 AUTH_LOCKOUT_SECONDS = env_int("AUTH_LOCKOUT_SECONDS", 900)
 AXES_HANDLER = "users.lockout.LockoutHandler"
@@ -133,15 +129,13 @@ AXES_FAILURE_LIMIT = AUTH_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=AUTH_LOCKOUT_SECONDS)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = (
-    False  # a lockout lasts AUTH_LOCKOUT_SECONDS, not longer
-)
+# A lockout lasts AUTH_LOCKOUT_SECONDS, not longer.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "api.net.client_address"
 AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
 AXES_VERBOSE = False
-AXES_DISABLE_ACCESS_LOG = (
-    True  # successes are not recorded (a token login has no session to tie them to)
-)
+# Successes are not recorded (a token login has no session to tie them to).
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -153,9 +147,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# django-redis owns the connection pool; caching/ is the only code that uses it. REDIS_URL is one
-# Redis (redis://host:port/db) or a Redis Cluster (redis+cluster://host:port,host:port,...;
-# caching.redis.connection.ConnectionFactory builds redis-py's RedisCluster for it).
+# django-redis owns the pool; caching/ alone uses it. REDIS_URL: docs/configuration.md.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
@@ -171,8 +163,7 @@ CACHES = {
     }
 }
 
-# Every option but these from its CACHE_<OPTION> variable when set, else its default (the
-# fields of caching.core.options.Options, where each is stated once).
+# Each option of caching.core.options.Options but these from CACHE_<OPTION> when set.
 CACHE_OPTIONS_NOT_FROM_THE_ENVIRONMENT = {"TTLS", "OUTBOX_CHECK_AFTER_MS"}
 CACHE_LAYER = {
     **env_fields("CACHE_", Options, skip=CACHE_OPTIONS_NOT_FROM_THE_ENVIRONMENT),
@@ -214,9 +205,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# The release (api.release): the commit, when the image has no .git to read it from.
 GIT_COMMIT = env_str("GIT_COMMIT", "")
-# Prometheus metrics of HTTP traffic (api.http_metrics); false removes their middleware.
 HTTP_METRICS_ENABLED = env_bool("HTTP_METRICS_ENABLED", True)
 
 LOG_FORMAT, LOG_LEVEL, LOG_ACCESS = log_settings()  # LOG_ACCESS: api.access_log's line

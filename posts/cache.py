@@ -45,8 +45,7 @@ def post_changes(row: RowChange) -> Changes:
     changes = Changes(drop={post_key(row.pk)} if row.pk is not None else set())
     if row.kind == "create" and row.pk is not None:
         changes.prime[post_key(row.pk)] = lambda: post_detail(row.pk)
-    unknown = row.kind == "update" and row.before is None
-    if unknown:
+    if row.kind == "update" and row.before is None:  # old values unknown
         counted = {row.after["author_id"]} if row.after else set()
         listed = True
     else:
@@ -67,15 +66,11 @@ def _names(snapshot: Mapping[str, Any] | None) -> tuple[str, str] | None:
 
 def author_changes(row: RowChange) -> Changes:
     """Every post embeds its author's ``username`` and ``display_name``: a change to either
-    invalidates the lists and the detail of each of the author's posts. The posts are found by
-    one query inside the write's transaction, after the row was locked; the cost grows with the
-    author's posts, not with the key space."""
+    invalidates the lists and each of the author's posts, found by one query (docs/writes.md)."""
     if row.kind != "update" or (row.before is not None and _names(row.before) == _names(row.after)):
         return Changes()
-    details = {
-        post_key(pk) for pk in Post.objects.filter(author_id=row.pk).values_list("pk", flat=True)
-    }
-    return Changes(drop=details, advance={POSTS})
+    pks = Post.objects.filter(author_id=row.pk).values_list("pk", flat=True)
+    return Changes(drop={post_key(pk) for pk in pks}, advance={POSTS})
 
 
 def register() -> None:

@@ -24,7 +24,6 @@ def post_page(
     found = page_of(selectors.published(author=author, category=category), number, PostSerializer)
     if found is None:
         return None
-    # A filter that matches nothing is cheap to answer again and may be one of a flood of
-    # distinct values: kept briefly (EMPTY_TTL). An empty unfiltered page is one key: kept.
+    # An empty filtered page only for EMPTY_TTL (docs/failures.md); an unfiltered one is one key.
     filtered = author is not None or category is not None
     return Entry((render(found[1]),), found[0], empty=filtered and found[0]["count"] == 0)

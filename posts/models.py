@@ -9,6 +9,13 @@ from caching import InvalidatingModel, InvalidatingQuerySet
 BODY_MAX_LENGTH = 20_000
 
 
+def _published_recent(name: str, *by: str) -> models.Index:
+    """Published posts, newest first, optionally by ``by``."""
+    return models.Index(
+        fields=[*by, "-created_at", "-id"], name=name, condition=models.Q(status="published")
+    )
+
+
 class Post(InvalidatingModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -35,23 +42,10 @@ class Post(InvalidatingModel):
             ),
         ]
         indexes = [
-            # One index per list query (SPEC 5): published posts, newest first, optionally by
-            # author and/or category. Partial on status, since lists only ever show published.
-            models.Index(
-                fields=["-created_at", "-id"],
-                name="post_published_recent",
-                condition=models.Q(status="published"),
-            ),
-            models.Index(
-                fields=["author", "-created_at", "-id"],
-                name="post_author_recent",
-                condition=models.Q(status="published"),
-            ),
-            models.Index(
-                fields=["category", "-created_at", "-id"],
-                name="post_category_recent",
-                condition=models.Q(status="published"),
-            ),
+            # One index per list query (SPEC 5), partial: lists only ever show published posts.
+            _published_recent("post_published_recent"),
+            _published_recent("post_author_recent", "author"),
+            _published_recent("post_category_recent", "category"),
             models.Index(fields=["author", "status"], name="post_author_status"),
         ]
 

@@ -24,8 +24,7 @@ class IsAuthorOrStaff(permissions.BasePermission):
 
 
 def may_see(reader: User | AnonymousUser, draft_of: int | None) -> bool:
-    """A post is visible to everyone, unless it is a draft (``draft_of``: its author's id): then
-    only to its author and to staff (SPEC 5)."""
+    """A draft (``draft_of``: its author's id) only to its author and staff (SPEC 5)."""
     if draft_of is None:
         return True
     return bool(reader.is_authenticated and (reader.is_staff or reader.pk == draft_of))

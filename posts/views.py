@@ -54,17 +54,13 @@ class PostViewSet(
             return params  # the 400
         number = params["page"]
         filters = {name: params.get(name) for name in ("author", "category")}
-        result = get_or_load(
-            posts_page_key(number, **filters), lambda: entries.post_page(number, **filters)
-        )
-        if result.value is None:
+        key = posts_page_key(number, **filters)
+        result = get_or_load(key, lambda: entries.post_page(number, **filters))
+        entry = result.value
+        if entry is None:
             return not_found("Invalid page.")
-        return send(
-            request,
-            result,
-            page_body(request, result.value, params, result.value.parts[0]),
-            result.value.etags[0],
-        )
+        body = page_body(request, entry, params, entry.parts[0])
+        return send(request, result, body, entry.etags[0])
 
     def read_detail(
         self, request: HttpRequest, reader: User | AnonymousUser, pk: int

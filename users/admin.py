@@ -16,12 +16,8 @@ else:  # Django's admin classes take no type argument at run time
 
 def _protected(request: HttpRequest, obj: User | None) -> bool:
     """Only a superuser changes or deletes another staff or superuser account (SPEC 10.5)."""
-    return (
-        obj is not None
-        and obj.pk != request.user.pk
-        and (obj.is_staff or obj.is_superuser)
-        and not request.user.is_superuser
-    )
+    guarded = obj is not None and obj.pk != request.user.pk and (obj.is_staff or obj.is_superuser)
+    return guarded and not request.user.is_superuser
 
 
 @admin.register(User)
@@ -33,8 +29,7 @@ class UserAdmin(_UserAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: User | None = None
     ) -> list[str] | tuple[str, ...]:
-        """Only a superuser grants staff status, superuser status, groups or permissions (to
-        anyone, themself included)."""
+        """Only a superuser grants staff or superuser status, groups or permissions (to anyone)."""
         fields = super().get_readonly_fields(request, obj)
         if request.user.is_superuser:
             return fields

@@ -29,7 +29,6 @@ def user_changes(row: RowChange) -> Changes:
     """Any write changes the user's detail and the user lists; a new user is cached at once."""
     if row.fields is not None and row.fields <= NOT_SHOWN:
         return Changes()
-
     changes = Changes(drop={user_key(row.pk)} if row.pk is not None else set(), advance={USERS})
     if row.kind == "create" and row.pk is not None:
         changes.prime[user_key(row.pk)] = lambda: user_detail(row.pk)

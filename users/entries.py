@@ -1,6 +1,5 @@
-"""Users rendered as the cache keeps them. Each entry holds two renderings: part 0 without
-emails (for everyone), part 1 with them (for staff; a user reading themself). The view picks
-one per reader (``users.views``)."""
+"""Users rendered as the cache keeps them: part 0 without emails, part 1 with them; the view
+picks one per reader (docs/reads.md, "Privacy: drafts and emails")."""
 
 from typing import Any
 

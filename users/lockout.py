@@ -1,15 +1,6 @@
-"""Login lockout (SPEC 10.3), on django-axes and its database handler.
-
-Two limits, one shared by the token endpoint (``users.views.TokenView``) and the admin login:
-
-- ``AUTH_FAILURE_LIMIT`` failures for one username from one client address lock that pair out;
-- ``ADDRESS_FACTOR`` times as many from one address, across usernames, lock the address out.
-
-Each lasts ``AUTH_LOCKOUT_SECONDS`` after the last counted failure (attempts made while locked
-out are refused before any password hash and not counted). A success before the limit clears
-the pair's count only: logging in to one's own account must not wipe the address's failures on
-other usernames. The state is in PostgreSQL, so logins keep working while Redis is down.
-"""
+"""Login lockout (SPEC 10.3) on django-axes and its database handler, shared by the token
+endpoint and the admin login: per username and address, and per address at ``ADDRESS_FACTOR``
+times the limit (docs/security.md, "Login lockout")."""
 
 import math
 from datetime import datetime
@@ -37,8 +28,7 @@ class LockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # axes ships n
 
     def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
         pair, address = map(_failures, self.get_user_attempts(request, credentials))
-        # Compared with AUTH_FAILURE_LIMIT: address // 10 >= limit exactly when
-        # address >= 10 x limit.
+        # Against AUTH_FAILURE_LIMIT: address // 10 >= limit exactly when address >= 10 x limit
         return max(pair, address // ADDRESS_FACTOR)
 
     def reset_user_attempts(
@@ -52,10 +42,8 @@ class LockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # axes ships n
 def retry_after(request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
     """Seconds until the newest counted failure of this pair or address ages out."""
     attempts = LockoutHandler().get_user_attempts(request, credentials)
-    times = [
-        t for t in (qs.aggregate(t=Max("attempt_time"))["t"] for qs in attempts) if t is not None
-    ]
-    latest: datetime | None = max(times, default=None)
+    newest = (qs.aggregate(t=Max("attempt_time"))["t"] for qs in attempts)
+    latest: datetime | None = max((t for t in newest if t is not None), default=None)
     if latest is None:
         return settings.AUTH_LOCKOUT_SECONDS
     remaining = (latest + settings.AXES_COOLOFF_TIME - timezone.now()).total_seconds()

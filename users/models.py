@@ -14,8 +14,7 @@ BIO_MAX_LENGTH = 1_000
 
 
 class UserManager(AuthUserManager["User"]):
-    """Django's user manager whose bulk writes invalidate the cache
-    (caching.invalidation.querysets)."""
+    """Django's user manager whose bulk writes invalidate the cache."""
 
     # What from_queryset(InvalidatingQuerySet) sets: the manager's methods already proxy every
     # QuerySet method to it. django-stubs' plugin cannot type from_queryset in the module of
@@ -45,25 +44,18 @@ class User(InvalidatingModel, AbstractUser):
         return self.username
 
     @classmethod
-    def from_db(
-        cls,
-        db: str | None,
-        field_names: Collection[str],
-        values: Collection[Any],
-        **kwargs: Any,  # Django 6's fetch_mode, which django-stubs already declares
+    def from_db(  # **kwargs: Django 6's fetch_mode, which django-stubs already declares
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
     ) -> Self:
         user = super().from_db(db, field_names, values, **kwargs)
         user._loaded_password = user.__dict__.get("password")
         return user
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """A password change revokes the user's API tokens: by ``set_password`` (the API, the
-        admin, ``changepassword``) or any other change of the stored hash
-        (``set_unusable_password``, an assignment). ``QuerySet.update(password=...)`` bypasses
-        this, as it bypasses ``save``."""
-        loaded = getattr(
-            self, "_loaded_password", None
-        )  # None: new, or loaded without it (deferred)
+        """Any change of the stored password hash revokes the user's API tokens (docs/security.md,
+        "Accounts"); ``QuerySet.update(password=...)`` bypasses it, as it bypasses ``save``."""
+        # None: new, or loaded without it (deferred)
+        loaded = getattr(self, "_loaded_password", None)
         current = self.__dict__.get("password")  # never a query for a deferred field
         password_changed = self._password is not None or (loaded is not None and current != loaded)
         super().save(*args, **kwargs)

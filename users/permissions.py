@@ -7,12 +7,9 @@ from users.models import User
 
 
 class IsSelfOrStaff(permissions.BasePermission):
-    """Who may change whom (SPEC 10.5).
-
-    Anyone reads. Creating and deleting users: staff. A user changes their own account. Staff
-    change the fields of ordinary users, but not their password; only a superuser changes or
-    deletes a staff or superuser account or sets another user's password.
-    """
+    """Who may change whom (SPEC 10.5): anyone reads; staff create and delete users; a user
+    changes their own account; staff change ordinary users' fields but not their password; only a
+    superuser changes or deletes a staff or superuser account or sets another's password."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method in permissions.SAFE_METHODS:

@@ -13,7 +13,7 @@ from users.models import User
 
 class UserSerializer(serializers.ModelSerializer[User]):
     """The user representation (SPEC 4). The cached entry holds it with and without ``email``
-    (``users.selectors``); ``users.views.UserViewSet`` picks the part each reader may see."""
+    (``users.entries``); ``users.views.UserViewSet`` picks the part each reader may see."""
 
     post_count = serializers.IntegerField(read_only=True)
 
@@ -25,9 +25,8 @@ class UserSerializer(serializers.ModelSerializer[User]):
 
 
 class UserWriteSerializer(UserSerializer):
-    """Create and update: the writable fields plus a write-only ``password``, checked by the
-    project's password validators. A user changing their own password also sends
-    ``current_password`` (SPEC 10.5); who may set whose password is ``users.permissions``."""
+    """Create and update, with a write-only ``password`` (the project's validators); a user
+    changing their own also sends ``current_password`` (SPEC 10.5)."""
 
     password = serializers.CharField(
         write_only=True, required=False, max_length=128, trim_whitespace=False
@@ -45,25 +44,19 @@ class UserWriteSerializer(UserSerializer):
             if self.instance is None:
                 raise serializers.ValidationError({"password": ["This field is required."]})
             return attrs
-        request = self.context.get("request")
-        if (
-            self.instance is not None
-            and request is not None
-            and self.instance.pk == request.user.pk
-        ):
+        user, request = self.instance, self.context.get("request")
+        if user is not None and request is not None and user.pk == request.user.pk:
             if current is None:
                 raise serializers.ValidationError(
                     {"current_password": ["Required to change your own password."]}
                 )
             # Checked as a login, so that guesses count towards the lockout (users.lockout).
-            if (
-                authenticate(request, username=self.instance.get_username(), password=current)
-                is None
-            ):
-                refuse_if_locked_out(request, self.instance.get_username())
+            username = user.get_username()
+            if authenticate(request, username=username, password=current) is None:
+                refuse_if_locked_out(request, username)
                 raise serializers.ValidationError({"current_password": ["Wrong password."]})
         # Similarity is judged against the account as it will be (new username, email...).
-        subject = copy.copy(self.instance) if self.instance is not None else User()
+        subject = copy.copy(user) if user is not None else User()
         for name, value in attrs.items():
             if name != "password":
                 setattr(subject, name, value)

@@ -71,17 +71,12 @@ class UserViewSet(
                 for row in json.loads(entry.parts[WITH_EMAIL])
             ]
             body = render(rows)  # its ETag hashes this body only: no hash of others' emails
-            return send(
-                request,
-                result,
-                page_body(request, entry, params, body),
-                etag(entry.etags[PUBLIC].encode(), body),
-            )
+            page = page_body(request, entry, params, body)
+            return send(request, result, page, etag(entry.etags[PUBLIC].encode(), body))
         else:
             part = PUBLIC
-        return send(
-            request, result, page_body(request, entry, params, entry.parts[part]), entry.etags[part]
-        )
+        page = page_body(request, entry, params, entry.parts[part])
+        return send(request, result, page, entry.etags[part])
 
     def read_detail(
         self, request: HttpRequest, reader: User | AnonymousUser, pk: int
@@ -90,30 +85,21 @@ class UserViewSet(
         entry = result.value
         if entry is None:
             return not_found("No user with this id.")
-        part = (
-            WITH_EMAIL
-            if reader.is_staff or (reader.is_authenticated and reader.pk == pk)
-            else PUBLIC
-        )
+        themself = reader.is_authenticated and reader.pk == pk
+        part = WITH_EMAIL if reader.is_staff or themself else PUBLIC
         return send(request, result, entry.parts[part], entry.etags[part])
 
     def perform_create(self, serializer: BaseSerializer[User]) -> None:
-        self._save_and_reload(serializer)
-
-    def perform_update(self, serializer: BaseSerializer[User]) -> None:
-        self._save_and_reload(serializer)
-
-    @staticmethod
-    def _save_and_reload(serializer: BaseSerializer[User]) -> None:
         """Save, then reload with ``post_count`` so the response is the full representation."""
         user = serializer.save()
         serializer.instance = selectors.users_with_counts().get(pk=user.pk)
 
+    perform_update = perform_create
+
 
 class TokenView(ObtainAuthToken):
-    """``POST {"username", "password"}`` gives ``{"token"}``. Failures count towards the login
-    lockout (``users.lockout``), shared with the admin login: a locked-out username and address
-    get a 429 with ``Retry-After``, even with the right password, and no password is hashed."""
+    """``POST {"username", "password"}`` gives ``{"token"}``; failures count towards the login
+    lockout (docs/security.md, "Login lockout")."""
 
     serializer_class = TokenRequestSerializer
     # The project's defaults, as every other view has them (bounded JSON); DRF's view sets its own.
@@ -123,16 +109,11 @@ class TokenView(ObtainAuthToken):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
-            refuse_if_locked_out(request, _username(request))
+            data = request.data  # any JSON: a list, a string...
+            refuse_if_locked_out(request, data.get("username") if isinstance(data, dict) else None)
             serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
-        user_logged_in.send(
-            sender=type(user), request=request, user=user
-        )  # a success clears the count
+        # A success clears the count.
+        user_logged_in.send(sender=type(user), request=request, user=user)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
-
-
-def _username(request: Request) -> object:
-    """The username a login sent (its body may be any JSON, a list included)."""
-    return request.data.get("username") if isinstance(request.data, dict) else None

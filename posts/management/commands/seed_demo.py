@@ -1,6 +1,6 @@
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -28,21 +28,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--users", type=int, default=50)
         parser.add_argument("--posts", type=int, default=500)
-        parser.add_argument(
-            "--seed", type=int, default=None, help="random seed, for repeatable data"
-        )
+        parser.add_argument("--seed", type=int, help="random seed, for repeatable data")
         parser.add_argument(
             "--if-empty", action="store_true", help="do nothing if there are posts already"
         )
 
     def handle(
-        self,
-        *args: Any,
-        users: int,
-        posts: int,
-        seed: int | None,
-        if_empty: bool,
-        **options: Any,
+        self, *args: Any, users: int, posts: int, seed: int | None, if_empty: bool, **options: Any
     ) -> None:
         if users < 1 or posts < 0:
             raise CommandError("--users must be at least 1 and --posts at least 0")
@@ -60,48 +52,36 @@ class Command(BaseCommand):
                 )
             created_users = self._bulk(
                 User,
-                (
-                    User(
-                        username=f"demo-{tag}-{i}",
-                        email=f"demo-{tag}-{i}@example.com",
-                        password=password,
-                        display_name=f"Demo {i}",
-                        bio=f"Demo user {i}.",
-                    )
-                    for i in range(users)
-                ),
                 users,
-                "users",
+                lambda i: User(
+                    username=f"demo-{tag}-{i}",
+                    email=f"demo-{tag}-{i}@example.com",
+                    password=password,
+                    display_name=f"Demo {i}",
+                    bio=f"Demo user {i}.",
+                ),
             )
             author_ids = [user.pk for user in created_users]
             self._bulk(
                 Post,
-                (
-                    Post(
-                        author_id=rng.choice(author_ids),
-                        title=f"Demo post {i}",
-                        body=f"Body of demo post {i}.",
-                        category=rng.choice(CATEGORIES),
-                        status=Post.Status.PUBLISHED if rng.random() < 0.8 else Post.Status.DRAFT,
-                    )
-                    for i in range(posts)
-                ),
                 posts,
-                "posts",
+                lambda i: Post(
+                    author_id=rng.choice(author_ids),
+                    title=f"Demo post {i}",
+                    body=f"Body of demo post {i}.",
+                    category=rng.choice(CATEGORIES),
+                    status=Post.Status.PUBLISHED if rng.random() < 0.8 else Post.Status.DRAFT,
+                ),
             )
         self.stdout.write(self.style.SUCCESS(f"created {users} users and {posts} posts"))
 
-    def _bulk(self, model: type[M], objects: Iterable[M], total: int, label: str) -> list[M]:
+    def _bulk(self, model: type[M], total: int, make: Callable[[int], M]) -> list[M]:
+        """``make(0)`` to ``make(total - 1)``, inserted in batches of ``BATCH``."""
+        label = str(model._meta.verbose_name_plural)  # "users", "posts"
         created: list[M] = []
-        batch: list[M] = []
         with tqdm(total=total, desc=label, unit=label, disable=total == 0, file=self.stderr) as bar:
-            for obj in objects:
-                batch.append(obj)
-                if len(batch) == BATCH:
-                    created += model._default_manager.bulk_create(batch)
-                    bar.update(len(batch))
-                    batch = []
-            if batch:
+            for start in range(0, total, BATCH):
+                batch = [make(i) for i in range(start, min(start + BATCH, total))]
                 created += model._default_manager.bulk_create(batch)
                 bar.update(len(batch))
         return created
