@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from api.parsers import PayloadTooLarge
+from api.parsers import PayloadTooLargeError
 
 API_PREFIX = "/api/"
 
@@ -36,14 +36,14 @@ class BoundedRequestMiddleware:
         except ValueError:
             return _error("Malformed Content-Length header.", 400)
         if length > settings.MAX_REQUEST_BYTES:
-            return _error(PayloadTooLarge.default_detail, 413)
+            return _error(PayloadTooLargeError.default_detail, 413)
         return self.get_response(request)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler; a body too large for Django's reader is a 413 like the middleware's."""
     if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
+        exc = PayloadTooLargeError()
     return exception_handler(exc, context)
 
 
@@ -56,7 +56,7 @@ def bad_request(
 ) -> HttpResponse:
     if _is_api(request):
         if isinstance(exception, RequestDataTooBig):
-            return _error(PayloadTooLarge.default_detail, 413)
+            return _error(PayloadTooLargeError.default_detail, 413)
         return _error("Bad request.", 400)
     return defaults.bad_request(request, exception, template_name)
 

@@ -27,16 +27,23 @@ class PageQuery(serializers.Serializer):  # type: ignore[type-arg]
 @functools.cache
 def _fast_rules(
     serializer_class: type[serializers.Serializer[Any]],
-) -> tuple[dict[str, tuple[re.Pattern[str], int | None]], dict[str, Any]]:
+) -> tuple[dict[str, tuple[re.Pattern[str], int | None] | None], dict[str, Any]]:
     """The serializer's own bounds as patterns for the common case (name: pattern, and the upper
-    bound of an integer, ``None`` for a string), and its defaults. A field of another kind has
-    no fast rule: the serializer decides."""
-    rules: dict[str, tuple[re.Pattern[str], int | None]] = {}
+    bound of an integer, ``None`` for a string), and its defaults. A field of another kind, with
+    validators of its own, or checked by the serializer's ``validate_<name>`` has no fast rule
+    (``None``): the serializer decides; nor has any field of a serializer with ``validate``."""
+    rules: dict[str, tuple[re.Pattern[str], int | None] | None] = {}
     defaults: dict[str, Any] = {}
+    checks_itself = serializer_class.validate is not serializers.Serializer.validate
     for name, field in serializer_class().fields.items():
+        rules[name] = None
         if field.default is not serializers.empty:
             defaults[name] = field.default
-        if isinstance(field, serializers.IntegerField) and (field.min_value or 0) >= 1:
+        if checks_itself or hasattr(serializer_class, f"validate_{name}"):
+            continue
+        if "validators" in getattr(field, "_kwargs", {}):  # DRF keeps a field's arguments
+            continue
+        if isinstance(field, serializers.IntegerField) and field.min_value == 1:
             top = field.max_value or MAX_PK
             rules[name] = (re.compile(rf"[1-9][0-9]{{0,{len(str(top)) - 1}}}"), top)
         elif isinstance(field, serializers.SlugField) and not field.allow_blank:
@@ -53,10 +60,11 @@ def _fast_params(
     params = dict(defaults)
     for name, value in raw.items():
         if name not in rules:
-            if name in serializer_class._declared_fields:
-                return None  # a parameter without a fast rule: the serializer decides
             continue  # unknown parameters are ignored, as by the serializers
-        pattern, limit = rules[name]
+        rule = rules[name]
+        if rule is None:
+            return None  # a parameter without a fast rule: the serializer decides
+        pattern, limit = rule
         if not pattern.fullmatch(value):
             return None
         if limit is not None and int(value) > limit:

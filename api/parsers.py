@@ -11,7 +11,7 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 
 
-class PayloadTooLarge(APIException):
+class PayloadTooLargeError(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = f"Request body too large: at most {settings.MAX_REQUEST_BYTES} bytes."
     default_code = "payload_too_large"
@@ -32,7 +32,7 @@ class BoundedJSONParser(JSONParser):
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         except RequestDataTooBig:
-            raise PayloadTooLarge() from None
+            raise PayloadTooLargeError() from None
         if not isinstance(data, dict):
             raise ParseError("JSON body must be an object.")
         return data

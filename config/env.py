@@ -1,6 +1,7 @@
-"""The one place that reads the process environment (SPEC section 3)."""
+"""How the settings read the process environment (SPEC section 3): typed, with defaults."""
 
 import os
+import re
 from dataclasses import fields
 from typing import Any
 
@@ -26,10 +27,9 @@ def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
+    if not re.fullmatch(r"\s*-?[0-9]+\s*", raw):  # int() would take "1_0" and other scripts' digits
+        raise ValueError(f"{name}={raw!r} is not an integer")
+    return int(raw)
 
 
 def env_list(name: str, default: str) -> list[str]:

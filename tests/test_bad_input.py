@@ -230,3 +230,27 @@ def test_put_of_a_user_needs_no_password(as_user, user):
     body = {"username": user.username, "email": user.email, "display_name": "New", "bio": "b"}
     response = as_user(user).put(f"/api/users/{user.pk}/", body, format="json")
     assert response.status_code == 200 and response.json()["display_name"] == "New"
+
+
+def test_the_fast_parameter_rules_defer_to_what_only_the_serializer_checks():
+    """The hit path's rules come from the serializer's bounds; a bound they cannot express (a
+    minimum above 1, a field's own validators, ``validate_<name>``) leaves it to the serializer."""
+    from rest_framework import serializers
+
+    from api.params import PageQuery, _fast_params
+
+    def refuse_bad(value):
+        if value == "bad":
+            raise serializers.ValidationError("no")
+
+    class Query(PageQuery):
+        size = serializers.IntegerField(min_value=5, max_value=50, required=False)
+        tag = serializers.SlugField(max_length=10, required=False, validators=[refuse_bad])
+
+        def validate_page(self, value):
+            return value
+
+    assert _fast_params({"size": "1"}, Query) is None
+    assert _fast_params({"tag": "bad"}, Query) is None
+    assert _fast_params({"page": "500"}, Query) is None
+    assert _fast_params({"page": "2", "other": "x"}, PageQuery) == {"page": 2}

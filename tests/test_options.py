@@ -111,9 +111,15 @@ def test_a_cache_layer_that_is_not_a_dict_is_an_error(given):
         Options.from_settings(given)
 
 
-def test_a_wrong_option_stops_the_start():
-    """System checks do not run under a server: the app's ready() refuses to start."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CACHE_LEASE_MS": "-5"}
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("-5", "ImproperlyConfigured"), ("0", "ImproperlyConfigured"), ("1_0", "not an integer"),
+     ("\u0661\u0660", "not an integer")],
+)  # fmt: skip
+def test_a_wrong_option_stops_the_start(value, error):
+    """System checks do not run under a server: the app's ready() refuses to start, and a
+    variable that is not a plain integer is refused as it is read."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CACHE_LEASE_MS": value}
     started = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         cwd=ROOT,
@@ -122,4 +128,4 @@ def test_a_wrong_option_stops_the_start():
         text=True,
     )
     assert started.returncode != 0
-    assert "ImproperlyConfigured" in started.stderr and "LEASE_MS" in started.stderr
+    assert error in started.stderr and "LEASE_MS" in started.stderr
