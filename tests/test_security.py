@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from posts.models import Post
 from tests.factories import PASSWORD, make_post, make_user
+from users.lockout import LOCKED_OUT
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -235,8 +236,11 @@ def test_an_address_failing_across_usernames_is_locked_out_as_a_whole(lockout_se
     for n in range(29):  # 10 x AUTH_FAILURE_LIMIT = 30: not yet
         assert login(lockout_server, f"nobody{n}", "wrong").status_code == 400
     assert login(lockout_server, "dave", PASSWORD).status_code == 200
-    assert login(lockout_server, "nobody29", "wrong").status_code == 429  # the 30th
-    assert_json_error(login(lockout_server, "dave", PASSWORD), 429)
+    reaching = login(lockout_server, "nobody29", "wrong")  # the 30th: refused by the token view
+    assert assert_json_error(reaching, 429) == {"detail": LOCKED_OUT}
+    assert 0 < int(reaching.headers["Retry-After"]) <= 600
+    # Locked before it began: refused by axes; the same body.
+    assert assert_json_error(login(lockout_server, "dave", PASSWORD), 429) == {"detail": LOCKED_OUT}
     # The lockout is per address: behind no proxy, a forged X-Forwarded-For changes nothing.
     assert (
         login(lockout_server, "dave", PASSWORD, **{"X-Forwarded-For": "203.0.113.9"}).status_code

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Max, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import APIException
 
 ADDRESS_FACTOR = 10
 LOCKED_OUT = "Too many failed login attempts. Try again later."
@@ -50,11 +50,24 @@ def retry_after(request: HttpRequest, credentials: dict[str, Any] | None = None)
     return max(1, math.ceil(remaining))
 
 
+class LockedOutError(APIException):
+    """The lockout's 429 on the API: the same body as ``lockout_response``, with ``Retry-After``
+    (DRF's handler sets it from ``wait``)."""
+
+    status_code = 429
+    default_detail = LOCKED_OUT
+    default_code = "locked_out"
+
+    def __init__(self, wait: int) -> None:
+        super().__init__()
+        self.wait = wait
+
+
 def refuse_if_locked_out(request: HttpRequest, username: object) -> None:
-    """After a failed login check: the 429 (DRF's ``Throttled``, with ``Retry-After``) when
+    """After a failed login check: the 429 (``LockedOutError``, with ``Retry-After``) when
     axes locked this username and address out on this request."""
     if getattr(request, "axes_locked_out", False):  # set by axes on this request
-        raise Throttled(wait=retry_after(request, {"username": username}), detail=LOCKED_OUT)
+        raise LockedOutError(retry_after(request, {"username": username}))
 
 
 def lockout_response(
