@@ -6,8 +6,8 @@ class ApiConfig(AppConfig):
     verbose_name = "API"
 
     def ready(self) -> None:
-        from api import readers  # imports models: only once apps are loaded
+        from api import authentication  # imports models: only once apps are loaded
         from api.metrics import publish_release
 
-        readers.register()
+        authentication.register()
         publish_release()

@@ -173,7 +173,7 @@ CACHE_LAYER = {
 _WRITE_RATE = env_str("API_WRITE_RATE", "120/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.readers.CachedTokenAuthentication",  # DRF's, its reads' lookups cached
+        "api.authentication.CachedTokenAuthentication",  # DRF's, its reads' lookups cached
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],

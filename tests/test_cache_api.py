@@ -32,7 +32,7 @@ def test_stats_count_hits_and_misses_per_namespace(api, as_user, staff, user):
         "loads": 0,
         "keys": 0,
     }
-    # The stats request's own token is looked up through the cache too (api.readers): a miss.
+    # The stats request's own token is looked up through the cache too (api.authentication): a miss.
     assert body["namespaces"]["reader"]["misses"] == 1
     assert body["total"] == {"hits": 2, "misses": 3, "hit_rate": 0.4}
 
@@ -44,7 +44,7 @@ def test_reset_zeroes_the_counters(api, as_user, staff, user):
     assert admin.post("/api/cache/stats/reset/").status_code == 204
     assert admin.get("/api/cache/stats/").json()["total"] == {
         "hits": 0,
-        "misses": 1,  # this request's own token lookup (api.readers)
+        "misses": 1,  # this request's own token lookup (api.authentication)
         "hit_rate": 0.0,
     }
 

@@ -14,7 +14,7 @@ def post(user):
 
 
 def test_a_token_hit_needs_no_database(as_user, post, django_assert_num_queries):
-    """The token's reader is a cache entry too (api.readers): a warm token reads nothing."""
+    """The token's reader is a cache entry too (api.authentication): a warm token reads nothing."""
     client = as_user(post.author)
     client.get(f"/api/posts/{post.pk}/")
     with django_assert_num_queries(0):

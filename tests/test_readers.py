@@ -1,6 +1,6 @@
-"""Token readers in the cache (``api.readers``): a token created while its user changes reads as
-the changed user. That the early path and DRF name the same reader for every credential shape is
-``tests/test_early_reads.py``'s."""
+"""Token readers in the cache (``api.authentication``): a token created while its user changes
+reads as the changed user. That the early path and DRF name the same reader for every
+credential shape is ``tests/test_early_reads.py``'s."""
 
 import pytest
 from rest_framework.authtoken.models import Token

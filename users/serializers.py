@@ -15,6 +15,7 @@ class UserSerializer(serializers.ModelSerializer[User]):
     """The user representation (SPEC 4). The cached entry holds it with and without ``email``
     (``users.entries``); ``users.views.UserViewSet`` picks the part each reader may see."""
 
+    # An annotation the posts app registers (users.selectors.ROW_COUNTS): needs posts installed.
     post_count = serializers.IntegerField(read_only=True)
 
     class Meta:

@@ -57,7 +57,7 @@ class TokenReader:
 
 @functools.cache
 def _hash_key(secret: str) -> bytes:
-    return hashlib.sha256(b"api.readers:" + secret.encode()).digest()
+    return hashlib.sha256(b"api.authentication:" + secret.encode()).digest()
 
 
 def reader_key(token: str) -> CacheKey:
