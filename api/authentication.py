@@ -57,7 +57,9 @@ class TokenReader:
 
 @functools.cache
 def _hash_key(secret: str) -> bytes:
-    return hashlib.sha256(b"api.authentication:" + secret.encode()).digest()
+    # A fixed label, not the module's name: changing it moves every reader key (a deploy would
+    # read readers the old release cannot invalidate).
+    return hashlib.sha256(b"api.readers:" + secret.encode()).digest()
 
 
 def reader_key(token: str) -> CacheKey:

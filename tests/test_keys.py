@@ -119,3 +119,13 @@ def test_namespace_pattern_does_not_reach_a_longer_namespace(settings):
     pattern = keys.namespace_pattern("post")
     assert fnmatch.fnmatchcase(keys.physical(post_key(1)), pattern)
     assert not fnmatch.fnmatchcase(keys.physical(posts_page_key(1)), pattern)
+
+
+def test_a_tokens_reader_key_stays_the_same_across_releases(settings):
+    """The keyed hash under which a token's reader is cached is part of the key layout: a
+    release that moved it would read readers the old release's workers cannot invalidate."""
+    from api.authentication import _hash_key, reader_key
+
+    settings.SECRET_KEY = "pinned-secret-key"
+    _hash_key.cache_clear()
+    assert reader_key("token-1").logical == "reader:~67e91a7e8e28cf7788e0f212ae85286e"
