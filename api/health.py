@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import release
-from caching import cache_state, outbox_backlog
+from caching import STATE, cache_state, outbox_backlog
 
 
 def _database_answers() -> bool:
@@ -71,6 +71,7 @@ class Migrations:
 
 
 MIGRATIONS = Migrations()
+STATE.on_reset(MIGRATIONS.reset)  # one reset for all the process keeps (STYLE 14)
 
 
 class ReadyView(APIView):

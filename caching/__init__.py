@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from caching.core.rules import Changes as Changes
     from caching.core.rules import RowChange as RowChange
     from caching.core.rules import register_namespace as register_namespace
+    from caching.core.state import STATE as STATE
     from caching.invalidation.capture import invalidating as invalidating
     from caching.invalidation.models import InvalidatingModel as InvalidatingModel
     from caching.invalidation.querysets import InvalidatingQuerySet as InvalidatingQuerySet

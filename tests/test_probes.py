@@ -9,7 +9,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
 from api import release
-from api.health import MIGRATIONS
+from caching import STATE
 from tests.live import HTTP_TIMEOUT, free_port
 
 
@@ -60,22 +60,14 @@ def test_live_touches_no_backend(client, django_assert_num_queries):
         assert client.get("/api/health/live/").status_code == 200
 
 
-@pytest.fixture
-def migrations_rechecked():
-    """The readiness probe checks the migrations anew (it remembers them once applied)."""
-    MIGRATIONS.reset()
-    yield
-    MIGRATIONS.reset()
-
-
 @pytest.mark.django_db
-def test_ready_turns_503_while_a_migration_is_pending(client, migrations_rechecked):
+def test_ready_turns_503_while_a_migration_is_pending(client):
     """A real pending migration: the database's history lacks the latest ``posts`` migration,
     as after a deploy that has not migrated yet (the test's transaction puts it back)."""
     assert client.get("/api/health/ready").json()["migrations"] == "applied"
     [latest] = MigrationLoader(connection).graph.leaf_nodes("posts")
     MigrationRecorder(connection).record_unapplied(*latest)
-    MIGRATIONS.reset()  # as a process started now would see it
+    STATE.reset()  # as a process started now would see it (the check is remembered once held)
     response = client.get("/api/health/ready")
     assert response.status_code == 503
     body = response.json()
