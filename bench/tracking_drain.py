@@ -12,6 +12,7 @@ socket timeout.
 """
 
 import argparse
+import select
 import socket
 import sys
 import threading
@@ -54,6 +55,12 @@ def _stand_in(server: socket.socket, sent: threading.Event) -> None:
         time.sleep(3)
 
 
+def _arrived(sock: socket.socket | None, sent: threading.Event) -> None:
+    """Once the stand-in has sent half a push, until it is readable on this side."""
+    assert sent.wait(5) and sock is not None
+    assert select.select([sock], [], [], 5)[0], "half a push never arrived"
+
+
 def _against_half_a_push(drain_with: str) -> float:
     server = socket.create_server(("127.0.0.1", 0))
     sent = threading.Event()
@@ -62,8 +69,7 @@ def _against_half_a_push(drain_with: str) -> float:
     if drain_with == "redis-py":
         conn = Connection(host="127.0.0.1", port=port, protocol=3, socket_timeout=1.0)
         conn.connect()
-        sent.wait(5)
-        time.sleep(0.1)
+        _arrived(conn._sock, sent)
         began = time.monotonic()
         try:
             while conn.can_read(timeout=0):
@@ -75,8 +81,7 @@ def _against_half_a_push(drain_with: str) -> float:
         [Node("127.0.0.1", port)], ["x:"], lambda _: None, lambda: None,
         heartbeat_key="x", timeout_s=1.0,
     )  # fmt: skip
-    sent.wait(5)
-    time.sleep(0.1)
+    _arrived(tracker.links[0].sock, sent)
     began = time.monotonic()
     try:
         tracker.drain()
