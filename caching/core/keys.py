@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from caching.core.options import options
 
-VERSION = 3  # bump it with the entry format or the key layout (docs/keys.md, "Versions")
+VERSION = 4  # bump it with the entry format or the key layout (docs/keys.md, "Versions")
 INVALIDATED_VERSIONS = (VERSION, VERSION - 1)  # for rolling deploys (docs/keys.md, "Versions")
 TAGGED_SINCE = 3  # the first version whose keys carry hash tags (older ones: see physical())
+SPREAD_SINCE = 4  # the first version whose secret keys (``<namespace>:~<hash>``) use every shard
 SHARDS = 64  # hash tags per detail namespace; changing it moves keys, so it needs a VERSION bump
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NAMESPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -58,11 +59,20 @@ def secret_key(namespace: str, value: str) -> CacheKey:
     return restore(namespace, f"{namespace}:~{digest}")
 
 
+_SECRET = re.compile(r"~[0-9a-f]{32}")
+
+
 def restore(namespace: str, logical: str) -> CacheKey:
     """The key named ``logical`` (also: as kept in the outbox) with its shard, the one place
-    that decides it: ``<namespace>:<id>`` is in shard ``id mod SHARDS``, anything else in 0."""
+    that decides it: ``<namespace>:<id>`` is in shard ``id mod SHARDS``, a secret key
+    ``<namespace>:~<hash>`` in ``hash mod SHARDS``, anything else in 0."""
     rest = logical[len(namespace) + 1 :]
-    shard = int(rest) % SHARDS if rest.isascii() and rest.isdigit() else 0
+    if rest.isascii() and rest.isdigit():
+        shard = int(rest) % SHARDS
+    elif _SECRET.fullmatch(rest):
+        shard = int(rest[1:], 16) % SHARDS
+    else:
+        shard = 0
     return CacheKey(namespace, logical, shard)
 
 
@@ -75,23 +85,25 @@ def _base(version: int = VERSION) -> str:
     return f"{options().key_prefix}:{version}:"
 
 
-def tag(namespace: str, shard: int = 0) -> str:
-    """``<prefix>:3:{<namespace>.<shard>}:``: the start of every key in that slot."""
-    return f"{_base()}{{{namespace}.{int(shard)}}}:"
+def tag(namespace: str, shard: int = 0, version: int = VERSION) -> str:
+    """``<prefix>:4:{<namespace>.<shard>}:``: the start of every key in that slot."""
+    return f"{_base(version)}{{{namespace}.{int(shard)}}}:"
 
 
 def physical(key: CacheKey, version: int = VERSION) -> str:
     """The Redis key of ``key`` (without the generation suffix of list namespaces)."""
     if version < TAGGED_SINCE:  # read by an older release during a rolling deploy
         return _base(version) + key.logical
-    return tag(key.namespace, key.shard) + key.logical
+    if version < SPREAD_SINCE and _SECRET.fullmatch(key.logical[len(key.namespace) + 1 :]):
+        return tag(key.namespace, 0, version) + key.logical
+    return tag(key.namespace, key.shard, version) + key.logical
 
 
 def generation(namespace: str, version: int = VERSION) -> str:
     """The counter whose value suffixes every key of a generational namespace."""
     if version < TAGGED_SINCE:
         return f"{_base(version)}_gen:{namespace}"
-    return tag(namespace) + "_gen"
+    return tag(namespace, 0, version) + "_gen"
 
 
 GENERATION_SEPARATOR = ":g"  # list keys end in ``:g<generation>`` (appended by the READ script)
@@ -130,9 +142,10 @@ def history(namespace: str, shard: int, hour: int) -> str:
     return f"{history_prefix(namespace, shard)}{hour}"
 
 
-def heartbeat() -> str:
-    """The key the near cache's heartbeat ``PEXPIRE``s: it never exists, and is not tracked."""
-    return tag("_near") + "_heartbeat"
+def heartbeat(number: int = 0) -> str:
+    """A key the near cache's heartbeat ``PEXPIRE``s: it never exists, and is not tracked (on a
+    cluster each primary's tracker takes the first ``number`` whose slot it serves)."""
+    return tag("_near", number) + "_heartbeat"
 
 
 def rate(limit: str, ident: object) -> str:
