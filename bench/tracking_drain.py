@@ -78,10 +78,10 @@ def _against_half_a_push(drain_with: str) -> float:
             pass
         return time.monotonic() - began
     tracker = Tracker(
-        [Node("127.0.0.1", port)], ["x:"], lambda _: None, lambda: None,
+        Node("127.0.0.1", port), ["x:"], lambda _: None, lambda: None,
         heartbeat_key="x", timeout_s=1.0,
     )  # fmt: skip
-    _arrived(tracker.links[0].sock, sent)
+    _arrived(tracker.link.sock, sent)
     began = time.monotonic()
     try:
         tracker.drain()
@@ -97,7 +97,7 @@ def main() -> None:
     url = urlsplit(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
     host, port = url.hostname or "127.0.0.1", url.port or 6379
     tracker = Tracker(
-        [Node(host, port)], ["bench-nobody:"], lambda _: None, lambda: None,
+        Node(host, port), ["bench-nobody:"], lambda _: None, lambda: None,
         heartbeat_key="bench-nobody-heartbeat", timeout_s=1.0,
     )  # fmt: skip
     ours = timeit.timeit(tracker.drain, number=calls) / calls

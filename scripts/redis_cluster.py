@@ -54,11 +54,14 @@ def free_ports(count: int) -> list[int]:
 
 
 class Cluster:
-    def __init__(self, folder: Path, *, node_timeout_ms: int = 3000) -> None:
+    def __init__(
+        self, folder: Path, *, node_timeout_ms: int = 3000, config: tuple[str, ...] = ()
+    ) -> None:
         self.folder = Path(
             folder
         ).resolve()  # redis-server changes into --dir before opening its log
         self.node_timeout_ms = node_timeout_ms
+        self.config = config  # more redis-server arguments each node starts with
         self.ports: list[int] = []
         self.processes: dict[int, subprocess.Popen] = {}
 
@@ -125,6 +128,7 @@ class Cluster:
                 str(folder),
                 "--logfile",
                 str(folder / "redis.log"),
+                *self.config,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -229,6 +233,44 @@ class Cluster:
 
             _wait(acknowledged, timeout, f"the replica of {port} does not acknowledge writes")
             node.delete(probe)
+
+    def failover(self, replica: int, timeout: float = 30) -> None:
+        """A coordinated failover (``CLUSTER FAILOVER`` on ``replica``): its primary pauses its
+        writers, the replica catches up and takes over; the old primary stays up, a replica."""
+        self.node(replica).execute_command("CLUSTER", "FAILOVER")
+        _wait(
+            lambda: self.node(replica).info("replication")["role"] == "master",
+            timeout,
+            f"{replica} was not promoted",
+        )
+
+    def migrate(self, slot: int, source: int, target: int, *, copy: bool = False) -> None:
+        """Move ``slot`` and its keys from primary ``source`` to primary ``target`` as
+        ``redis-cli --cluster reshard`` does: IMPORTING, MIGRATING, ``MIGRATE`` of every key
+        (which deletes it on the source), then the new owner told to every primary. With
+        ``copy``, ``MIGRATE ... COPY``: the source drops its copies only when told the new
+        owner, and (Redis 7.0) sends no invalidation for them."""
+        source_node, target_node = self.node(source), self.node(target)
+        ids: dict[int, bytes] = {
+            port: self.node(port).execute_command("CLUSTER", "MYID") for port in (source, target)
+        }
+        target_node.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+        source_node.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+        while names := source_node.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            source_node.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *names)
+        for port in (target, source, *self.primaries()):
+            self.node(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+
+    def reassign(self, slot: int, source: int, target: int, timeout: float = 30) -> None:
+        """Give ``slot`` to primary ``target`` without its keys: ``DELSLOTS`` on ``source`` (its
+        keys stay there, orphaned, and no invalidation is sent), then the new owner, with a new
+        config epoch, told to every primary (replicas follow their primaries)."""
+        self.node(source).execute_command("CLUSTER", "DELSLOTS", slot)
+        self.node(target).execute_command("CLUSTER", "BUMPEPOCH")
+        owner = self.node(target).execute_command("CLUSTER", "MYID")
+        for port in [target, *self.primaries()]:
+            self.node(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", owner)
+        _wait(lambda: self.serving(slot) == {target}, timeout, f"{slot} is not {target}'s")
 
     def kill(self, port: int) -> None:
         """Kill one node (SIGKILL, as a crash)."""

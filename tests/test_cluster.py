@@ -1,7 +1,7 @@
 """Redis Cluster (a real 6-node cluster from scripts/redis_cluster.py): selected by the URL
 alone, clears and counts that visit every primary, scripts reloaded where a node lost them, and
-a primary killed under reads and writes. The rest of the suite runs on a cluster too (the
-second pass of scripts/test.sh)."""
+a primary killed, demoted or giving a slot away under reads and writes. The rest of the suite
+runs on a cluster too (the second pass of scripts/test.sh)."""
 
 import json
 import threading
@@ -197,10 +197,13 @@ def test_an_invalidation_its_replica_never_got_survives_the_failover(
 
 
 @pytest.mark.live
-def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
-    """The primary holding the posts list (and a share of the details) dies mid-traffic. Every
-    request still answers 200; no read ever shows a title older than the last write returned
-    before it started; the replica takes over and the cache serves hits again."""
+@pytest.mark.parametrize("change", ["kill", "failover", "migrate"])
+def test_a_topology_change_under_reads_and_writes(private_cluster, live, capsys, change):
+    """Mid-traffic, with every worker's near cache full, the primary holding the posts list (and
+    a share of the details) dies (``kill``), is demoted by a coordinated failover of its replica
+    (``failover``: it stays up, a replica now), or gives the list's slot to another primary with
+    ``MIGRATE`` (``migrate``). Every request still answers 200; no read ever shows a title older
+    than the last write returned before it started; the cache serves hits again."""
     author = make_user()
     token = Token.objects.create(user=author).key
     posts = [
@@ -309,8 +312,14 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
             interval=0.05,
         )
         killed = time.monotonic()
-        private_cluster.kill(victim)
         slot = key_slot_of(keys.generation("posts"))
+        if change == "kill":
+            private_cluster.kill(victim)
+        elif change == "failover":
+            private_cluster.failover(private_cluster.replica_of(victim))
+        else:
+            target = next(port for port in private_cluster.primaries() if port != victim)
+            private_cluster.migrate(slot, victim, target)
         wait_until(
             lambda: (
                 victim not in private_cluster.serving(slot)
@@ -364,10 +373,10 @@ def test_a_primary_killed_under_reads_and_writes(private_cluster, live, capsys):
     }
     with capsys.disabled():
         print(
-            f"\nfailover: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} "
+            f"\n{change}: {len(reads)} rows read, {sum(len(v) - 1 for v in returned.values())} "
             "writes, 0 errors, 0 stale;"
-            f" replica promoted {promoted - killed:.2f} s after the kill, hits on the failed "
-            "primary's keys again after"
-            f" {hits_again - killed:.2f} s; during that time {outage.count('BYPASS')} BYPASS,"
+            f" the slot served elsewhere {promoted - killed:.2f} s after the change, hits on the"
+            f" old primary's keys again after {hits_again - killed:.2f} s; during that time"
+            f" {outage.count('BYPASS')} BYPASS,"
             f" {outage.count('HIT')} HIT, {outage.count('MISS')} MISS rows; server log: {events}"
         )

@@ -41,12 +41,9 @@ def until_near(read) -> None:
 
 @pytest.fixture(autouse=True)
 def tracking(request, db):
-    """A Redis of the test's own (the near tier is off on a cluster), this process's tracker
-    connected and its first heartbeat answered: from here on a read that finds its key held is
-    served near."""
-    if "private_cluster" in request.fixturenames:
-        yield
-        return
+    """A Redis of the test's own, this process's tracker connected and its first heartbeat
+    answered: from here on a read that finds its key held is served near (on a cluster:
+    tests/test_near_cluster.py)."""
     request.getfixturevalue("private_redis")
     wait_until(lambda: tier.tier().ready(), message="tracking is up")
     yield
@@ -54,11 +51,11 @@ def tracking(request, db):
 
 def kill_tracking(redis) -> None:
     """CLIENT KILL this process's tracking connections (one per primary), by their name."""
-    name = tier.CURRENT.tier.tracker.name
+    names = {tracker.name for tracker in tier.CURRENT.tier.trackers.values()}
     for node in redis.get_primaries() if hasattr(redis, "get_primaries") else [None]:
         conn = redis if node is None else redis.get_redis_connection(node)
         for row in conn.client_list():
-            if row.get("name") == name:
+            if row.get("name") in names:
                 conn.execute_command("CLIENT", "KILL", "ID", row["id"])
 
 
@@ -89,7 +86,7 @@ def test_a_lost_tracking_connection_is_noticed_before_the_next_near_hit(db, redi
     kill_tracking(redis)
     apply(Changes(drop={key}))
     assert data(get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
-    assert tier.CURRENT.tier.tracker is None  # bypassed until it reconnects (at most once a second)
+    assert not tier.CURRENT.tier.trackers  # bypassed until it reconnects (at most once a second)
 
 
 def test_an_invalidation_consumed_while_a_value_is_on_its_way_cancels_its_fill():
@@ -101,11 +98,11 @@ def test_an_invalidation_consumed_while_a_value_is_on_its_way_cancels_its_fill()
     old = Entry((b'{"v":1}',))
     reservation = near.reserve("k", None)
     near.invalidate([b"k"])  # consumed between the reservation and the fill
-    assert near.fill("k", reservation, old, 10, 60, None) is False
-    assert near.get("k", None) is None
+    assert near.fill("k", reservation, old, 10, 60, None, 1) is False
+    assert near.get("k", None, 1) is None
     # Without an invalidation in between, the same fill is kept.
-    assert near.fill("k", near.reserve("k", None), old, 10, 60, None) is True
-    assert near.get("k", None) is old
+    assert near.fill("k", near.reserve("k", None), old, 10, 60, None, 1) is True
+    assert near.get("k", None, 1) is old
 
 
 def test_a_generation_advance_consumed_while_a_page_is_on_its_way_cancels_its_fill():
@@ -115,11 +112,11 @@ def test_a_generation_advance_consumed_while_a_page_is_on_its_way_cancels_its_fi
     page = Entry((b"[]",))
     reservation = near.reserve("page", "ns_gen")
     near.invalidate([b"ns_gen"])
-    assert near.fill("page", reservation, page, 10, 60, "ns_gen") is False
+    assert near.fill("page", reservation, page, 10, 60, "ns_gen", 1) is False
     kept = near.reserve("page", "ns_gen")
-    assert near.fill("page", kept, page, 10, 60, "ns_gen") is True
+    assert near.fill("page", kept, page, 10, 60, "ns_gen", 1) is True
     near.invalidate([b"ns_gen"])
-    assert near.get("page", "ns_gen") is None
+    assert near.get("page", "ns_gen", 1) is None
 
 
 def test_the_near_cache_is_bounded_least_recently_used_first():
@@ -127,13 +124,13 @@ def test_the_near_cache_is_bounded_least_recently_used_first():
 
     near = NearCache(max_entries=3, max_bytes=1 << 20)
     for name in "abcd":
-        near.fill(name, near.reserve(name, None), Entry((b"x",)), 1, 60, None)
+        near.fill(name, near.reserve(name, None), Entry((b"x",)), 1, 60, None, 1)
         if name == "b":
-            near.get("a", None)  # a is used again: b is now the oldest
-    assert len(near) == 3 and near.get("b", None) is None and near.get("a", None) is not None
+            near.get("a", None, 1)  # a is used again: b is now the oldest
+    assert len(near) == 3 and near.get("b", None, 1) is None and near.get("a", None, 1) is not None
     small = NearCache(max_entries=100, max_bytes=1000)
     for n in range(20):
-        small.fill(str(n), small.reserve(str(n), None), Entry((b"x",)), 100, 60, None)
+        small.fill(str(n), small.reserve(str(n), None), Entry((b"x",)), 100, 60, None, 1)
     assert small.bytes <= 1000
 
 
@@ -156,15 +153,6 @@ def test_near_hits_count_as_hits_in_the_shared_figures(db, redis):
     assert (row["hits"], row["misses"]) == (reads - 1, 1)
     minutes = counters.history(2)
     assert sum(m["hits"] for m in minutes) == reads - 1
-
-
-def test_the_near_tier_is_off_on_a_cluster(private_cluster, db):
-    """Tracking connections are fixed when they connect: a cluster's failover or resharding
-    would leave writes unheard (docs/near-cache.md), so a cluster reads through Redis."""
-    key = post_key(474747)
-    for _ in range(3):
-        assert data(get_or_load(key, lambda: entry({"v": 1}))) == {"v": 1}
-    assert tier.tier() is None and tier.CURRENT.tier is None
 
 
 def test_switched_off_every_hit_goes_to_redis(db, redis, settings):
@@ -192,21 +180,18 @@ def test_a_client_that_reaches_another_redis_drops_the_tracker(settings, capsys)
             key = post_key(484848)
             for _ in range(3):
                 get_or_load(key, lambda: entry({"v": 1}))
-            assert tier.CURRENT.tier.cache.get(keys.physical(key), None) is not None
+            near = tier.CURRENT.tier
+            assert near.cache.get(keys.physical(key), None, near.trackers[""].generation)
             proxy.upstream = new.port  # new connections reach the other server
             client().connection_pool.disconnect()
             moved_at = time.monotonic()
             apply(Changes(drop={key}))  # on the new server: no push reaches the old one
-            old_tracker = tier.CURRENT.tier.tracker
-            wait_until(lambda: tier.CURRENT.tier.tracker is not old_tracker, interval=0.01)
+            old_tracker = near.trackers[""]
+            wait_until(lambda: near.trackers.get("") is not old_tracker, interval=0.01)
             dropped = time.monotonic() - moved_at
             assert data(get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
             moved = new.client().info("server")["run_id"]
-            wait_until(
-                lambda: (
-                    tier.CURRENT.tier.tracker and tier.CURRENT.tier.tracker.links[0].run_id == moved
-                )
-            )
+            wait_until(lambda: "" in near.trackers and near.trackers[""].link.run_id == moved)
             with capsys.disabled():
                 print(f"\nthe tracker left the old server {dropped:.2f} s after the move")
             assert dropped < tier.NODE_CHECK_S + 5  # the check's period, and a loaded machine

@@ -91,7 +91,7 @@ def test_the_state_forgets_the_features_above_before_the_ones_below():
     state.reset()
     assert order == ["above", "below"]
     forgets = STATE._forgets
-    below = [options.CURRENT.reset, connection.client.cache_clear, policy.BREAKER.reset]
+    below = [options.CURRENT.reset, connection.client.cache_clear, policy._reset]
     assert forgets.index(tier.CURRENT.forget) > max(map(forgets.index, below))
 
 

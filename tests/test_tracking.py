@@ -44,7 +44,7 @@ def tracker(private_redis, heard):
 
 def connect(server, heard: Heard) -> Tracker:
     return Tracker(
-        [Node("127.0.0.1", server.port)],
+        Node("127.0.0.1", server.port),
         [PREFIX],
         heard.invalidate,
         heard.lapse,
@@ -76,7 +76,7 @@ def drained_to_loss(tracker: Tracker) -> bool:
 
 
 def readable(tracker: Tracker) -> bool:
-    return bool(select.select([tracker.links[0].sock], [], [], 0)[0])
+    return bool(select.select([tracker.link.sock], [], [], 0)[0])
 
 
 def test_a_close_behind_a_waiting_reply_is_seen(private_redis, tracker):
@@ -85,7 +85,7 @@ def test_a_close_behind_a_waiting_reply_is_seen(private_redis, tracker):
 
     def heartbeat_pending() -> bool:
         tracker.drain()
-        return bool(tracker.links[0].sent)
+        return bool(tracker.link.sent)
 
     wait_until(heartbeat_pending, interval=0.01)
     wait_until(lambda: readable(tracker), message="the heartbeat was not answered")
@@ -117,7 +117,7 @@ def test_a_burst_behind_a_small_receive_buffer_is_not_trusted_until_read_whole(
         burst = [f"{PREFIX}burst:{n}" for n in range(3000)]
         private_redis.client().mset(dict.fromkeys(burst, "x"))
         wait_until(lambda: readable(small))
-        assert small.links[0].sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 16384
+        assert small.link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 16384
         wait_until(small.drain, interval=0, message="the burst is never read whole")
         assert sorted(heard.invalidated[0]) == sorted(name.encode() for name in burst)
     finally:
@@ -167,7 +167,7 @@ def test_a_full_redis_keeps_the_heartbeat(private_redis, tracker):
     try:
         with pytest.raises(redis.OutOfMemoryError):
             r.set("more", "x")
-        before = tracker.links[0].taken_at
-        wait_until(lambda: tracker.drain() and tracker.links[0].taken_at > before)
+        before = tracker.link.taken_at
+        wait_until(lambda: tracker.drain() and tracker.link.taken_at > before)
     finally:
         r.config_set("maxmemory", 0)

@@ -1,6 +1,7 @@
 """The near cache: entries held in this process, bounded (entries, bytes, TTL), least recently
-used first out, dropped when Redis says a key or its list's counter changed, and kept only
-through a reservation (docs/near-cache.md, "What a process holds", "A value on its way")."""
+used first out, dropped when Redis says a key or its list's counter changed, kept only through a
+reservation, and served only through the tracker it was filled through (its ``source``, a
+``Tracker.generation``; docs/near-cache.md, "What a process holds", "A value on its way")."""
 
 import itertools
 import threading
@@ -22,6 +23,7 @@ class _Item:
     expires: float
     counter: str | None  # the generation counter of a list entry
     epoch: int
+    source: int  # the generation of the tracker it was filled through
 
 
 class NearCache:
@@ -37,14 +39,17 @@ class NearCache:
         self.bytes = 0
         self.hits = 0  # served from this process (tests and operators read it)
 
-    def get(self, key: str, counter: str | None) -> Entry | None:
+    def get(self, key: str, counter: str | None, source: int) -> Entry | None:
+        """The entry held for ``key``, if it was filled through ``source``; dropped if not."""
         now = time.monotonic()
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 return None
-            if item.expires <= now or (
-                counter is not None and self._epochs.get(counter, 0) != item.epoch
+            if (
+                item.expires <= now
+                or item.source != source
+                or (counter is not None and self._epochs.get(counter, 0) != item.epoch)
             ):
                 self._drop(key)
                 return None
@@ -67,8 +72,10 @@ class NearCache:
         size: int,
         ttl: float,
         counter: str | None,
+        source: int,
     ) -> bool:
-        """Keep ``entry`` if the reservation survived (no invalidation consumed since)."""
+        """Keep ``entry``, filled through ``source``, if the reservation survived (no
+        invalidation consumed since)."""
         token, epoch = reservation
         size += ITEM_OVERHEAD
         with self._lock:
@@ -80,7 +87,7 @@ class NearCache:
             if size > self.max_bytes or ttl <= 0:
                 return False
             self._drop(key)
-            self._items[key] = _Item(entry, size, time.monotonic() + ttl, counter, epoch)
+            self._items[key] = _Item(entry, size, time.monotonic() + ttl, counter, epoch, source)
             self.bytes += size
             while len(self._items) > self.max_entries or self.bytes > self.max_bytes:
                 self._drop(next(iter(self._items)))  # the least recently used
@@ -105,6 +112,12 @@ class NearCache:
             self.bytes = 0
             for counter in list(self._epochs):
                 self._epochs[counter] += 1
+
+    def retain(self, sources: set[int]) -> None:
+        """Drop every entry filled through a source not in ``sources`` (a tracker lost, lapsed)."""
+        with self._lock:
+            for key in [key for key, item in self._items.items() if item.source not in sources]:
+                self._drop(key)
 
     def __len__(self) -> int:
         return len(self._items)

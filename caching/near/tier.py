@@ -1,15 +1,15 @@
 """The near tier in front of the READ script: hits served from this process's memory, kept exact
-by Redis's invalidation pushes (why, the faults, and why off on a Redis Cluster:
-docs/near-cache.md); empty while tracking is not up. A background thread drains the tracking
-connections while the process is idle (so the heartbeat stays answered), flushes the near hits'
-counts and checks that the client still reaches the tracked server."""
+by Redis's invalidation pushes, one tracker per primary (why, the faults, and a cluster's
+topology: docs/near-cache.md). A background thread drains the trackers while the process is
+idle (so the heartbeat stays answered), connects missing ones, flushes the near hits' counts
+and checks that the client still reaches the tracked servers (on a cluster: its slot map)."""
 
 import atexit
 import logging
 import os
 import threading
 import time
-from typing import Any
+from functools import partial
 
 from caching.core import keys, rules
 from caching.core.keys import CacheKey
@@ -17,16 +17,16 @@ from caching.core.options import options
 from caching.core.state import STATE
 from caching.near.cache import NearCache
 from caching.near.tracking import Node, Tracker, TrackingLostError
-from caching.redis.cluster import pipelined, primaries, server_info
-from caching.redis.connection import Client, client, is_cluster
-from caching.redis.policy import CacheUnavailableError, breaker, call
-from caching.redis.scripts import SHAS
+from caching.redis.cluster import confirmed_slot_map, connection_for, primaries, server_info
+from caching.redis.connection import Client, client, is_cluster, timeout_s
+from caching.redis.policy import UNAVAILABLE, CacheUnavailableError, breaker, call, node_of
+from caching.redis.scripts import run_script_each
 
 log = logging.getLogger("caching")
 RETRY_S = 1.0  # tracking not up: a connection is tried at most this often, and starts empty
 UPKEEP_S = 0.05  # the background thread drains the tracking connections this often
-NODE_CHECK_S = 1.0  # ... and compares the run id the client reaches with the tracked one
-FLUSH_S = 0.2  # near hits are added to the shared counters this often
+NODE_CHECK_S = 1.0  # ... and checks the tracked servers: one Redis's run id, a cluster's map
+FLUSH_S = 0.5  # near hits are added to the shared counters this often (SPEC 8.7: within 1 s)
 
 
 class HitCounts:
@@ -43,41 +43,60 @@ class HitCounts:
             self._pending[shard] = self._pending.get(shard, 0) + 1
 
     def flush(self) -> None:
+        """One pipeline per primary, under its breaker; what a primary did not count (down,
+        moved) stays pending, and only that: a NOSCRIPT replays the refused commands alone."""
         with self._lock:
             taken, self._pending = self._pending, {}
-        if not taken:
-            return
-        sha = SHAS["HITS"]
-
-        def queue(pipe: Any) -> None:
-            for (namespace, shard), hits in taken.items():
-                history = keys.history_prefix(namespace, shard)
-                pipe.execute_command(
-                    "EVALSHA", sha, 1, keys.stats(namespace, shard), hits, history,
-                    keys.HISTORY_SECONDS,
-                )  # fmt: skip
-
-        try:
-            call(lambda r: pipelined(r, queue))
-        except BaseException as error:
-            with self._lock:  # counted at the next flush
-                for shard, hits in taken.items():
-                    self._pending[shard] = self._pending.get(shard, 0) + hits
-            if not isinstance(error, CacheUnavailableError):
-                raise
+        by_node: dict[str | None, list[tuple[tuple[str, int], int]]] = {}
+        for shard, hits in taken.items():
+            by_node.setdefault(node_of(keys.stats(*shard)), []).append((shard, hits))
+        for group in by_node.values():
+            left = group
+            try:
+                left = call(partial(_count, group=group), key=keys.stats(*group[0][0]))
+            except CacheUnavailableError:
+                pass
+            finally:
+                with self._lock:  # counted at the next flush
+                    for shard, hits in left:
+                        self._pending[shard] = self._pending.get(shard, 0) + hits
 
     def discard(self) -> None:
         with self._lock:
             self._pending.clear()
 
 
+def _count(
+    r: Client, group: list[tuple[tuple[str, int], int]]
+) -> list[tuple[tuple[str, int], int]]:
+    """Run ``HITS`` for each ``((namespace, shard), hits)`` of one primary; what it refused."""
+    calls = [
+        (
+            [keys.stats(namespace, shard)],
+            [hits, keys.history_prefix(namespace, shard), keys.HISTORY_SECONDS],
+        )
+        for (namespace, shard), hits in group
+    ]
+    results = run_script_each(connection_for(r, calls[0][0][0]), "HITS", calls)
+    errors = [result for result in results if isinstance(result, Exception)]
+    if errors and len(errors) == len(group) and isinstance(errors[0], UNAVAILABLE):
+        raise errors[0]  # nothing counted: the primary's breaker hears of it
+    return [
+        item for item, result in zip(group, results, strict=True) if isinstance(result, Exception)
+    ]
+
+
 class NearTier:
+    """One tracker per primary, by name (on a cluster, every primary the slot map names); a
+    near entry is served only through the tracker of its slot's primary now."""
+
     def __init__(self) -> None:
         opts = options()
         self.cache = NearCache(opts.near_max_entries, opts.near_max_bytes)
         self.counts = HitCounts()
-        self.tracker: Tracker | None = None
+        self.trackers: dict[str, Tracker] = {}
         self.retry_at = 0.0
+        self.unconfirmed = False  # a cluster's slot map not confirmed at the last check
         self.off_reason = ""  # logged once per change
         self._connecting = threading.Lock()
         self._stop = threading.Event()
@@ -85,23 +104,23 @@ class NearTier:
         self._thread.start()
 
     def ready(self) -> bool:
-        """Whether a near hit may be served now: every push consumed and a recent heartbeat
-        taken (``Tracker.drain``); connects first when tracking is not up."""
-        tracker = self.tracker
-        if tracker is None:
-            if time.monotonic() < self.retry_at or not self._connecting.acquire(blocking=False):
-                return False  # another thread is connecting: this read goes to Redis
+        """Drain every tracker (each then says in ``trusted`` whether it vouches for a near hit
+        now), connecting first if there is none; whether every one vouches."""
+        if not self.trackers:
+            self._connect(blocking=False)
+        trusted = bool(self.trackers)
+        for name, tracker in list(self.trackers.items()):
             try:
-                tracker = self.tracker or self._connect()
-            finally:
-                self._connecting.release()
-            if tracker is None:
-                return False
-        try:
-            return tracker.drain()
-        except TrackingLostError as error:
-            self._lost(tracker, str(error))
-            return False
+                trusted = tracker.drain() and trusted
+            except TrackingLostError as error:
+                self._lost(name, tracker, str(error))
+                trusted = False
+        return trusted
+
+    def tracker_for(self, physical: str) -> Tracker | None:
+        """The tracker of the primary that serves ``physical`` now, if there is one (none while
+        a cluster's slot map is not confirmed)."""
+        return None if self.unconfirmed else self.trackers.get(node_of(physical) or _ONLY)
 
     def _upkeep(self) -> None:
         ticks = 0
@@ -109,52 +128,88 @@ class NearTier:
         while not self._stop.wait(UPKEEP_S):
             try:
                 self.ready()
+                self._connect(blocking=True)
                 ticks += 1
                 if ticks % round(FLUSH_S / UPKEEP_S) == 0:
                     self.counts.flush()
-                tracker = self.tracker
-                if tracker is not None and time.monotonic() >= check_at:
+                if time.monotonic() >= check_at:
                     check_at = time.monotonic() + NODE_CHECK_S
-                    if moved := self._moved(tracker):
-                        self._lost(tracker, moved)
+                    self._check_nodes()
             except Exception:  # never let the thread die: the next tick tries again
                 log.exception(
                     "near cache upkeep failed", extra={"event": "near_cache_upkeep_failed"}
                 )
 
-    def _connect(self) -> Tracker | None:
-        self.retry_at = time.monotonic() + RETRY_S
+    def _connect(self, *, blocking: bool) -> None:
+        """Connect a tracker to each primary that has none (at most every ``RETRY_S``)."""
+        if time.monotonic() < self.retry_at or not self._connecting.acquire(blocking=blocking):
+            return  # another thread is connecting: meanwhile reads go to Redis
         try:
             r = client()
+            for name, node in _nodes(r):
+                if name not in self.trackers and not self._stop.is_set():
+                    self._track(r, name, node)
+        except Exception as error:  # a cluster not up, its map unknown: retry
+            self.retry_at = time.monotonic() + RETRY_S
+            self._off(str(error))
+        finally:
+            self._connecting.release()
+
+    def _track(self, r: Client, name: str, node: Node) -> None:
+        try:
             tracker = Tracker(
-                _nodes(r),
+                node,
                 _prefixes(),
                 self._invalidated,
                 self._lapsed,
-                heartbeat_key=keys.heartbeat(),
-                timeout_s=_timeout(r),
+                heartbeat_key=_heartbeat_key(r, name),
+                timeout_s=timeout_s(),
             )
-        except Exception as error:  # unreachable, refused, a replica, a cluster not up: retry
-            self._off(str(error))
-            return None
-        if self._stop.is_set():  # the tier was closed meanwhile
+        except Exception as error:  # unreachable, refused, a replica: retry
+            self.retry_at = time.monotonic() + RETRY_S
+            self._off(f"{name}: {error}")
+            return
+        if self._stop.is_set() or (moved := self._moved(tracker)):
             tracker.close()
-            return None
-        if moved := self._moved(tracker):
-            tracker.close()
-            self._off(moved)
-            return None
-        self.cache.clear()  # anything held from before may have missed its invalidation
-        self.tracker = tracker
-        if self.off_reason:
+            if not self._stop.is_set():
+                self.retry_at = time.monotonic() + RETRY_S
+                self._off(moved)
+            return
+        self.trackers[name] = tracker
+        if self.off_reason and len(self.trackers) == len(_nodes(r)):
             log.warning("near cache on", extra={"event": "near_cache_on"})
             self.off_reason = ""
-        return tracker
+
+    def _check_nodes(self) -> None:
+        """On one Redis: does the client still reach the tracked server? On a cluster: does the
+        client's slot map agree with the cluster's, and is every tracked node still a primary?"""
+        r = client()
+        if not is_cluster(r):
+            for name, tracker in list(self.trackers.items()):
+                if moved := self._moved(tracker):
+                    self._lost(name, tracker, moved)
+            return
+        # Asked: a primary whose tracker vouches for near hits (it answers), else any.
+        vouching = [name for name, tracker in self.trackers.items() if tracker.trusted]
+        try:
+            seen = confirmed_slot_map(r, vouching[0] if vouching else None)
+        except Exception as error:  # unreachable, a partial view, a map in flux: trust nothing
+            self.unconfirmed = True
+            self.cache.clear()
+            self._off(f"slot map not confirmed: {error}")
+            return
+        self.unconfirmed = False
+        for name, tracker in list(self.trackers.items()):
+            if name not in seen:
+                self._lost(name, tracker, f"{name} no longer serves slots")
 
     def _moved(self, tracker: Tracker) -> str:
         """Why the client reaches another server than the tracked one (a name or an address
-        moved), or ``""``; unknown (Redis unavailable, INFO refused) counts as the same."""
-        tracked = tracker.links[0].run_id
+        moved), or ``""``; unknown (Redis unavailable, INFO refused, a cluster) counts as the
+        same."""
+        tracked = tracker.link.run_id
+        if is_cluster(client()):
+            return ""
         try:
             ((_, info),) = call(lambda r: server_info(r, "server"))
         except CacheUnavailableError:
@@ -176,23 +231,27 @@ class NearTier:
             self.cache.invalidate(names)
 
     def _lapsed(self) -> None:
-        """Redis took two heartbeats further apart than a near hit may trust: writes may have
-        been held or refused in between, and their invalidations with them."""
-        self.cache.clear()
+        """A tracker's Redis took two heartbeats further apart than a near hit may trust: writes
+        may have been held or refused in between, and their invalidations with them (the
+        tracker has a new generation already)."""
+        self._retain()
         breaker().suspect()
         log.warning(
             "near cache emptied: two heartbeats taken further apart than its window",
             extra={"event": "near_cache_lapse"},
         )
 
-    def _lost(self, tracker: Tracker, reason: str) -> None:
+    def _lost(self, name: str, tracker: Tracker, reason: str) -> None:
         tracker.close()
-        if self.tracker is tracker:
-            self.tracker = None
-            self.cache.clear()
+        if self.trackers.get(name) is tracker:
+            del self.trackers[name]
+            self._retain()
             breaker().suspect()
             self.retry_at = time.monotonic() + RETRY_S
             self._off(reason)
+
+    def _retain(self) -> None:
+        self.cache.retain({t.generation for t in list(self.trackers.values()) if not t.broken})
 
     def close(self) -> None:
         """Stop the thread (its counts go with the old settings), then the connections."""
@@ -202,43 +261,53 @@ class NearTier:
             self._thread.join(timeout=5)
         self.counts.discard()
         with self._connecting:  # a connection being made now sees the stop and closes itself
-            if self.tracker is not None:
-                self.tracker.close()
-            self.tracker = None
+            for tracker in self.trackers.values():
+                tracker.close()
+            self.trackers = {}
         self.cache.clear()
 
     def abandon(self) -> None:
         """In a forked child: close this process's copies of the parent's sockets (the parent
         keeps its own); the parent's thread does not exist here."""
-        if self.tracker is not None:
-            self.tracker.detach()
+        for tracker in self.trackers.values():
+            tracker.detach()
 
 
-def _nodes(r: Client) -> list[Node]:
+_ONLY = ""  # the name of one Redis's only primary (node_of gives None there)
+
+
+def _nodes(r: Client) -> list[tuple[str, Node]]:
+    """``(name, where)`` of every primary: one Redis's, or every primary of the client's map."""
     found = []
-    for _, node in primaries(r):
+    for name, node in primaries(r):
         pool = node.connection_pool
         where = pool.connection_kwargs
         if where.get("ssl") or pool.connection_class.__name__ == "SSLConnection":
             raise TrackingLostError("TLS connections are not tracked")
         found.append(
-            Node(
-                host=where.get("host", "127.0.0.1"),
-                port=int(where.get("port", 6379)),
-                username=where.get("username"),
-                password=where.get("password"),
-                path=where.get("path"),
+            (
+                name if is_cluster(r) else _ONLY,
+                Node(
+                    host=where.get("host", "127.0.0.1"),
+                    port=int(where.get("port", 6379)),
+                    username=where.get("username"),
+                    password=where.get("password"),
+                    path=where.get("path"),
+                ),
             )
         )
     return found
 
 
-def _timeout(r: Client) -> float:
-    """The shorter of the connect and socket timeouts: the heartbeat's window stays below it,
-    and a write whose invalidation failed returns no sooner (``fence_s``)."""
-    where = primaries(r)[0][1].connection_pool.connection_kwargs
-    given = [t for t in (where.get("socket_timeout"), where.get("socket_connect_timeout")) if t]
-    return float(min(given)) if given else 1.0
+def _heartbeat_key(r: Client, name: str) -> str:
+    """On a cluster, the first heartbeat key in a slot that primary ``name`` serves (a write
+    there is refused, MOVED, once it serves it no more); on one Redis, the first."""
+    if not is_cluster(r):
+        return keys.heartbeat()
+    for number in range(100_000):
+        if node_of(keys.heartbeat(number)) == name:
+            return keys.heartbeat(number)
+    raise TrackingLostError(f"{name} serves no slot")
 
 
 def _prefixes() -> list[str]:
@@ -276,16 +345,11 @@ _making = threading.Lock()
 
 
 def tier() -> NearTier | None:
-    """This process's near tier, or ``None`` when it is off (the setting, or a cluster)."""
+    """This process's near tier, or ``None`` when it is off (the setting)."""
     near = CURRENT.tier
     if near is not None:
         return near
     if not options().near_enabled:
-        return None
-    try:
-        if is_cluster(client()):
-            return None
-    except Exception:  # no client yet (a cluster not reachable): decide on a later read
         return None
     with _making:
         near = CURRENT.tier = CURRENT.tier or NearTier()
@@ -294,8 +358,9 @@ def tier() -> NearTier | None:
 
 def fence_s() -> float:
     """How long after its first try a write whose invalidation Redis did not take waits before
-    it returns (docs/near-cache.md, "the fence"): the socket timeout; 0 without a near cache."""
-    return 0.0 if tier() is None else _timeout(client())
+    it returns (docs/near-cache.md, "the fence"): the Redis timeout, which the heartbeat's window
+    stays below; 0 without a near cache."""
+    return 0.0 if tier() is None else timeout_s()
 
 
 def flush_counts() -> None:

@@ -1,7 +1,8 @@
 """Server-assisted invalidation (Redis client tracking) for the near cache, and the heartbeat that
-proves Redis takes writes: one RESP3 socket per primary, read without blocking (``drain``). Its
+proves Redis takes writes: one RESP3 socket to one primary, read without blocking (``drain``). Its
 rules, and why not redis-py's reader: docs/near-cache.md, "How Redis tells it", "The heartbeat"."""
 
+import itertools
 import os
 import secrets
 import socket
@@ -18,6 +19,7 @@ _CHUNK = 65536
 # (level, option, value) set on every tracking socket before it connects: a test's hook (a small
 # receive buffer) that leaves the host's settings alone.
 SOCKET_OPTIONS: list[tuple[int, int, int]] = []
+_GENERATIONS = itertools.count(1)  # a tracker's generation: unique in the process
 
 
 class TrackingLostError(Exception):
@@ -103,12 +105,14 @@ class _Link:
 
 
 class Tracker:
-    """Tracking connections to ``nodes`` for keys starting with any of ``prefixes``; the
-    heartbeat writes to ``heartbeat_key``, which must not exist."""
+    """A tracking connection to the primary ``node`` for keys starting with any of ``prefixes``;
+    the heartbeat writes to ``heartbeat_key``, which must not exist (on a cluster: in a slot the
+    node serves). ``generation`` names what it vouches for: a near entry filled through it is
+    served only while it is the same (a lapse gives it a new one)."""
 
     def __init__(
         self,
-        nodes: list[Node],
+        node: Node,
         prefixes: list[str],
         on_invalidate: Callable[[list[bytes] | None], None],
         on_lapse: Callable[[], None],
@@ -120,18 +124,13 @@ class Tracker:
         self._on_lapse = on_lapse
         self._lock = threading.Lock()
         self.stale_s = min(STALE_S, 0.8 * timeout_s)
-        self._beat_s = self.stale_s / 4
+        self._beat_s = self.stale_s / 2
         self._beat = command("PEXPIRE", heartbeat_key, 1) + command("TIME")
         # CLIENT LIST shows which process a tracking connection belongs to.
         self.name = f"near-cache-tracking-{os.getpid()}-{secrets.token_hex(4)}"
-        self.links: list[_Link] = []
-        try:
-            for node in nodes:
-                self.links.append(self._connect(node, prefixes, timeout_s))
-        except BaseException:
-            for link in self.links:
-                link.sock.close()
-            raise
+        self.link = self._connect(node, prefixes, timeout_s)
+        self.generation = next(_GENERATIONS)
+        self.trusted = False  # what the latest drain said
         self.broken = False
 
     def _connect(self, node: Node, prefixes: list[str], timeout_s: float) -> _Link:
@@ -190,30 +189,29 @@ class Tracker:
         return replies, buffer
 
     def drain(self) -> bool:
-        """Consume what Redis sent, send a heartbeat when due; whether a near hit may be served.
-        Raises ``TrackingLostError`` (and stays broken): a connection lost, a heartbeat refused."""
+        """Consume what Redis sent, send a heartbeat when due; whether a near hit may be served
+        (also kept in ``trusted``). Raises ``TrackingLostError`` (and stays broken): the
+        connection lost, a heartbeat refused."""
         with self._lock:
+            self.trusted = False
             if self.broken:
                 raise TrackingLostError("tracking was lost")
             now = time.monotonic()
-            trusted = True
+            link = self.link
             try:
-                for link in self.links:
-                    self._read(link, now)
-                    if link.sent and now - link.sent[0] > LOST_S:
-                        raise TrackingLostError(f"{link.node.where()} does not answer")
-                    if now - link.pinged_at >= self._beat_s or link.backlog_at == now:
-                        if link.sock.send(self._beat) != len(self._beat):
-                            raise TrackingLostError("a heartbeat could not be sent whole")
-                        link.pinged_at = now
-                        link.sent.append(now)
-                    trusted = trusted and link.confirmed_at >= max(
-                        now - self.stale_s, link.backlog_at
-                    )
+                self._read(link, now)
+                if link.sent and now - link.sent[0] > LOST_S:
+                    raise TrackingLostError(f"{link.node.where()} does not answer")
+                if now - link.pinged_at >= self._beat_s or link.backlog_at == now:
+                    if link.sock.send(self._beat) != len(self._beat):
+                        raise TrackingLostError("a heartbeat could not be sent whole")
+                    link.pinged_at = now
+                    link.sent.append(now)
             except Exception as error:  # closed, reset, refused, unparsable: never trusted again
                 self.broken = True
                 raise TrackingLostError(str(error)) from error
-            return trusted
+            self.trusted = link.confirmed_at >= max(now - self.stale_s, link.backlog_at)
+            return self.trusted
 
     def _read(self, link: _Link, now: float) -> None:
         chunks = []
@@ -242,6 +240,7 @@ class Tracker:
                 elif isinstance(value, list) and link.sent:  # TIME, after the PEXPIRE's :0
                     taken = _seconds(value)
                     if taken - link.taken_at > self.stale_s:
+                        self.generation = next(_GENERATIONS)  # before the owner hears of it
                         self._on_lapse()
                     link.confirmed_at, link.taken_at = link.sent.popleft(), taken
         except _IncompleteError:
@@ -256,8 +255,8 @@ class Tracker:
         """Close without the lock, which in a forked child a parent's thread may hold forever (the
         child closes its own copies of the sockets; the parent's stay open)."""
         self.broken = True
-        for link in self.links:
-            link.sock.close()
+        self.trusted = False
+        self.link.sock.close()
 
 
 def _open(node: Node, timeout_s: float) -> socket.socket:

@@ -1,8 +1,10 @@
-"""A write's invalidation in Redis: UNLINK details, BUMP list generations."""
+"""A write's invalidation in Redis: UNLINK details, BUMP list generations; then this process's
+own near copies of them go (their push may trail the reply, on another connection)."""
 
 from caching.core import keys, metrics, rules
 from caching.core.options import options
 from caching.core.rules import Changes
+from caching.near import tier
 from caching.redis.cluster import by_slot
 from caching.redis.connection import Client, is_cluster
 from caching.redis.policy import call
@@ -45,5 +47,10 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
         return len(physical), len(changes.advance)
 
     deleted, advanced = call(run, through_open_breaker=through_open_breaker)
+    if (near := tier.CURRENT.tier) is not None:
+        names = [keys.physical(k) for k in changes.drop] + [
+            keys.generation(namespace) for namespace in changes.advance
+        ]
+        near.cache.invalidate([name.encode() for name in names])
     metrics.INVALIDATIONS.labels("keys").inc(deleted)
     metrics.INVALIDATIONS.labels("generations").inc(advanced)

@@ -63,16 +63,18 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
     physical = keys.physical(key)
     counter = keys.generation(namespace.name) if namespace.generational else None
     near = tier.tier()
-    reservation = None
+    reservation = source = None
     if near is not None:
-        trusted = near.ready()
+        near.ready()
         if doubted_since(trusted_since):
             return None
-        held = near.cache.get(physical, counter) if trusted else None
-        if held is not None:
-            near.counts.add(key)
-            return Result(held, HIT)
-        if near.tracker is not None:  # every later invalidation of the key reaches this process
+        tracker = near.tracker_for(physical)  # its primary's, now
+        if tracker is not None:  # every later invalidation of the key reaches this process
+            held = tracker.trusted and near.cache.get(physical, counter, tracker.generation)
+            if held:
+                near.counts.add(key)
+                return Result(held, HIT)
+            source = tracker.generation
             reservation = near.cache.reserve(physical, counter)
     lease = new_lease()
     read_keys = [keys.stats_of(key), physical]
@@ -86,14 +88,18 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
         keys.HISTORY_SECONDS,
     ]
     try:
-        code, payload = call(lambda r: run_script(r, "READ", read_keys, args))
+        code, payload = call(lambda r: run_script(r, "READ", read_keys, args), key=physical)
     except CacheUnavailableError:
         return Result(loader(), BYPASS)
     if code == ReadReply.HIT:
         entry = Entry.decode(payload)
         if near is not None and reservation is not None:
-            ttl = min(opts.ttl(key.namespace), opts.near_ttl)
-            near.cache.fill(physical, reservation, entry, len(payload), ttl, counter)
+            # Kept only if the value came through the same tracker's primary: no failover, no
+            # slot moved, no lapse since the reservation.
+            tracker = near.tracker_for(physical)
+            if tracker is not None and tracker.generation == source:
+                ttl = min(opts.ttl(key.namespace), opts.near_ttl)
+                near.cache.fill(physical, reservation, entry, len(payload), ttl, counter, source)
         return Result(entry, HIT)
     if code == ReadReply.FULL:  # no lease: nothing to store and nobody to wait for
         return Result(loader(), MISS)
@@ -112,7 +118,7 @@ def _load(key: CacheKey, loader: Loader) -> Entry | None:
     """A database load that will not be stored (the lease holder took too long)."""
     value = loader()
     try:
-        call(lambda r: r.hincrby(keys.stats_of(key), "loads", 1))
+        call(lambda r: r.hincrby(keys.stats_of(key), "loads", 1), key=keys.stats_of(key))
     except CacheUnavailableError:
         pass  # a lost count (Redis down or full), not a lost value
     return value
@@ -140,7 +146,9 @@ def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: i
     """STORE (or, with nothing to store, RELEASE) under the lease; whether a value was stored."""
     name, args = ("RELEASE", [lease]) if data is None else ("STORE", [lease, data, ttl])
     try:
-        reply = call(lambda r: run_script(r, name, [physical, keys.stats_of(key)], args))
+        reply = call(
+            lambda r: run_script(r, name, [physical, keys.stats_of(key)], args), key=physical
+        )
     except CacheUnavailableError:
         return False  # served from the database; the lease expires by itself after LEASE_MS
     return data is not None and reply == StoreReply.STORED
@@ -156,7 +164,8 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
                 lambda r: (
                     r.get(physical)
                     or (r.set(physical, lease, nx=True, px=opts.lease_ms) and CLAIMED)
-                )
+                ),
+                key=physical,
             )
         except CacheUnavailableError:
             return None
@@ -175,7 +184,7 @@ def prime(key: CacheKey, loader: Loader) -> bool:
         return False
     physical, lease = keys.physical(key), new_lease()
     try:
-        claimed = call(lambda r: r.set(physical, lease, nx=True, px=opts.lease_ms))
+        claimed = call(lambda r: r.set(physical, lease, nx=True, px=opts.lease_ms), key=physical)
     except CacheUnavailableError:
         return False
     if not claimed:

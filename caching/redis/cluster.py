@@ -9,7 +9,7 @@ from typing import Any
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException
 
 from caching.redis.connection import Client, is_cluster
 from caching.redis.scripts import load_scripts
@@ -30,6 +30,57 @@ def primaries(r: Client) -> list[tuple[str, redis.Redis]]:
         return [(name_of(r), r)]
     nodes: list[ClusterNode] = r.get_primaries()  # type: ignore[no-untyped-call]
     return [(node.name, r.get_redis_connection(node)) for node in nodes]
+
+
+def connection_for(r: Client, key: str) -> redis.Redis:
+    """A plain client to the primary serving ``key`` (the client's slot map); one Redis's own."""
+    if not isinstance(r, RedisCluster):
+        return r
+    return r.get_redis_connection(r.get_node_from_key(key))  # type: ignore[no-untyped-call]
+
+
+SlotMap = dict[str, list[tuple[int, int]]]  # a primary's name: the slot ranges it serves
+
+
+def confirmed_slot_map(r: Client, asked: str | None) -> SlotMap:
+    """The cluster's slot map as node ``asked`` (else any primary) sees it, the client's made
+    to agree (reloaded once if it does not); raises if it still does not (a map in flux), or
+    if the node does not answer."""
+    assert isinstance(r, RedisCluster)
+    seen = _slot_map(r, asked)
+    if not _routes_as(r, seen):
+        r.nodes_manager.initialize()
+        if not _routes_as(r, seen):
+            raise RedisClusterException("the client and the cluster disagree about the slot map")
+    return seen
+
+
+def _slot_map(r: RedisCluster, asked: str | None) -> SlotMap:
+    """The slot ranges of each primary that serves any, as ``CLUSTER NODES`` on ``asked`` shows
+    them: failing ones included, as their slots are theirs still."""
+    node = r.get_node(node_name=asked) if asked else None  # type: ignore[no-untyped-call]
+    node = node or r.get_primaries()[0]  # type: ignore[no-untyped-call]
+    conn = r.get_redis_connection(node)
+    nodes: dict[str, Any] = conn.execute_command("CLUSTER NODES")  # type: ignore[no-untyped-call]
+    found: SlotMap = {}
+    for address, about in nodes.items():
+        if "master" in about["flags"].split(",") and about["slots"]:
+            # A range of one slot comes as [slot].
+            found[address] = [(int(span[0]), int(span[-1])) for span in about["slots"]]
+    if not found:
+        raise RedisClusterException(f"{node.name} knows no primary that serves slots")
+    return found
+
+
+def _routes_as(r: RedisCluster, seen: SlotMap) -> bool:
+    """Whether the client sends every slot of ``seen`` to the primary ``seen`` says."""
+    slots = r.nodes_manager.slots_cache
+    return all(
+        slots.get(slot) and slots[slot][0].name == name
+        for name, ranges in seen.items()
+        for low, high in ranges
+        for slot in range(low, high + 1)
+    )
 
 
 def server_info(r: Client, *sections: str) -> list[tuple[str, dict[str, Any] | None]]:

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django_redis import get_redis_connection
 from django_redis.pool import ConnectionFactory as DefaultConnectionFactory
@@ -76,6 +77,14 @@ def client() -> Client:
 
 
 STATE.on_reset(client.cache_clear)
+
+
+def timeout_s() -> float:
+    """The shorter of the connect and socket timeouts of ``CACHES['default']`` (1 s if unset),
+    known even when no client can be built."""
+    given: dict[str, Any] = settings.CACHES["default"].get("OPTIONS", {})  # type: ignore[assignment]
+    found = [t for t in (given.get("SOCKET_TIMEOUT"), given.get("SOCKET_CONNECT_TIMEOUT")) if t]
+    return float(min(found)) if found else 1.0
 
 
 def is_cluster(r: Client) -> bool:

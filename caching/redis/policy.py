@@ -1,6 +1,7 @@
-"""The one failure policy for every call to Redis, ``call()``, with its circuit breaker
+"""The one failure policy for every call to Redis, ``call()``, with its circuit breakers
 (docs/failures.md): Redis unavailable is ``CacheUnavailableError``, out of memory
-``CacheFullError`` (not a breaker failure), any other Redis error a bug that propagates."""
+``CacheFullError`` (not a breaker failure), any other Redis error a bug that propagates. On a
+cluster a call about one key counts against the breaker of the primary serving its slot."""
 
 import logging
 import threading
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
+from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ClusterError,
@@ -21,7 +23,7 @@ from redis.exceptions import (
 from caching.core import metrics
 from caching.core.options import options
 from caching.core.state import STATE
-from caching.redis.connection import Client, client
+from caching.redis.connection import Client, client, is_cluster
 
 log = logging.getLogger("caching")
 T = TypeVar("T")
@@ -75,7 +77,8 @@ class UnacknowledgedError(Exception):
 class Breaker:
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
-    def __init__(self) -> None:
+    def __init__(self, node: str = "") -> None:
+        self.node = node  # a cluster primary's name; "" for the process's own
         self._lock = threading.Lock()
         self.reset()
 
@@ -106,10 +109,10 @@ class Breaker:
             if self.state != self.CLOSED:
                 log.warning(
                     "cache recovered: Redis answers again",
-                    extra={"event": "cache_recovered", "breaker": "closed"},
+                    extra={"event": "cache_recovered", "breaker": "closed", "node": self.node},
                 )
-                metrics.BREAKER_OPEN.set(0)
             self.state, self.failures = self.CLOSED, 0
+        _show_open()
 
     def refused(self) -> None:
         """Redis answered, but refused a write: not a failure, yet what was not written may have
@@ -142,27 +145,60 @@ class Breaker:
                         extra={
                             "event": "cache_degraded",
                             "breaker": "open",
+                            "node": self.node,
                             "failures": self.failures,
                             "error": str(error),
                         },
                     )
-                    metrics.BREAKER_OPEN.set(1)
                 self.state, self.opened_at = self.OPEN, time.monotonic()
+        _show_open()
 
 
-BREAKER = Breaker()
-STATE.on_reset(BREAKER.reset)
+BREAKER = Breaker()  # calls about no one key, and every call on one Redis
+NODE_BREAKERS: dict[str, Breaker] = {}  # on a cluster: calls about one key, by its primary
 
 
-def breaker() -> Breaker:
-    """This process's breaker."""
-    return BREAKER
+def _reset() -> None:
+    BREAKER.reset()
+    NODE_BREAKERS.clear()
+    _show_open()
 
 
-def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False) -> T:
-    """Run ``operation`` on the client under the failure policy. ``through_open_breaker`` tries
-    Redis even while the breaker is open (a write's invalidation, ``delivery.deliver``)."""
-    current = breaker()
+STATE.on_reset(_reset)
+
+
+def _show_open() -> None:
+    everyone = [BREAKER, *NODE_BREAKERS.values()]
+    metrics.BREAKER_OPEN.set(int(any(b.state != Breaker.CLOSED for b in everyone)))
+
+
+def breaker(node: str | None = None) -> Breaker:
+    """The breaker of cluster primary ``node``, or the process's own."""
+    if not node:
+        return BREAKER
+    found = NODE_BREAKERS.get(node)
+    return found if found is not None else NODE_BREAKERS.setdefault(node, Breaker(node))
+
+
+def node_of(key: str) -> str | None:
+    """The name of the cluster primary that serves ``key`` now (the client's slot map); ``None``
+    on one Redis, or for a slot no primary serves."""
+    r = client()
+    if not is_cluster(r):
+        return None
+    try:
+        return r.nodes_manager.get_node_from_slot(key_slot(key.encode())).name  # type: ignore[union-attr]
+    except SlotNotCoveredError:
+        return None
+
+
+def call(
+    operation: Callable[[Client], T], *, key: str | None = None, through_open_breaker: bool = False
+) -> T:
+    """Run ``operation`` on the client under the failure policy; a call about ``key`` counts
+    against its primary's breaker. ``through_open_breaker`` tries Redis even while the breaker
+    is open (a write's invalidation, ``delivery.deliver``)."""
+    current = breaker(node_of(key)) if key is not None else BREAKER
     if not current.allow() and not through_open_breaker:
         raise CacheUnavailableError("circuit breaker open")
     try:
@@ -190,6 +226,11 @@ def call(operation: Callable[[Client], T], *, through_open_breaker: bool = False
 
 
 def doubted_since(moment: float) -> bool:
-    """Has this process seen Redis fail or refuse a write, or had reason to suspect so, since
-    ``moment`` (monotonic)? Then the outbox is checked again before the next hit."""
-    return breaker().last_failure >= moment
+    """Has this process seen Redis (any primary) fail or refuse a write, or had reason to
+    suspect so, since ``moment`` (monotonic)? Then the outbox is checked again before the next
+    hit."""
+    if BREAKER.last_failure >= moment:
+        return True
+    return bool(NODE_BREAKERS) and any(
+        b.last_failure >= moment for b in list(NODE_BREAKERS.values())
+    )

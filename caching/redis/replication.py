@@ -41,8 +41,8 @@ def run_durably(r: Client, commands: list[tuple[str, Command]], *, replica_ack_m
     MOVED or a refused connection on a cluster refreshes the slot map; the work is tried again."""
     for attempt in (1, 2):
         try:
-            for conn, name, batch in _by_primary(r, commands):
-                _run_on(conn, name, batch, replica_ack_ms)
+            for conn, name, batch, listed in _by_primary(r, commands):
+                _run_on(conn, name, batch, replica_ack_ms, listed)
             return
         except (redis.ConnectionError, MovedError):
             if attempt == 2 or not isinstance(r, RedisCluster):
@@ -52,24 +52,37 @@ def run_durably(r: Client, commands: list[tuple[str, Command]], *, replica_ack_m
 
 def _by_primary(
     r: Client, commands: list[tuple[str, Command]]
-) -> list[tuple[redis.Redis, str, list[Command]]]:
+) -> list[tuple[redis.Redis, str, list[Command], bool]]:
+    """Per primary: a client to it, its name, its commands, and whether the slot map lists a
+    replica of it (unknown on one Redis: ``False``)."""
     if not isinstance(r, RedisCluster):
-        return [(r, name_of(r), [args for _, args in commands])]
+        return [(r, name_of(r), [args for _, args in commands], False)]
     nodes: dict[str, Any] = {}
+    listed: dict[str, bool] = {}
     batches: dict[str, list[Command]] = {}
     for key, args in commands:
-        node = r.nodes_manager.get_node_from_slot(key_slot_of(key))
+        slot = key_slot_of(key)
+        node = r.nodes_manager.get_node_from_slot(slot)
         nodes[node.name] = node
+        listed[node.name] = len(r.nodes_manager.slots_cache.get(slot, ())) > 1
         batches.setdefault(node.name, []).append(args)
-    return [(r.get_redis_connection(nodes[name]), name, batch) for name, batch in batches.items()]
+    return [
+        (r.get_redis_connection(nodes[name]), name, batch, listed[name])
+        for name, batch in batches.items()
+    ]
 
 
-def _run_on(conn: redis.Redis, name: str, batch: list[Command], replica_ack_ms: int) -> None:
+def _run_on(
+    conn: redis.Redis, name: str, batch: list[Command], replica_ack_ms: int, listed: bool
+) -> None:
     state = PRIMARIES.setdefault(name, _Primary())
     now = time.monotonic()
     if now - state.checked_at > RECHECK_S:
         state.online, state.checked_at = online_replicas(conn), now
-        if state.online:
+        # A primary first seen with a replica listed but none streaming (just promoted: its
+        # replica, the old primary perhaps, not in sync yet) counts as having lost it now.
+        first = state.replica_seen_at == -math.inf
+        if state.online or (listed and first):
             state.replica_seen_at = now
     wait = state.online > 0
 

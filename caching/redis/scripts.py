@@ -228,3 +228,25 @@ def run_script(r: Client, name: str, keys: list[str], args: list[Any]) -> Any:
         raise
     finally:
         pool.release(conn)
+
+
+def run_script_each(
+    conn: redis.Redis, name: str, calls: list[tuple[list[str], list[Any]]]
+) -> list[Any]:
+    """Script ``name`` once per ``(keys, args)`` in ``calls``, pipelined on one server; each
+    result, or the error it raised. Runs refused with NOSCRIPT run once more after a SCRIPT
+    LOAD, and only they: the others are never counted twice."""
+    results: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    for attempt in (1, 2):
+        pipe = conn.pipeline(transaction=False)
+        for i in todo:
+            keys, args = calls[i]
+            pipe.execute_command("EVALSHA", SHAS[name], len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        for i, result in zip(todo, pipe.execute(raise_on_error=False), strict=True):
+            results[i] = result
+        todo = [i for i in todo if isinstance(results[i], NoScriptError)]
+        if not todo or attempt == 2:
+            break
+        conn.script_load(SOURCES[name])
+    return results
