@@ -214,10 +214,11 @@ def read_paths(base: str, hot: list[int]) -> tuple[list[str], list[str]]:
 def interleave(
     wrk: str, variants: dict, args: argparse.Namespace, options: list[str], bar: tqdm, after=None
 ) -> dict:
-    """Drive each variant (name: its server, its wrk script, and whether its hits count) with
-    wrk for ``args.seconds``, round by round (A B C ... A B C ...), ``after(name)`` after each;
-    the medians of the rounds per variant: req/s, p50, p99, error statuses and the hit rate the
-    servers counted."""
+    """Drive each variant (name: its server, its wrk script, and whether its hits count: true,
+    or the function that reads the counters of its server's Redis when that is not this
+    process's, ``caching.ops.stats.stats`` otherwise) with wrk for ``args.seconds``, round by
+    round (A B C ... A B C ...), ``after(name)`` after each; the medians of the rounds per
+    variant: req/s, p50, p99, error statuses and the hit rate the servers counted."""
     from caching.ops import stats as counters  # once Django is set up
 
     bar.total += args.rounds * len(variants)
@@ -225,9 +226,10 @@ def interleave(
     for round_ in range(args.rounds):
         for name, (target, script, hits) in variants.items():
             bar.set_description_str(f"round {round_ + 1}/{args.rounds}: {name}")
-            before = counters.stats(with_keys=False) if hits else None
+            count = hits if callable(hits) else counters.stats
+            before = count(with_keys=False) if hits else None
             result = run_wrk(wrk, target.url, script, args.seconds, options)
-            result["hit_rate"] = hit_rate(before, counters.stats(with_keys=False)) if hits else None
+            result["hit_rate"] = hit_rate(before, count(with_keys=False)) if hits else None
             samples[name].append(result)
             if after:
                 after(name)

@@ -5,6 +5,7 @@ the production start (granian) against gunicorn.
     python bench/run.py --section servers     # only the servers section (bench/servers.py)
     python bench/run.py --tiny --out /tmp/b   # a smoke run (the test suite's); no --out: no files
     python bench/run.py --seconds 2 --rounds 1 --out /tmp/bench   # a short run on the full data
+    python bench/run.py --section cache --cluster start   # hits on one Redis against a cluster
 
 What it does, in one run on this machine (``--section`` picks the cache section, steps 2 to 4,
 or the servers section, step 5; both by default):
@@ -18,7 +19,10 @@ or the servers section, step 5; both by default):
    ceiling that no change to the project's middleware moves); they share the run's key
    prefix, removed at the end; all are stopped, with their workers, however the run ends
    (SIGTERM included); their output (the access log included) goes to a file each under .run/,
-   removed after a run that succeeded;
+   removed after a run that succeeded; with ``--cluster``, two more on a Redis Cluster
+   (``REDIS_URL``): the default one and one with ``CACHE_NEAR_ENABLED=false``, on the cluster
+   the option names (the run's keys removed from it at the end) or, with ``--cluster start``, on
+   a private 6-node one started under .run/ (scripts/redis_cluster.py) and stopped at the end;
 3. warms the cache, then drives each variant with wrk (1 thread, 4 connections), interleaved
    round by round (A B C ... A B C ...), and reports the median of the rounds: throughput, p50,
    p99 and the hit rate the server counted; a progress bar on stderr (when it is a terminal, or
@@ -39,7 +43,7 @@ import os
 import statistics
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,6 +55,8 @@ from tqdm import tqdm  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.harness import (  # noqa: E402
     HOT,
+    PREFIX,
+    ROOT,
     WORKERS,
     add_run_options,
     bare_ceiling,
@@ -183,9 +189,20 @@ def main() -> None:
         help="cache: the cache's variants under gunicorn; servers: the production start against "
         "gunicorn (bench/servers.py); all: both, one after the other",
     )
+    parser.add_argument(
+        "--cluster",
+        metavar="URL",
+        help="the cache section also drives hits on servers on this Redis Cluster "
+        "(redis+cluster://host:port,...; the run's keys are removed from it at the end), or, "
+        "with 'start', on a private 6-node one started for the run (scripts/redis_cluster.py)",
+    )
     servers.add_options(parser)
     add_run_options(parser, seconds=8, rounds=3)
     args = parser.parse_args()
+    if args.cluster and args.section == "servers":
+        parser.error("--cluster is for the cache section")
+    if args.cluster not in (None, "start") and "+cluster://" not in args.cluster:
+        parser.error("--cluster takes 'start' or a redis+cluster:// URL")
     unwind_on_sigterm()
     if args.tiny:
         args.users, args.posts, args.seconds, args.rounds = 20, 200, 1, 1
@@ -252,13 +269,16 @@ def measure_cache(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: 
         # The same as `on` but for the HTTP metrics middleware (counter, histogram, gauge).
         unmetered = started.enter_context(server(url, {"HTTP_METRICS_ENABLED": "false"}))
         bare = started.enter_context(bare_ceiling(url))
+        # Last in, first out: stopped before the cluster's keys are removed (or it is stopped).
+        clustered = started.enter_context(on_cluster(args.cluster, url)) if args.cluster else ()
         bar.update()
         bar.set_description_str("warm")
         detail_paths, list_paths = read_paths(on.url, hot)
         reader = Token.objects.get_or_create(user=User.objects.exclude(pk=staff.pk).first())[0]
 
         def warm() -> None:
-            for target in (on, unmetered):  # the servers with a near cache to fill
+            # The servers with a near cache to fill, and the cluster's entries (its own keys).
+            for target in (on, unmetered, *clustered[:2]):
                 for path in detail_paths + list_paths:
                     requests.get(target.url + path, timeout=HTTP_TIMEOUT)
             # The token variants' servers: the token's reader is keyed by a server's secret key.
@@ -297,6 +317,12 @@ def measure_cache(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: 
             ),
         }
 
+        if clustered:  # their hits are counted on the cluster
+            near, near_off, counted = clustered
+            for kind, script in (("detail", detail), ("list", lists)):
+                variants[f"{kind} hits, cluster"] = (near, script, counted)
+                variants[f"{kind} hits, cluster, near off"] = (near_off, script, counted)
+
         def rewarm(name: str) -> None:
             if "mix" in name:  # what the writes invalidated
                 warm()
@@ -310,11 +336,52 @@ def measure_cache(args: argparse.Namespace, bar: tqdm, wrk: str, url: str, hot: 
     return rows, memory, figures
 
 
+@contextmanager
+def on_cluster(given: str, url: str):
+    """Two servers on the Redis Cluster ``given`` (a URL, or "start": a private one under .run/,
+    stopped at the end), the default one and one with the near cache off, and the function that
+    reads the hit counters there; this run's keys are removed from a given cluster at the end."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from bench.write_cost import forget_prefix
+    from caching.ops import stats as counters
+    from scripts.redis_cluster import Cluster
+
+    def there():  # this process's cache on the cluster (its client is made anew, and undone)
+        return override_settings(
+            CACHES={"default": {**settings.CACHES["default"], "LOCATION": [given]}}
+        )
+
+    def cluster_stats(**options) -> dict:
+        with there():
+            return counters.stats(**options)
+
+    with ExitStack() as started:
+        if given == "start":
+            given = started.enter_context(Cluster(ROOT / ".run" / f"cluster-{PREFIX}")).url
+        else:
+            started.callback(there()(forget_prefix))
+        env = {"REDIS_URL": given}
+        yield (
+            started.enter_context(server(url, env)),
+            started.enter_context(server(url, {**env, "CACHE_NEAR_ENABLED": "false"})),
+            cluster_stats,
+        )
+
+
 def report_cache(args: argparse.Namespace, rows: dict, memory: dict, figures: dict) -> str:
     """The cache section's Markdown: the variants' table and the measures against their
     targets."""
     ratio = lambda a, b: rows[a]["rps"] / rows[b]["rps"]  # noqa: E731
     p50_ratio = lambda a, b: rows[a]["p50"] / rows[b]["p50"]  # noqa: E731
+    cluster = ""
+    if args.cluster:
+        cluster = " Cluster: the default server and one with the near cache off on " + (
+            "a private 6-node Redis Cluster (3 primaries, 3 replicas; scripts/redis_cluster.py)."
+            if args.cluster == "start"
+            else "the Redis Cluster of --cluster."
+        )
     lines = [
         "## The cache",
         "",
@@ -322,7 +389,7 @@ def report_cache(args: argparse.Namespace, rows: dict, memory: dict, figures: di
         "s per variant, interleaved; medians.",
         f"Server: gunicorn, {WORKERS} sync workers; load: wrk {' '.join(WRK)}. Bare ceiling: "
         "the ceiling's bytes behind Django's security and common middleware only "
-        "(bench/bare_settings.py).",
+        "(bench/bare_settings.py)." + cluster,
         "",
         *variants_table(rows),
     ]
@@ -366,6 +433,16 @@ def report_cache(args: argparse.Namespace, rows: dict, memory: dict, figures: di
         f"| memory per cached post / list page | {figures['bytes_per_post']:,} B / "
         f"{figures['bytes_per_page']:,} B | report |",
     ]
+    if args.cluster:
+        lines += [
+            "| detail hits, cluster / one Redis | "
+            f"{ratio('detail hits, cluster', 'detail hits'):.2f}x | >= 0.9x |",
+            f"| list hits, cluster / one Redis | {ratio('list hits, cluster', 'list hits'):.2f}x "
+            "| >= 0.9x |",
+            "| cluster near on / off (detail, list) | "
+            f"{ratio('detail hits, cluster', 'detail hits, cluster, near off'):.2f}x, "
+            f"{ratio('list hits, cluster', 'list hits, cluster, near off'):.2f}x | report |",
+        ]
     return "\n".join(lines)
 
 
