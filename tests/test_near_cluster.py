@@ -70,6 +70,18 @@ def elsewhere(cluster) -> RedisCluster:
     return RedisCluster(host="127.0.0.1", port=cluster.primaries()[0])
 
 
+def test_a_cluster_that_cannot_be_reached_is_read_around(settings, db):
+    """No node answers, so no client can even be built: a read, with the near tier on, comes
+    from the database (``BYPASS``), not an error; the hit counts wait for a later flush."""
+    from tests.live import free_port
+
+    url = f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [url]}}
+    result = read(post_key(1))
+    assert (result.status, data(result)) == (BYPASS, {"v": 1})
+    tier.flush_counts()
+
+
 def test_hot_hits_on_every_primary_are_served_from_memory(on_cluster, capsys):
     """A hot hit costs no Redis command on a cluster: 600 reads paced over about a second, of
     a key on each primary, are all near hits; the only commands the nodes (replicas included)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
@@ -23,7 +24,7 @@ from redis.exceptions import (
 from caching.core import metrics
 from caching.core.options import options
 from caching.core.state import STATE
-from caching.redis.connection import Client, client, is_cluster
+from caching.redis.connection import Client, client
 
 log = logging.getLogger("caching")
 T = TypeVar("T")
@@ -182,13 +183,14 @@ def breaker(node: str | None = None) -> Breaker:
 
 def node_of(key: str) -> str | None:
     """The name of the cluster primary that serves ``key`` now (the client's slot map); ``None``
-    on one Redis, or for a slot no primary serves."""
-    r = client()
-    if not is_cluster(r):
-        return None
+    on one Redis, for a slot no primary serves, or while no client can be built (the call
+    itself then fails under the process's breaker)."""
     try:
-        return r.nodes_manager.get_node_from_slot(key_slot(key.encode())).name  # type: ignore[union-attr]
-    except SlotNotCoveredError:
+        r = client()
+        if not isinstance(r, RedisCluster):
+            return None
+        return r.nodes_manager.get_node_from_slot(key_slot(key.encode())).name
+    except (redis.RedisError, RedisClusterException):  # no client yet, a slot not served
         return None
 
 
