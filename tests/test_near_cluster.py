@@ -83,9 +83,10 @@ def test_a_cluster_that_cannot_be_reached_is_read_around(settings, db):
 
 
 def test_hot_hits_on_every_primary_are_served_from_memory(on_cluster, capsys):
-    """A hot hit costs no Redis command on a cluster: 600 reads paced over about a second, of
-    a key on each primary, are all near hits; the only commands the nodes (replicas included)
-    run meanwhile are the heartbeats, the check and the hit counts' flushes."""
+    """A hot hit costs no Redis command on a cluster: 600 reads of a key on each primary are
+    all near hits; the only commands the nodes (replicas included) run meanwhile are the
+    heartbeats, the check and the hit counts' flushes (per second and process, whatever the
+    read rate: bench/commandstats.py measures them over a second)."""
     hot = list(one_key_per_primary(910_000).values())
     for key in hot:
         until_near(lambda key=key: read(key))
@@ -95,7 +96,6 @@ def test_hot_hits_on_every_primary_are_served_from_memory(on_cluster, capsys):
     before, began = near_hits(), time.monotonic()
     for n in range(600):
         read(hot[n % 3])
-        time.sleep(1 / 600)
     elapsed = time.monotonic() - began
     assert near_hits() - before == 600
     calls: dict[str, int] = {}
@@ -129,8 +129,10 @@ def test_a_killed_tracker_stops_only_its_primarys_entries(on_cluster):
             node.execute_command("CLIENT", "KILL", "ID", row["id"])
     elsewhere(on_cluster).unlink(keys.physical(key))
     assert data(read(key, 2)) == {"v": 2}
-    for other in [k for name, k in placed.items() if name != victim]:
-        assert served_near(other)
+    near = tier.CURRENT.tier
+    for name, other in placed.items():  # the other primaries' entries are still held
+        if name != victim:
+            assert near.cache.get(keys.physical(other), None, near.trackers[name].generation)
     wait_until(lambda: served_near(key))  # its tracker is back
 
 

@@ -53,7 +53,7 @@ class Options:
         "primary has one, else it stays in the outbox (keep it below the socket timeout)",
     )
     near_enabled: bool = _option(
-        True, "false: every hit goes to Redis (the near cache is off on a Redis Cluster)"
+        True, "false: every hit goes to Redis (one Redis or a Redis Cluster)"
     )
     near_max_entries: int = _option(
         10_000, "entries the near cache keeps per process at most (least recently used out first)"
