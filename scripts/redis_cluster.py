@@ -244,19 +244,17 @@ class Cluster:
             f"{replica} was not promoted",
         )
 
-    def migrate(self, slot: int, source: int, target: int, *, copy: bool = False) -> None:
+    def migrate(self, slot: int, source: int, target: int) -> None:
         """Move ``slot`` and its keys from primary ``source`` to primary ``target`` as
         ``redis-cli --cluster reshard`` does: IMPORTING, MIGRATING, ``MIGRATE`` of every key
-        (which deletes it on the source), then the new owner told to every primary. With
-        ``copy``, ``MIGRATE ... COPY``: the source drops its copies only when told the new
-        owner, and (Redis 7.0) sends no invalidation for them."""
+        (which deletes it on the source), then the new owner told to every primary."""
         source_node, target_node = self.node(source), self.node(target)
-        ids: dict[int, bytes] = {
+        ids = {
             port: self.node(port).execute_command("CLUSTER", "MYID") for port in (source, target)
         }
         target_node.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
         source_node.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
-        while names := source_node.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        while names := source_node.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000):
             source_node.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *names)
         for port in (target, source, *self.primaries()):
             self.node(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])

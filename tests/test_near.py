@@ -8,12 +8,10 @@ import pytest
 
 from bench.delay_proxy import DelayProxy
 from caching.core import keys
-from caching.core.rules import Changes
 from caching.core.state import STATE
 from caching.near import tier
 from caching.near.cache import NearCache
 from caching.ops import stats as counters
-from caching.outbox.apply import apply
 from caching.reads.get_or_load import get_or_load
 from caching.redis.connection import client
 from posts.cache import post_key, posts_page_key
@@ -52,11 +50,9 @@ def tracking(request, db):
 def kill_tracking(redis) -> None:
     """CLIENT KILL this process's tracking connections (one per primary), by their name."""
     names = {tracker.name for tracker in tier.CURRENT.tier.trackers.values()}
-    for node in redis.get_primaries() if hasattr(redis, "get_primaries") else [None]:
-        conn = redis if node is None else redis.get_redis_connection(node)
-        for row in conn.client_list():
-            if row.get("name") in names:
-                conn.execute_command("CLIENT", "KILL", "ID", row["id"])
+    for row in redis.client_list():
+        if row.get("name") in names:
+            redis.execute_command("CLIENT", "KILL", "ID", row["id"])
 
 
 def test_a_second_read_is_served_from_the_process_and_a_write_drops_it(db, redis):
@@ -67,14 +63,14 @@ def test_a_second_read_is_served_from_the_process_and_a_write_drops_it(db, redis
     until_near(held)
     hit = held()
     assert data(hit) == {"v": 1} and hit.status == "HIT"
-    apply(Changes(drop={key}))  # any process's write: Redis pushes the invalidation
+    redis.unlink(keys.physical(key))  # another process's write: Redis pushes the invalidation
     assert data(get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
 
 
 def test_a_list_page_is_dropped_when_its_generation_advances(db, redis):
     key = posts_page_key(1)
     until_near(lambda: get_or_load(key, lambda: entry(["old"])))
-    apply(Changes(advance={"posts"}))
+    redis.incr(keys.generation("posts"))  # another process's BUMP: a push names the counter
     assert data(get_or_load(key, lambda: entry(["new"]))) == ["new"]
 
 
@@ -84,7 +80,7 @@ def test_a_lost_tracking_connection_is_noticed_before_the_next_near_hit(db, redi
     key = post_key(434343)
     until_near(lambda: get_or_load(key, lambda: entry({"v": 1})))
     kill_tracking(redis)
-    apply(Changes(drop={key}))
+    redis.unlink(keys.physical(key))  # another process's write, its push lost
     assert data(get_or_load(key, lambda: entry({"v": 2}))) == {"v": 2}
     assert not tier.CURRENT.tier.trackers  # bypassed until it reconnects (at most once a second)
 
@@ -185,7 +181,7 @@ def test_a_client_that_reaches_another_redis_drops_the_tracker(settings, capsys)
             proxy.upstream = new.port  # new connections reach the other server
             client().connection_pool.disconnect()
             moved_at = time.monotonic()
-            apply(Changes(drop={key}))  # on the new server: no push reaches the old one
+            new.client().unlink(keys.physical(key))  # another process's write, on the new server
             old_tracker = near.trackers[""]
             wait_until(lambda: near.trackers.get("") is not old_tracker, interval=0.01)
             dropped = time.monotonic() - moved_at

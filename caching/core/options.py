@@ -52,9 +52,7 @@ class Options:
         "milliseconds a write's invalidation waits for a replica's acknowledgement where the "
         "primary has one, else it stays in the outbox (keep it below the socket timeout)",
     )
-    near_enabled: bool = _option(
-        True, "false: every hit goes to Redis (one Redis or a Redis Cluster)"
-    )
+    near_enabled: bool = _option(True, "false: every hit goes to Redis")
     near_max_entries: int = _option(
         10_000, "entries the near cache keeps per process at most (least recently used out first)"
     )

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 
 from caching.core import keys, rules
@@ -43,23 +44,32 @@ class HitCounts:
             self._pending[shard] = self._pending.get(shard, 0) + 1
 
     def flush(self) -> None:
-        """One pipeline per primary, under its breaker; what a primary did not count (down,
-        moved) stays pending, and only that: a NOSCRIPT replays the refused commands alone."""
+        """One pipeline per primary, under its breaker. What a primary did not count (down,
+        moved) stays pending, and only that; a NOSCRIPT replays the refused scripts alone. Any
+        other error is a bug: raised once every primary had its turn."""
         with self._lock:
             taken, self._pending = self._pending, {}
         by_node: dict[str | None, list[tuple[tuple[str, int], int]]] = {}
         for shard, hits in taken.items():
             by_node.setdefault(node_of(keys.stats(*shard)), []).append((shard, hits))
-        for group in by_node.values():
-            left = group
-            try:
-                left = call(partial(_count, group=group), key=keys.stats(*group[0][0]))
-            except CacheUnavailableError:
-                pass
-            finally:
-                with self._lock:  # counted at the next flush
-                    for shard, hits in left:
-                        self._pending[shard] = self._pending.get(shard, 0) + hits
+        left: list[tuple[tuple[str, int], int]] = []
+        bugs: list[Exception] = []
+        groups = list(by_node.values())
+        try:
+            while groups:
+                group = groups.pop()
+                try:
+                    kept, failed = call(partial(_count, group=group), key=keys.stats(*group[0][0]))
+                except CacheUnavailableError:
+                    kept, failed = group, []
+                left += kept
+                bugs += failed
+        finally:
+            with self._lock:  # counted at the next flush: what was left, and what was not tried
+                for shard, hits in left + [item for group in groups for item in group]:
+                    self._pending[shard] = self._pending.get(shard, 0) + hits
+        if bugs:
+            raise bugs[0]
 
     def discard(self) -> None:
         with self._lock:
@@ -68,8 +78,9 @@ class HitCounts:
 
 def _count(
     r: Client, group: list[tuple[tuple[str, int], int]]
-) -> list[tuple[tuple[str, int], int]]:
-    """Run ``HITS`` for each ``((namespace, shard), hits)`` of one primary; what it refused."""
+) -> tuple[list[tuple[tuple[str, int], int]], list[Exception]]:
+    """Run ``HITS`` for each ``((namespace, shard), hits)`` of one primary: what to count again
+    (the server unavailable: down, moved), and the other errors (bugs)."""
     calls = [
         (
             [keys.stats(namespace, shard)],
@@ -78,12 +89,13 @@ def _count(
         for (namespace, shard), hits in group
     ]
     results = run_script_each(connection_for(r, calls[0][0][0]), "HITS", calls)
-    errors = [result for result in results if isinstance(result, Exception)]
-    if errors and len(errors) == len(group) and isinstance(errors[0], UNAVAILABLE):
-        raise errors[0]  # nothing counted: the primary's breaker hears of it
-    return [
-        item for item, result in zip(group, results, strict=True) if isinstance(result, Exception)
+    if all(isinstance(result, UNAVAILABLE) for result in results):
+        raise results[0]  # nothing counted: the primary's breaker hears of it
+    kept = [
+        item for item, result in zip(group, results, strict=True) if isinstance(result, UNAVAILABLE)
     ]
+    bugs = [e for e in results if isinstance(e, Exception) and not isinstance(e, UNAVAILABLE)]
+    return kept, bugs
 
 
 class NearTier:
@@ -100,8 +112,14 @@ class NearTier:
         self.off_reason = ""  # logged once per change
         self._connecting = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._upkeep, name="near-cache", daemon=True)
-        self._thread.start()
+        # Two threads: one keeps the heartbeats going and does nothing else, so a slow primary's
+        # chores (connecting, flushing, checking: the other) cannot starve the others' trackers.
+        self._threads = [
+            threading.Thread(target=self._keep_draining, name="near-cache", daemon=True),
+            threading.Thread(target=self._upkeep, name="near-cache-upkeep", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def ready(self) -> bool:
         """Drain every tracker (each then says in ``trusted`` whether it vouches for a near hit
@@ -122,23 +140,28 @@ class NearTier:
         a cluster's slot map is not confirmed)."""
         return None if self.unconfirmed else self.trackers.get(node_of(physical) or _ONLY)
 
-    def _upkeep(self) -> None:
-        ticks = 0
-        check_at = time.monotonic() + NODE_CHECK_S
+    def _keep_draining(self) -> None:
         while not self._stop.wait(UPKEEP_S):
-            try:
-                self.ready()
-                self._connect(blocking=True)
-                ticks += 1
-                if ticks % round(FLUSH_S / UPKEEP_S) == 0:
-                    self.counts.flush()
-                if time.monotonic() >= check_at:
-                    check_at = time.monotonic() + NODE_CHECK_S
-                    self._check_nodes()
-            except Exception:  # never let the thread die: the next tick tries again
-                log.exception(
-                    "near cache upkeep failed", extra={"event": "near_cache_upkeep_failed"}
-                )
+            self._guarded(self.ready)
+
+    def _upkeep(self) -> None:
+        flush_at = check_at = time.monotonic()
+        while not self._stop.wait(UPKEEP_S):
+            self._guarded(partial(self._connect, blocking=True))
+            if time.monotonic() >= flush_at:
+                flush_at = time.monotonic() + FLUSH_S
+                self._guarded(self.counts.flush)
+            if time.monotonic() >= check_at:
+                check_at = time.monotonic() + NODE_CHECK_S
+                self._guarded(self._check_nodes)
+
+    @staticmethod
+    def _guarded(chore: Callable[[], object]) -> None:
+        """Never let a thread die: the next tick tries again."""
+        try:
+            chore()
+        except Exception:
+            log.exception("near cache upkeep failed", extra={"event": "near_cache_upkeep_failed"})
 
     def _connect(self, *, blocking: bool) -> None:
         """Connect a tracker to each primary that has none (at most every ``RETRY_S``)."""
@@ -161,7 +184,7 @@ class NearTier:
                 node,
                 _prefixes(),
                 self._invalidated,
-                self._lapsed,
+                partial(self._lapsed, name),
                 heartbeat_key=_heartbeat_key(r, name),
                 timeout_s=timeout_s(),
             )
@@ -176,13 +199,14 @@ class NearTier:
                 self._off(moved)
             return
         self.trackers[name] = tracker
-        if self.off_reason and len(self.trackers) == len(_nodes(r)):
-            log.warning("near cache on", extra={"event": "near_cache_on"})
-            self.off_reason = ""
+        if len(self.trackers) == len(_nodes(r)):
+            self._on()
 
     def _check_nodes(self) -> None:
         """On one Redis: does the client still reach the tracked server? On a cluster: does the
         client's slot map agree with the cluster's, and is every tracked node still a primary?"""
+        if not self.trackers:
+            return  # nothing served near: the next connection starts from the client's map
         r = client()
         if not is_cluster(r):
             for name, tracker in list(self.trackers.items()):
@@ -198,10 +222,13 @@ class NearTier:
             self.cache.clear()
             self._off(f"slot map not confirmed: {error}")
             return
-        self.unconfirmed = False
         for name, tracker in list(self.trackers.items()):
             if name not in seen:
                 self._lost(name, tracker, f"{name} no longer serves slots")
+        if self.unconfirmed:
+            self.unconfirmed = False
+            if len(self.trackers) == len(seen):
+                self._on()
 
     def _moved(self, tracker: Tracker) -> str:
         """Why the client reaches another server than the tracked one (a name or an address
@@ -219,6 +246,11 @@ class NearTier:
             return f"the client reaches Redis {reached}, not the tracked {tracked}"
         return ""
 
+    def _on(self) -> None:
+        if self.off_reason:
+            log.warning("near cache on", extra={"event": "near_cache_on"})
+            self.off_reason = ""
+
     def _off(self, reason: str) -> None:
         if reason != self.off_reason:
             log.warning("near cache off", extra={"event": "near_cache_off", "reason": reason[:200]})
@@ -230,15 +262,15 @@ class NearTier:
         else:
             self.cache.invalidate(names)
 
-    def _lapsed(self) -> None:
-        """A tracker's Redis took two heartbeats further apart than a near hit may trust: writes
-        may have been held or refused in between, and their invalidations with them (the
-        tracker has a new generation already)."""
+    def _lapsed(self, name: str) -> None:
+        """Primary ``name`` took two heartbeats further apart than a near hit may trust: writes
+        may have been held or refused in between, and their invalidations with them (its
+        tracker has a new generation already): the entries filled through it go."""
         self._retain()
         breaker().suspect()
         log.warning(
-            "near cache emptied: two heartbeats taken further apart than its window",
-            extra={"event": "near_cache_lapse"},
+            "near cache entries dropped: two heartbeats taken further apart than its window",
+            extra={"event": "near_cache_lapse", "node": name},
         )
 
     def _lost(self, name: str, tracker: Tracker, reason: str) -> None:
@@ -257,8 +289,9 @@ class NearTier:
         """Stop the thread (its counts go with the old settings), then the connections."""
         self.counts.discard()
         self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
         self.counts.discard()
         with self._connecting:  # a connection being made now sees the stop and closes itself
             for tracker in self.trackers.values():

@@ -11,7 +11,7 @@ def count_event(limit: str, ident: object, window: int) -> tuple[int, int] | Non
     until it ends)``, or ``None`` when Redis cannot count. One round trip (the COUNT script)."""
     key = keys.rate(limit, ident)
     try:
-        events, left = call(lambda r: run_script(r, "COUNT", [key], [window]))
+        events, left = call(lambda r: run_script(r, "COUNT", [key], [window]), key=key)
     except CacheUnavailableError:
         return None
     return int(events), int(left)
