@@ -161,13 +161,10 @@ def test_a_write_reaches_the_previous_key_version_too(
     api, post, redis, django_capture_on_commit_callbacks
 ):
     """During a rolling deploy the previous release reads version-1 keys; our writes must
-    invalidate them as well. On a cluster the previous version (2) had no hash tags, so no
-    release ever wrote it there: writes leave its keys alone rather than visit more primaries."""
+    invalidate them as well."""
     from caching.core import keys
-    from caching.redis.connection import is_cluster
     from posts.cache import post_key
 
-    reached = not is_cluster(redis)
     old = keys.physical(post_key(post.pk), keys.VERSION - 1)
     redis.set(old, b"stale entry of the previous release", ex=60)
     old_generation = keys.generation("posts", keys.VERSION - 1)
@@ -175,9 +172,9 @@ def test_a_write_reaches_the_previous_key_version_too(
     with django_capture_on_commit_callbacks(execute=True):
         post.title = "new"
         post.save()
-    assert redis.exists(old) == (not reached)
-    assert (int(redis.get(old_generation)) > 5) == reached
-    redis.delete(old, old_generation)
+    assert not redis.exists(old)
+    assert int(redis.get(old_generation)) > 5
+    redis.delete(old_generation)
 
 
 def test_a_write_creates_no_counter_for_the_previous_version(

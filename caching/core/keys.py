@@ -10,7 +10,6 @@ from caching.core.options import options
 
 VERSION = 4  # bump it with the entry format or the key layout (docs/keys.md, "Versions")
 INVALIDATED_VERSIONS = (VERSION, VERSION - 1)  # for rolling deploys (docs/keys.md, "Versions")
-TAGGED_SINCE = 3  # the first version whose keys carry hash tags (older ones: see physical())
 SPREAD_SINCE = 4  # the first version whose secret keys (``<namespace>:~<hash>``) use every shard
 SHARDS = 64  # hash tags per detail namespace; changing it moves keys, so it needs a VERSION bump
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -86,14 +85,13 @@ def _base(version: int = VERSION) -> str:
 
 
 def tag(namespace: str, shard: int = 0, version: int = VERSION) -> str:
-    """``<prefix>:4:{<namespace>.<shard>}:``: the start of every key in that slot."""
+    """``<prefix>:<version>:{<namespace>.<shard>}:``: the start of every key in that slot."""
     return f"{_base(version)}{{{namespace}.{int(shard)}}}:"
 
 
 def physical(key: CacheKey, version: int = VERSION) -> str:
-    """The Redis key of ``key`` (without the generation suffix of list namespaces)."""
-    if version < TAGGED_SINCE:  # read by an older release during a rolling deploy
-        return _base(version) + key.logical
+    """The Redis key of ``key`` (without the generation suffix of list namespaces) in
+    ``version``: this one, or the previous one (3), which a rolling deploy still invalidates."""
     if version < SPREAD_SINCE and _SECRET.fullmatch(key.logical[len(key.namespace) + 1 :]):
         return tag(key.namespace, 0, version) + key.logical
     return tag(key.namespace, key.shard, version) + key.logical
@@ -101,8 +99,6 @@ def physical(key: CacheKey, version: int = VERSION) -> str:
 
 def generation(namespace: str, version: int = VERSION) -> str:
     """The counter whose value suffixes every key of a generational namespace."""
-    if version < TAGGED_SINCE:
-        return f"{_base(version)}_gen:{namespace}"
     return tag(namespace, 0, version) + "_gen"
 
 

@@ -80,7 +80,7 @@ def _count(
     r: Client, group: list[tuple[tuple[str, int], int]]
 ) -> tuple[list[tuple[tuple[str, int], int]], list[Exception]]:
     """Run ``HITS`` for each ``((namespace, shard), hits)`` of one primary: what to count again
-    (the server unavailable: down, moved), and the other errors (bugs)."""
+    (the server unavailable, down or moved, or full), and the other errors (bugs)."""
     calls = [
         (
             [keys.stats(namespace, shard)],
@@ -91,8 +91,11 @@ def _count(
     results = run_script_each(connection_for(r, calls[0][0][0]), "HITS", calls)
     if all(isinstance(result, UNAVAILABLE) for result in results):
         raise results[0]  # nothing counted: the primary's breaker hears of it
+    # 0: Redis refused the write for want of memory, and counted nothing: again later.
     kept = [
-        item for item, result in zip(group, results, strict=True) if isinstance(result, UNAVAILABLE)
+        item
+        for item, result in zip(group, results, strict=True)
+        if isinstance(result, UNAVAILABLE) or result == 0
     ]
     bugs = [e for e in results if isinstance(e, Exception) and not isinstance(e, UNAVAILABLE)]
     return kept, bugs
@@ -138,7 +141,9 @@ class NearTier:
     def tracker_for(self, physical: str) -> Tracker | None:
         """The tracker of the primary that serves ``physical`` now, if there is one (none while
         a cluster's slot map is not confirmed)."""
-        return None if self.unconfirmed else self.trackers.get(node_of(physical) or _ONLY)
+        if self.unconfirmed:
+            return None
+        return self.trackers.get(_ONLY) or self.trackers.get(node_of(physical) or _ONLY)
 
     def _keep_draining(self) -> None:
         while not self._stop.wait(UPKEEP_S):
@@ -214,7 +219,7 @@ class NearTier:
                     self._lost(name, tracker, moved)
             return
         # Asked: a primary whose tracker vouches for near hits (it answers), else any.
-        vouching = [name for name, tracker in self.trackers.items() if tracker.trusted]
+        vouching = [name for name, tracker in list(self.trackers.items()) if tracker.trusted]
         try:
             seen = confirmed_slot_map(r, vouching[0] if vouching else None)
         except Exception as error:  # unreachable, a partial view, a map in flux: trust nothing
@@ -252,9 +257,11 @@ class NearTier:
             self.off_reason = ""
 
     def _off(self, reason: str) -> None:
-        if reason != self.off_reason:
+        """Logged once until the tier is on again (a cluster that cannot be reached names its
+        nodes' errors in turn)."""
+        if not self.off_reason:
             log.warning("near cache off", extra={"event": "near_cache_off", "reason": reason[:200]})
-            self.off_reason = reason
+        self.off_reason = reason
 
     def _invalidated(self, names: list[bytes] | None) -> None:
         if names is None:  # FLUSHDB, FLUSHALL
@@ -294,7 +301,7 @@ class NearTier:
                 thread.join(timeout=5)
         self.counts.discard()
         with self._connecting:  # a connection being made now sees the stop and closes itself
-            for tracker in self.trackers.values():
+            for tracker in list(self.trackers.values()):
                 tracker.close()
             self.trackers = {}
         self.cache.clear()

@@ -6,7 +6,7 @@ from caching.core.options import options
 from caching.core.rules import Changes
 from caching.near import tier
 from caching.redis.cluster import by_slot
-from caching.redis.connection import Client, is_cluster
+from caching.redis.connection import Client
 from caching.redis.policy import call
 from caching.redis.replication import Command, run_durably
 from caching.redis.scripts import SHAS
@@ -20,18 +20,17 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
     opts = options()
 
     def run(r: Client) -> tuple[int, int]:
-        # A cluster never held keys of a layout without hash tags.
-        versions = [
-            v for v in keys.INVALIDATED_VERSIONS if v >= keys.TAGGED_SINCE or not is_cluster(r)
-        ]
         physical = sorted(
             keys.physical(k, v)
             for k in changes.drop
             if not rules.require(k.namespace).generational
-            for v in versions
+            for v in keys.INVALIDATED_VERSIONS
         )
         previous = sorted(
-            keys.generation(ns, v) for ns in changes.advance for v in versions if v != keys.VERSION
+            keys.generation(ns, v)
+            for ns in changes.advance
+            for v in keys.INVALIDATED_VERSIONS
+            if v != keys.VERSION
         )
         bump = SHAS["BUMP"]
         commands: list[tuple[str, Command]] = [
@@ -46,11 +45,13 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
         run_durably(r, commands, replica_ack_ms=opts.replica_ack_ms)
         return len(physical), len(changes.advance)
 
-    deleted, advanced = call(run, through_open_breaker=through_open_breaker)
-    if (near := tier.CURRENT.tier) is not None:
-        names = [keys.physical(k) for k in changes.drop] + [
-            keys.generation(namespace) for namespace in changes.advance
-        ]
-        near.cache.invalidate([name.encode() for name in names])
+    try:
+        deleted, advanced = call(run, through_open_breaker=through_open_breaker)
+    finally:  # taken, or perhaps taken (unacknowledged, timed out): this process's copies go
+        if (near := tier.CURRENT.tier) is not None:
+            names = [keys.physical(k) for k in changes.drop] + [
+                keys.generation(namespace) for namespace in changes.advance
+            ]
+            near.cache.invalidate([name.encode() for name in names])
     metrics.INVALIDATIONS.labels("keys").inc(deleted)
     metrics.INVALIDATIONS.labels("generations").inc(advanced)

@@ -12,7 +12,7 @@ from caching.core.state import STATE
 from caching.outbox import delivery
 from caching.outbox.transaction import has_pending_work, in_application_transaction
 from caching.reads import leases
-from caching.redis.policy import CacheUnavailableError, breaker, call, doubted_since
+from caching.redis.policy import CacheUnavailableError, doubted_since, probe
 
 _check_lock = threading.Lock()
 
@@ -68,8 +68,7 @@ def cache_is_trusted() -> bool:
         if _recently_checked():  # by the thread this one waited for
             return True
         now = time.monotonic()
-        if not breaker().closed():
-            call(lambda r: r.ping())  # the probe, once the cooldown is over
+        probe()
         if delivery.has_backlog() and (
             delivery.replay(batches=1) == delivery.BATCH or not delivery.delivered_by_others()
         ):

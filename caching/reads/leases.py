@@ -13,6 +13,7 @@ from caching.core.keys import CacheKey
 from caching.core.options import Options, options
 from caching.core.state import STATE
 from caching.near import tier
+from caching.redis.cluster import run_on_owner
 from caching.redis.policy import CacheUnavailableError, call, doubted_since
 from caching.redis.scripts import ReadReply, StoreReply, run_script
 
@@ -88,13 +89,15 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
         keys.HISTORY_SECONDS,
     ]
     try:
-        code, payload = call(lambda r: run_script(r, "READ", read_keys, args), key=physical)
+        (code, payload), from_owner = call(
+            lambda r: run_on_owner(r, "READ", read_keys, args), key=physical
+        )
     except CacheUnavailableError:
         return Result(loader(), BYPASS)
     if code == ReadReply.HIT:
         entry = Entry.decode(payload)
-        if near is not None and reservation is not None:
-            # Kept only if the value came through the same tracker's primary: no failover, no
+        if near is not None and reservation is not None and from_owner:
+            # Kept only if the value came from the same tracker's primary: no failover, no
             # slot moved, no lapse since the reservation.
             tracker = near.tracker_for(physical)
             if tracker is not None and tracker.generation == source:

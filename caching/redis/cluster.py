@@ -9,10 +9,10 @@ from typing import Any
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError, RedisClusterException
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisClusterException
 
 from caching.redis.connection import Client, is_cluster
-from caching.redis.scripts import load_scripts
+from caching.redis.scripts import load_scripts, run_script
 
 log = logging.getLogger("caching")
 
@@ -39,6 +39,19 @@ def connection_for(r: Client, key: str) -> redis.Redis:
     return r.get_redis_connection(r.get_node_from_key(key))  # type: ignore[no-untyped-call]
 
 
+def run_on_owner(r: Client, name: str, keys: list[str], args: list[Any]) -> tuple[Any, bool]:
+    """Script ``name``'s reply, and whether the primary the client's map names for ``keys[0]``
+    gave it (always, on one Redis): on a cluster it runs there over a plain connection, which
+    follows no redirection; a slot on the move (MOVED, ASK) runs it through the cluster client,
+    which follows them (and learns the new map)."""
+    if not isinstance(r, RedisCluster):
+        return run_script(r, name, keys, args), True
+    try:
+        return run_script(connection_for(r, keys[0]), name, keys, args), True
+    except (MovedError, AskError):
+        return run_script(r, name, keys, args), False
+
+
 SlotMap = dict[str, list[tuple[int, int]]]  # a primary's name: the slot ranges it serves
 
 
@@ -56,17 +69,16 @@ def confirmed_slot_map(r: Client, asked: str | None) -> SlotMap:
 
 
 def _slot_map(r: RedisCluster, asked: str | None) -> SlotMap:
-    """The slot ranges of each primary that serves any, as ``CLUSTER NODES`` on ``asked`` shows
-    them: failing ones included, as their slots are theirs still."""
+    """The slot ranges of each primary, as ``CLUSTER SLOTS`` on ``asked`` shows them, named as
+    redis-py names them (an empty host is the asked node's; its address remap applied)."""
     node = r.get_node(node_name=asked) if asked else None  # type: ignore[no-untyped-call]
     node = node or r.get_primaries()[0]  # type: ignore[no-untyped-call]
     conn = r.get_redis_connection(node)
-    nodes: dict[str, Any] = conn.execute_command("CLUSTER NODES")  # type: ignore[no-untyped-call]
     found: SlotMap = {}
-    for address, about in nodes.items():
-        if "master" in about["flags"].split(",") and about["slots"]:
-            # A range of one slot comes as [slot].
-            found[address] = [(int(span[0]), int(span[-1])) for span in about["slots"]]
+    for low, high, primary, *_ in conn.execute_command("CLUSTER SLOTS"):  # type: ignore[no-untyped-call]
+        host = primary[0].decode() if isinstance(primary[0], bytes) else primary[0]
+        host, port = r.nodes_manager.remap_host_port(host or node.host, int(primary[1]))
+        found.setdefault(f"{host}:{port}", []).append((int(low), int(high)))
     if not found:
         raise RedisClusterException(f"{node.name} knows no primary that serves slots")
     return found

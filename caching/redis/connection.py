@@ -79,6 +79,12 @@ def client() -> Client:
 STATE.on_reset(client.cache_clear)
 
 
+def built() -> Client | None:
+    """The process's client if it was built already (building one may take the timeout per
+    node while a cluster cannot be reached: only ``call`` does that)."""
+    return client() if client.cache_info().currsize else None
+
+
 def timeout_s() -> float:
     """The shorter of the connect and socket timeouts of ``CACHES['default']`` (1 s if unset),
     known even when no client can be built."""

@@ -24,7 +24,7 @@ from redis.exceptions import (
 from caching.core import metrics
 from caching.core.options import options
 from caching.core.state import STATE
-from caching.redis.connection import Client, client
+from caching.redis.connection import Client, built, client
 
 log = logging.getLogger("caching")
 T = TypeVar("T")
@@ -183,14 +183,14 @@ def breaker(node: str | None = None) -> Breaker:
 
 def node_of(key: str) -> str | None:
     """The name of the cluster primary that serves ``key`` now (the client's slot map); ``None``
-    on one Redis, for a slot no primary serves, or while no client can be built (the call
-    itself then fails under the process's breaker)."""
+    on one Redis, for a slot no primary serves, or before the client is built (the call builds
+    it, or fails under the process's breaker)."""
+    r = built()
+    if not isinstance(r, RedisCluster):
+        return None
     try:
-        r = client()
-        if not isinstance(r, RedisCluster):
-            return None
         return r.nodes_manager.get_node_from_slot(key_slot(key.encode())).name
-    except (redis.RedisError, RedisClusterException):  # no client yet, a slot not served
+    except SlotNotCoveredError:
         return None
 
 
@@ -225,6 +225,15 @@ def call(
         raise
     current.succeeded()
     return result
+
+
+def probe() -> None:
+    """While the process's breaker is open, its probe once the cooldown is over (raises
+    ``CacheUnavailableError`` until Redis answers). Not on a cluster: there reads answer to
+    their primaries' breakers, and the process's (calls about no one key: stats, INFO for
+    /metrics) must not stop them because one primary is frozen."""
+    if not BREAKER.closed() and not isinstance(built(), RedisCluster):
+        call(lambda r: r.ping())
 
 
 def doubted_since(moment: float) -> bool:

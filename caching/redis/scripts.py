@@ -6,9 +6,10 @@ import hashlib
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from caching.redis.connection import Client, is_cluster
+from caching.redis.connection import Client
 
 # A script's keys share one hash tag (core.keys), and the keys it builds (a list key's generation
 # suffix, an hourly bucket) start with it: each script runs on one Redis Cluster node.
@@ -204,11 +205,11 @@ def run_script(r: Client, name: str, keys: list[str], args: list[Any]) -> Any:
     """EVALSHA straight on a pooled connection, or on a cluster through the client
     (docs/reads.md, "The hit path")."""
     sha = SHAS[name]
-    if is_cluster(r):
+    if isinstance(r, RedisCluster):
         try:
             return r.evalsha(sha, len(keys), *keys, *args)
-        except NoScriptError:
-            load_scripts(r)
+        except NoScriptError:  # loaded where it was refused: a frozen primary elsewhere waits
+            r.get_redis_connection(r.get_node_from_key(keys[0])).script_load(SOURCES[name])  # type: ignore[no-untyped-call]
             return r.evalsha(sha, len(keys), *keys, *args)
     assert isinstance(r, redis.Redis)
     pool = r.connection_pool
