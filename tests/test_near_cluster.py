@@ -287,6 +287,21 @@ def test_a_value_from_a_slot_on_the_move_is_not_kept(private_cluster, settings, 
     assert data(read(key, 2)) == {"v": 2}
 
 
+def test_with_the_near_cache_off_a_read_finds_the_promoted_replica(private_cluster, settings, db):
+    """Reads that keep nothing near go through the cluster client, which learns the new slot map
+    from a failed node: after a primary dies, its keys are hits again once its replica is
+    promoted, with no write and no near tier to reload the map."""
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "NEAR_ENABLED": False}
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": [private_cluster.url]}}
+    key = post_key(980_001)
+    read(key)
+    assert read(key).status == HIT
+    victim = int(primary_of(key).rpartition(":")[2])
+    private_cluster.kill(victim)
+    wait_until(lambda: read(key).status == HIT, timeout=30, message="never a hit again")
+    assert primary_of(key) != f"127.0.0.1:{victim}"
+
+
 def test_a_frozen_primary_sends_only_its_own_slots_to_the_database(settings, db):
     """SIGSTOP on one primary of a cluster that serves without full coverage (the client's
     default node, which calls about no key, such as /metrics' INFO, go through): its slots'

@@ -5,6 +5,7 @@ it (``None`` from a loader is not cached). May the cache be used at all: ``get_o
 import itertools
 import os
 import secrets
+from typing import Any
 
 from caching.core import keys, rules
 from caching.core.backoff import polls
@@ -14,6 +15,7 @@ from caching.core.options import Options, options
 from caching.core.state import STATE
 from caching.near import tier
 from caching.redis.cluster import run_on_owner
+from caching.redis.connection import Client
 from caching.redis.policy import CacheUnavailableError, call, doubted_since
 from caching.redis.scripts import ReadReply, StoreReply, run_script
 
@@ -88,10 +90,16 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
         keys.history_prefix(key.namespace, key.shard),
         keys.HISTORY_SECONDS,
     ]
+
+    def run(r: Client) -> tuple[Any, bool]:
+        # A value that may be kept near comes from its primary's own connection; any other
+        # through the client, which also learns a new slot map from a failed node.
+        if reservation is None:
+            return run_script(r, "READ", read_keys, args), False
+        return run_on_owner(r, "READ", read_keys, args)
+
     try:
-        (code, payload), from_owner = call(
-            lambda r: run_on_owner(r, "READ", read_keys, args), key=physical
-        )
+        (code, payload), from_owner = call(run, key=physical)
     except CacheUnavailableError:
         return Result(loader(), BYPASS)
     if code == ReadReply.HIT:
