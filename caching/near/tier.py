@@ -112,7 +112,7 @@ class NearTier:
         self.trackers: dict[str, Tracker] = {}
         self.retry_at = 0.0
         self.unconfirmed = False  # a cluster's slot map not confirmed at the last check
-        self.off_reason = ""  # logged once per change
+        self.off_reason = ""  # why the tier is (partly) off; logged once until it is on again
         self._connecting = threading.Lock()
         self._stop = threading.Event()
         # Two threads: one keeps the heartbeats going and does nothing else, so a slow primary's
