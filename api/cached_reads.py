@@ -15,8 +15,10 @@ from django.urls import Resolver404, ResolverMatch, get_urlconf, resolve
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 
+from api.errors import database_unavailable
 from api.params import parse_pk
 from api.responses import not_found
+from caching import DatabaseUnavailableError
 
 EARLY = "early_read"  # the request attribute that tells the view it is on the early path
 
@@ -135,6 +137,8 @@ class EarlyReadsMiddleware:
             response = match.func(request, *match.args, **match.kwargs)
         except DeclinedError:
             return None
+        except DatabaseUnavailableError as error:  # the full path's middleware would answer so
+            response = database_unavailable(request, error)
         finally:
             setattr(request, EARLY, False)
         response = self.frame_options.process_response(request, response)

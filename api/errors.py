@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from api.parsers import PayloadTooLargeError
+from caching import DatabaseUnavailableError
 
 API_PREFIX = "/api/"
 
@@ -38,6 +39,30 @@ class BoundedRequestMiddleware:
         if length > settings.MAX_REQUEST_BYTES:
             return _error(PayloadTooLargeError.default_detail, 413)
         return self.get_response(request)
+
+
+def database_unavailable(request: HttpRequest, error: DatabaseUnavailableError) -> HttpResponse:
+    """SPEC 5: a request that needs PostgreSQL while it is away (docs/failures.md, "When
+    PostgreSQL fails"); the breaker's log line says so once, not each answer."""
+    detail = "The database is unavailable; try again shortly."
+    response = _error(detail, 503) if _is_api(request) else HttpResponse(detail, status=503)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that could not reach PostgreSQL in time answers a 503 with ``Retry-After``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DatabaseUnavailableError):
+            return database_unavailable(request, exception)
+        return None
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "api.http_metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.errors.BoundedRequestMiddleware",
+    "api.errors.DatabaseUnavailableMiddleware",  # a view that needed PostgreSQL in vain: a 503
     "api.cached_reads.EarlyReadsMiddleware",  # a cached read answered here skips everything below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,13 +102,18 @@ TEMPLATES = [
     },
 ]
 
+# Django's PostgreSQL backend with the calls of web requests bounded (caching.database; the
+# bounds: docs/failures.md, "When PostgreSQL fails"). Commands and migrations are not bounded.
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postsapi"),
+        engine="caching.database",
         conn_max_age=60,
         conn_health_checks=True,
     )
 }
+DB_CONNECT_TIMEOUT_S = env_int("DB_CONNECT_TIMEOUT_S", 2)
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000)
 
 AUTH_USER_MODEL = "users.User"
 AUTH_PASSWORD_VALIDATORS = [

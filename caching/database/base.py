@@ -1,0 +1,74 @@
+"""Django's PostgreSQL backend, with every call bounded while ``guard.BOUNDED`` holds bounds:
+the connect timeout and the server's statement and lock timeouts in the connection's
+parameters, the client's deadline around each call, the breaker before each one."""
+
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+from django.db.backends.postgresql import base
+
+from caching.core import metrics
+from caching.database import guard
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute_wrappers.append(_bounded_execute)
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = super().get_connection_params()
+        bounds = guard.BOUNDED.bounds
+        if bounds is not None:
+            params["connect_timeout"] = bounds.connect_s
+            ms = bounds.statement_ms
+            timeouts = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+            params["options"] = f"{params.get('options') or ''} {timeouts}".strip()
+        return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if guard.BOUNDED.bounds is None:
+            return super().get_new_connection(conn_params)
+        guard.BREAKER.admit()
+        try:
+            connection = super().get_new_connection(conn_params)
+        except Exception as error:  # psycopg's: not yet Django's
+            guard.BREAKER.failed(error)
+            metrics.DB_UNAVAILABLE.labels("connect").inc()
+            raise guard.DatabaseUnavailableError(f"cannot connect: {error}") from error
+        guard.BREAKER.succeeded()
+        return connection
+
+    def is_usable(self) -> bool:
+        """The health check Django runs on a kept connection before a request uses it (a raw
+        ``SELECT 1``, outside the execute wrappers): bounded by the connect timeout."""
+        bounds = guard.BOUNDED.bounds
+        if bounds is None or self.connection is None:
+            return bool(super().is_usable())
+        if not guard.BREAKER.closed():
+            return True  # the call that follows fails fast, or is the breaker's trial
+        try:
+            with guard.deadline(self.connection, bounds.connect_s):
+                return bool(super().is_usable())
+        except guard.DatabaseUnavailableError:
+            return False
+
+
+def _bounded_execute(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    if guard.BOUNDED.bounds is None:
+        return execute(sql, params, many, context)
+    guard.BREAKER.admit()
+    try:
+        with guard.deadline(context["connection"].connection, guard.statement_deadline_s()):
+            result = execute(sql, params, many, context)
+    except (OperationalError, InterfaceError) as error:
+        if not guard.counts_as_unavailable(error):
+            guard.BREAKER.succeeded()
+            raise
+        guard.BREAKER.failed(error)
+        if isinstance(error, guard.DatabaseUnavailableError):
+            raise
+        metrics.DB_UNAVAILABLE.labels("failed").inc()
+        raise guard.DatabaseUnavailableError(str(error)) from error
+    guard.BREAKER.succeeded()
+    return result
