@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import release
-from caching import STATE, cache_state, outbox_backlog
+from caching import STATE, cache_state, outbox_backlog, outbox_unchecked
 
 
 def _database_answers() -> bool:
@@ -91,6 +91,7 @@ class ReadyView(APIView):
                 "migrations": serializers.CharField(),
                 "cache": serializers.CharField(),
                 "outbox_backlog": serializers.IntegerField(allow_null=True),
+                "outbox": serializers.CharField(),
                 "release": inline_serializer(
                     "Release",
                     {"version": serializers.CharField(), "commit": serializers.CharField()},
@@ -114,6 +115,8 @@ class ReadyView(APIView):
             "migrations": migrations,
             "cache": cache_state(),
             "outbox_backlog": pending,
+            # this process serves hits on its last outbox check, the database away
+            "outbox": "unchecked" if outbox_unchecked() else "checked",
             "release": {"version": release.VERSION, "commit": release.commit()},
         }
         return Response(body, status=200 if ready else 503)

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, Json
 from django.utils.cache import parse_etags  # type: ignore[attr-defined]  # not in django-stubs
 from rest_framework.renderers import JSONRenderer
 
-from caching import Entry, Result
+from caching import STALE, Entry, Result
 
 _renderer = JSONRenderer()
 
@@ -44,6 +44,8 @@ def send(request: HttpRequest, result: Result, body: bytes, tag: str) -> HttpRes
         response = HttpResponse(body, content_type="application/json")
     response["ETag"] = tag
     response["X-Cache"] = result.status
+    if result.status == STALE:  # past its TTL, as the database failed: how old it is
+        response["Age"] = str(result.age)
     return private(response)
 
 

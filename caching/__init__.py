@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from caching.core.entry import BYPASS as BYPASS
     from caching.core.entry import HIT as HIT
     from caching.core.entry import MISS as MISS
+    from caching.core.entry import STALE as STALE
     from caching.core.entry import Entry as Entry
     from caching.core.entry import Result as Result
     from caching.core.entry import etag as etag
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from caching.core.rules import RowChange as RowChange
     from caching.core.rules import register_namespace as register_namespace
     from caching.core.state import STATE as STATE
+    from caching.database.guard import DatabaseUnavailableError as DatabaseUnavailableError
+    from caching.database.guard import bound_database_calls as bound_database_calls
     from caching.invalidation.capture import invalidating as invalidating
     from caching.invalidation.models import InvalidatingModel as InvalidatingModel
     from caching.invalidation.querysets import InvalidatingQuerySet as InvalidatingQuerySet
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from caching.ops.memory import cache_state as cache_state
     from caching.outbox.delivery import outbox_backlog as outbox_backlog
     from caching.reads.get_or_load import get_or_load as get_or_load
+    from caching.reads.get_or_load import outbox_unchecked as outbox_unchecked
     from caching.redis.policy import CacheUnavailableError as CacheUnavailableError
     from caching.redis.ratelimit import count_event as count_event
 

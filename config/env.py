@@ -32,14 +32,23 @@ def env_int(name: str, default: int) -> int:
     return int(raw)
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if not re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*", raw):
+        raise ValueError(f"{name}={raw!r} is not a number")
+    return float(raw)
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in env_str(name, default).split(",") if part.strip()]
 
 
 def env_fields(prefix: str, options: type, *, skip: set[str]) -> dict[str, Any]:
     """``{NAME: value}`` for each field of the dataclass ``options`` (not in ``skip``) whose
-    variable ``prefix + NAME`` is set, read as the field's type: bool, int or str."""
-    readers: dict[Any, Any] = {bool: env_bool, int: env_int, str: env_str}
+    variable ``prefix + NAME`` is set, read as the field's type: bool, int, float or str."""
+    readers: dict[Any, Any] = {bool: env_bool, int: env_int, float: env_float, str: env_str}
     found = {}
     for option in fields(options):
         name = option.name.upper()

@@ -38,22 +38,23 @@ def test_hashed_segment_cannot_collide_with_a_safe_one():
 
 def test_physical_keys_carry_prefix_version_and_hash_tag(settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": "pfx"}
-    assert keys.physical(post_key(1)) == "pfx:4:{post.1}:post:1"
-    assert keys.physical(post_key(65)) == "pfx:4:{post.1}:post:65"  # 64 shards
+    assert keys.physical(post_key(1)) == "pfx:5:{post.1}:post:1"
+    assert keys.physical(post_key(65)) == "pfx:5:{post.1}:post:65"  # 64 shards
     assert (
-        keys.physical(posts_page_key(2, category="a")) == "pfx:4:{posts.0}:posts:category:a:page:2"
+        keys.physical(posts_page_key(2, category="a")) == "pfx:5:{posts.0}:posts:category:a:page:2"
     )
-    assert keys.generation("posts") == "pfx:4:{posts.0}:_gen"
-    assert keys.namespace_pattern("post") == "pfx:4:{post.*}:post:*"
+    assert keys.generation("posts") == "pfx:5:{posts.0}:_gen"
+    assert keys.namespace_pattern("post") == "pfx:5:{post.*}:post:*"
+    assert keys.refresh_lease(keys.physical(post_key(1))) == "pfx:5:{post.1}:post:1:refresh"
     # The previous version's layout, still invalidated during a rolling deploy:
-    assert keys.physical(post_key(1), 3) == "pfx:3:{post.1}:post:1"
-    assert keys.generation("posts", 3) == "pfx:3:{posts.0}:_gen"
+    assert keys.physical(post_key(1), 4) == "pfx:4:{post.1}:post:1"
+    assert keys.generation("posts", 4) == "pfx:4:{posts.0}:_gen"
 
 
 def test_prefix_with_glob_characters_is_escaped(settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "KEY_PREFIX": "a*[b]?"}
     pattern = keys.namespace_pattern("post")
-    assert pattern == "a\\*\\[b\\]\\?:4:{post.*}:post:*"
+    assert pattern == "a\\*\\[b\\]\\?:5:{post.*}:post:*"
 
 
 def test_a_prefix_with_braces_is_refused(settings):
@@ -142,6 +143,6 @@ def test_token_readers_spread_over_every_shard_and_the_old_layout_is_still_found
     readers = [reader_key(f"token-{n}") for n in range(2000)]
     assert {key.shard for key in readers} == set(range(keys.SHARDS))
     key = readers[0]
-    assert keys.physical(key) == f"pfx:4:{{reader.{key.shard}}}:{key.logical}"
+    assert keys.physical(key) == f"pfx:5:{{reader.{key.shard}}}:{key.logical}"
     assert keys.physical(key, 3) == f"pfx:3:{{reader.0}}:{key.logical}"
     assert keys.restore("reader", key.logical) == key  # as the outbox keeps it

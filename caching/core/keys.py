@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from caching.core.options import options
 
-VERSION = 4  # bump it with the entry format or the key layout (docs/keys.md, "Versions")
+VERSION = 5  # bump it with the entry format or the key layout (docs/keys.md, "Versions")
 INVALIDATED_VERSIONS = (VERSION, VERSION - 1)  # for rolling deploys (docs/keys.md, "Versions")
 SPREAD_SINCE = 4  # the first version whose secret keys (``<namespace>:~<hash>``) use every shard
 SHARDS = 64  # hash tags per detail namespace; changing it moves keys, so it needs a VERSION bump
@@ -103,6 +103,13 @@ def generation(namespace: str, version: int = VERSION) -> str:
 
 
 GENERATION_SEPARATOR = ":g"  # list keys end in ``:g<generation>`` (appended by the READ script)
+REFRESH_SUFFIX = ":refresh"  # a value key's refresh lease (docs/reads.md, "Early refresh")
+
+
+def refresh_lease(name: str) -> str:
+    """The key of the lease that reloads value key ``name`` (with its generation, for a list)
+    while the value stays; in the value's slot, and invalidated with it."""
+    return name + REFRESH_SUFFIX
 
 
 def in_generation(key: CacheKey, generation: int | str) -> str:

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram  # noqa: E402 (after the
 
 READS = Counter(
     "cache_reads_total",
-    "Cached reads by namespace and outcome (HIT, MISS, BYPASS).",
+    "Cached reads by namespace and outcome (HIT, MISS, STALE, BYPASS).",
     ["namespace", "outcome"],
 )
 READ_SECONDS = Histogram(
@@ -26,4 +26,22 @@ BREAKER_OPEN = Gauge(
     "cache_breaker_open",
     "1 while a worker's circuit breaker is open.",
     multiprocess_mode="livemax",
+)
+DB_UNAVAILABLE = Counter(
+    "db_unavailable_total",
+    "Database calls that failed for want of PostgreSQL, by reason: breaker (failed fast), "
+    "connect, deadline (no answer in time), failed (a timeout or a lost connection).",
+    ["reason"],
+)
+DB_BREAKER_OPEN = Gauge(
+    "db_breaker_open", "1 while a worker's database breaker is open.", multiprocess_mode="livemax"
+)
+OUTBOX_UNCHECKED = Gauge(
+    "cache_outbox_unchecked",
+    "1 while a worker serves from the cache without checking the outbox, the database away.",
+    multiprocess_mode="livemax",
+)
+UNCHECKED_READS = Counter(
+    "cache_unchecked_reads_total",
+    "Reads served from the cache while the outbox could not be checked (the database away).",
 )

@@ -52,6 +52,14 @@ class Options:
         "milliseconds a write's invalidation waits for a replica's acknowledgement where the "
         "primary has one, else it stays in the outbox (keep it below the socket timeout)",
     )
+    stale_if_error: int = _option(
+        300,
+        "seconds an entry is kept past its TTL, served (X-Cache: STALE) only when its reload "
+        "fails for want of the database; 0: off",
+    )
+    early_refresh_beta: float = _option(
+        1.0, "XFetch's beta: how early one reader refreshes a hot entry before its TTL; 0: off"
+    )
     near_enabled: bool = _option(True, "false: every hit goes to Redis")
     near_max_entries: int = _option(
         10_000, "entries the near cache keeps per process at most (least recently used out first)"
@@ -96,10 +104,15 @@ def _count(value: Any, low: int) -> bool:
     return type(value) is int and low <= value <= LARGEST
 
 
+def _factor(value: Any, low: int) -> bool:
+    return type(value) in (int, float) and low <= value <= 100
+
+
 # A field's type: the test its value must pass (given its minimum), and what the error expects.
 _KINDS: dict[Any, tuple[Callable[[Any, int], bool], str]] = {
     bool: (lambda value, _: isinstance(value, bool), "True or False"),
     int: (_count, "a whole number from {low} to {high}"),
+    float: (_factor, "a number from {low} to 100"),
     str: (lambda value, _: isinstance(value, str), "a string"),
     dict[str, int]: (
         lambda value, low: (

@@ -1,5 +1,6 @@
-"""The read counters the scripts keep: hits, misses and loads per namespace (summed over its
-shards), the per-minute history, and their reset (near hits: docs/near-cache.md)."""
+"""The read counters the scripts keep: hits, misses, loads and stale answers (a kind of miss) per
+namespace (summed over its shards), the per-minute history, and their reset (near hits:
+docs/near-cache.md)."""
 
 from collections import Counter
 from typing import Any
@@ -26,7 +27,8 @@ def _rate(hits: int, misses: int) -> float:
 
 
 def stats(*, with_keys: bool = True) -> dict[str, Any]:
-    """Hits, misses, hit rate, loads (and key counts) per namespace, and totals."""
+    """Hits, misses, hit rate, loads, stale answers (counted among the misses) and key counts
+    per namespace, and totals."""
     flush_counts()
     shards = _shards()
     hashes = call(
@@ -38,14 +40,28 @@ def stats(*, with_keys: bool = True) -> dict[str, Any]:
     key_counts = count_keys() if with_keys else {}
     result: dict[str, Any] = {"namespaces": {}}
     for name in rules.namespaces():
-        hits, misses, loads = (counters[name, c] for c in ("hits", "misses", "loads"))
-        row = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses), "loads": loads}
+        hits, misses, loads, stale = (
+            counters[name, c] for c in ("hits", "misses", "loads", "stale")
+        )
+        row = {
+            "hits": hits,
+            "misses": misses,
+            "hit_rate": _rate(hits, misses),
+            "loads": loads,
+            "stale": stale,
+        }
         if with_keys:
             row["keys"] = key_counts[name]
         result["namespaces"][name] = row
     rows = result["namespaces"].values()
     hits, misses = sum(row["hits"] for row in rows), sum(row["misses"] for row in rows)
-    result["total"] = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses)}
+    stale = sum(row["stale"] for row in rows)
+    result["total"] = {
+        "hits": hits,
+        "misses": misses,
+        "hit_rate": _rate(hits, misses),
+        "stale": stale,
+    }
     return result
 
 

@@ -1,5 +1,6 @@
-"""A write's invalidation in Redis: UNLINK details, BUMP list generations; then this process's
-own near copies of them go (their push may trail the reply, on another connection)."""
+"""A write's invalidation in Redis: UNLINK details (the value, so its stale copy, and its refresh
+lease), BUMP list generations; then this process's own near copies of them go (their push may
+trail the reply, on another connection)."""
 
 from caching.core import keys, metrics, rules
 from caching.core.options import options
@@ -20,11 +21,11 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
     opts = options()
 
     def run(r: Client) -> tuple[int, int]:
+        details = [k for k in changes.drop if not rules.require(k.namespace).generational]
         physical = sorted(
-            keys.physical(k, v)
-            for k in changes.drop
-            if not rules.require(k.namespace).generational
-            for v in keys.INVALIDATED_VERSIONS
+            [keys.physical(k, v) for k in details for v in keys.INVALIDATED_VERSIONS]
+            # with its refresh lease: a reload under way may store nothing (docs/reads.md)
+            + [keys.refresh_lease(keys.physical(k)) for k in details]
         )
         previous = sorted(
             keys.generation(ns, v)

@@ -1,18 +1,25 @@
 """A cache-aside read with its lease (docs/reads.md, "Leases and stampede control"): a hit is
 one round trip; a miss takes the key's lease, loads, and stores only if no invalidation revoked
-it (``None`` from a loader is not cached). May the cache be used at all: ``get_or_load``."""
+it (``None`` from a loader is not cached). A value due for its early refresh (XFetch) or past
+its TTL is reloaded under its refresh lease, and served ``STALE`` if the database fails
+(docs/reads.md, "Early refresh and stale entries"). May the cache be used at all:
+``get_or_load``."""
 
 import itertools
+import math
 import os
+import random
 import secrets
+import time
 from typing import Any
 
 from caching.core import keys, rules
 from caching.core.backoff import polls
-from caching.core.entry import BYPASS, HIT, MISS, Entry, Loader, Result
+from caching.core.entry import BYPASS, HIT, MISS, STALE, Entry, Loader, Result
 from caching.core.keys import CacheKey
 from caching.core.options import Options, options
 from caching.core.state import STATE
+from caching.database.guard import DatabaseUnavailableError
 from caching.near import tier
 from caching.redis.cluster import run_on_owner
 from caching.redis.connection import Client
@@ -57,6 +64,18 @@ def new_lease() -> str:
     return f"{SEED.base}{next(SEED.numbers)}"
 
 
+def draw(beta: float) -> float:
+    """One read's XFetch draw, ``1 - beta * ln(random)``: a value is due for its early refresh
+    when ``now + reload time * draw`` reaches the end of its TTL (docs/reads.md, "Early
+    refresh"): XFetch's rule, one reload earlier, so that the reload ends before the TTL does.
+    0 with ``beta`` 0: never early."""
+    return 1.0 - beta * math.log(1.0 - random.random()) if beta else 0.0
+
+
+def due(entry: Entry, early: float) -> bool:
+    return time.time() * 1000 + entry.load_ms * early >= entry.fresh_until
+
+
 def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | None:
     """Read ``key`` from this process's near cache, else through Redis, loading on a miss;
     ``BYPASS`` when Redis cannot be asked. ``None``: a reason to doubt the cache appeared since
@@ -65,6 +84,7 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
     namespace = rules.require(key.namespace)
     physical = keys.physical(key)
     counter = keys.generation(namespace.name) if namespace.generational else None
+    early = draw(opts.early_refresh_beta)
     near = tier.tier()
     reservation = source = None
     if near is not None:
@@ -74,7 +94,7 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
         tracker = near.tracker_for(physical)  # its primary's, now
         if tracker is not None:  # every later invalidation of the key reaches this process
             held = tracker.trusted and near.cache.get(physical, counter, tracker.generation)
-            if held:
+            if held and not due(held, early):
                 near.counts.add(key)
                 return Result(held, HIT)
             source = tracker.generation
@@ -89,6 +109,8 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
         keys.GENERATION_SEPARATOR,
         keys.history_prefix(key.namespace, key.shard),
         keys.HISTORY_SECONDS,
+        repr(early),
+        keys.REFRESH_SUFFIX,
     ]
 
     def run(r: Client) -> tuple[Any, bool]:
@@ -98,31 +120,62 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
             return run_script(r, "READ", read_keys, args), False
         return run_on_owner(r, "READ", read_keys, args)
 
+    began = time.perf_counter()  # a reload's time, as XFetch weighs it, runs from here
     try:
-        (code, payload), from_owner = call(run, key=physical)
+        reply, from_owner = call(run, key=physical)
     except CacheUnavailableError:
         return Result(loader(), BYPASS)
+    code, payload, held_raw = reply[0], reply[1], (reply[2] if len(reply) > 2 else None)
     if code == ReadReply.HIT:
-        entry = Entry.decode(payload)
+        entry = Entry.stored(payload)
         if near is not None and reservation is not None and from_owner:
             # Kept only if the value came from the same tracker's primary: no failover, no
-            # slot moved, no lapse since the reservation.
+            # slot moved, no lapse since the reservation; and not past its TTL.
             tracker = near.tracker_for(physical)
             if tracker is not None and tracker.generation == source:
-                ttl = min(opts.ttl(key.namespace), opts.near_ttl)
+                ttl = min(entry.fresh_until / 1000 - time.time(), opts.near_ttl)
                 near.cache.fill(physical, reservation, entry, len(payload), ttl, counter, source)
         return Result(entry, HIT)
-    if code == ReadReply.FULL:  # no lease: nothing to store and nobody to wait for
-        return Result(loader(), MISS)
     leased = payload.decode()  # the key as Redis names it (a list's: with its generation)
-    if code == ReadReply.LEASED:
-        return Result(load_and_store(key, leased, lease, loader)[0], MISS)
-    waited = wait_for(leased, lease, opts)  # ReadReply.WAIT
-    if waited is CLAIMED:
-        return Result(load_and_store(key, leased, lease, loader)[0], MISS)
-    if isinstance(waited, Entry):
-        return Result(waited, MISS)
-    return Result(_load(key, loader), MISS)
+    held = Entry.stored(held_raw) if held_raw is not None else None
+    try:
+        if code == ReadReply.FULL:  # no lease: nothing to store and nobody to wait for
+            return Result(loader(), MISS)
+        if code == ReadReply.LEASED:
+            return Result(load_and_store(key, leased, lease, loader, began=began)[0], MISS)
+        if code in (ReadReply.REFRESH, ReadReply.LEASED_STALE):
+            refresh = keys.refresh_lease(leased)
+            loaded = load_and_store(key, leased, lease, loader, lease_key=refresh, began=began)
+            return Result(loaded[0], MISS)
+        waited = wait_for(leased, lease, opts, held_raw)  # WAIT, WAIT_STALE
+        if waited is CLAIMED:
+            return Result(load_and_store(key, leased, lease, loader)[0], MISS)
+        if isinstance(waited, Entry):
+            return Result(waited, MISS)
+        return Result(_load(key, loader), MISS)
+    except DatabaseUnavailableError:
+        if held is None or held_raw is None:
+            raise
+        if code == ReadReply.REFRESH:  # still fresh: served as the miss it was counted
+            return Result(held, MISS)
+        return _stale(key, leased, held, held_raw)
+
+
+def _stale(key: CacheKey, name: str, held: Entry, held_raw: bytes) -> Result:
+    """``held``, past its TTL, as the database failed: only if Redis still holds it (no write
+    invalidated it since it was read; SPEC 8.9); else the failure stands."""
+    try:
+        current = call(lambda r: r.get(name), key=name)
+    except CacheUnavailableError:
+        current = None
+    if current != held_raw:
+        raise DatabaseUnavailableError("database unavailable, and the entry changed")
+    try:  # a miss, and also counted on its own (docs/operations.md, "Stale answers")
+        call(lambda r: r.hincrby(keys.stats_of(key), "stale", 1), key=keys.stats_of(key))
+    except CacheUnavailableError:
+        pass
+    stored_at = held.fresh_until / 1000 - options().ttl(key.namespace)
+    return Result(held, STALE, age=max(0, math.ceil(time.time() - stored_at)))
 
 
 def _load(key: CacheKey, loader: Loader) -> Entry | None:
@@ -136,39 +189,61 @@ def _load(key: CacheKey, loader: Loader) -> Entry | None:
 
 
 def load_and_store(
-    key: CacheKey, physical: str, lease: str, loader: Loader
+    key: CacheKey,
+    physical: str,
+    lease: str,
+    loader: Loader,
+    *,
+    lease_key: str | None = None,
+    began: float | None = None,
 ) -> tuple[Entry | None, bool]:
-    """Load under ``lease``; store the value (for ``EMPTY_TTL`` if it is ``empty``) if the
-    lease survived, else give the lease up. Returns the value loaded and whether it was stored."""
+    """Load under ``lease`` (held at ``lease_key``: the value's own key unless given); store the
+    value (for ``EMPTY_TTL`` if it is ``empty``) if the lease survived, else give the lease up.
+    The value keeps how long it took since ``began`` (the read), or the load. Returns the value
+    loaded and whether it was stored."""
+    lease_key = lease_key or physical
+    began = time.perf_counter() if began is None else began
     try:
         value = loader()
     except BaseException:
-        _finish(key, physical, lease, None, 0)
+        _finish(key, physical, lease_key, lease, None)
         raise
     if value is None:
-        _finish(key, physical, lease, None, 0)
+        _finish(key, physical, lease_key, lease, None)
         return None, False
-    data, ttl = value.encode(), options().ttl(key.namespace, empty=value.empty)
-    stored = _finish(key, physical, lease, data if ttl > 0 else None, ttl)
+    load_ms = max(1, round((time.perf_counter() - began) * 1000))
+    opts = options()
+    data, ttl = value.encode(), opts.ttl(key.namespace, empty=value.empty)
+    # An empty page is kept no longer than EMPTY_TTL, stale window included (a flood's bound).
+    stale = 0 if value.empty else opts.stale_if_error
+    stored = ttl > 0 and _finish(key, physical, lease_key, lease, [data, ttl, stale, load_ms])
     return Entry.decode(data), stored
 
 
-def _finish(key: CacheKey, physical: str, lease: str, data: bytes | None, ttl: int) -> bool:
-    """STORE (or, with nothing to store, RELEASE) under the lease; whether a value was stored."""
-    name, args = ("RELEASE", [lease]) if data is None else ("STORE", [lease, data, ttl])
+def _finish(
+    key: CacheKey, physical: str, lease_key: str, lease: str, stored: list[Any] | None
+) -> bool:
+    """STORE ``stored`` (value, TTL, seconds kept past it, load ms) under the lease; with nothing
+    to store, RELEASE it. Whether a value was stored."""
+    name, script_keys = "RELEASE", [lease_key, keys.stats_of(key)]
+    if stored is not None:
+        name, script_keys = "STORE", [physical, keys.stats_of(key), lease_key]
     try:
         reply = call(
-            lambda r: run_script(r, name, [physical, keys.stats_of(key)], args), key=physical
+            lambda r: run_script(r, name, script_keys, [lease, *(stored or [])]), key=physical
         )
     except CacheUnavailableError:
         return False  # served from the database; the lease expires by itself after LEASE_MS
-    return data is not None and reply == StoreReply.STORED
+    return stored is not None and reply == StoreReply.STORED
 
 
-def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | None:
-    """Wait for the value another caller is loading, up to ``LEASE_WAIT_MS``. Returns the value;
-    ``CLAIMED`` if the other lease went away and this caller took the key's lease in its place;
-    ``None`` if the time ran out or Redis refuses (load, store nothing)."""
+def wait_for(
+    physical: str, lease: str, opts: Options, held: bytes | None = None
+) -> Entry | _Claimed | None:
+    """Wait for the value another caller is loading (to replace ``held``, the value past its
+    TTL, if given), up to ``LEASE_WAIT_MS``. Returns the value; ``CLAIMED`` if the key went
+    away and this caller took its lease in its place; ``None`` if the time ran out or Redis
+    refuses (load, store nothing)."""
     for _ in polls(opts.lease_wait_ms / 1000):
         try:
             raw = call(
@@ -183,8 +258,8 @@ def wait_for(physical: str, lease: str, opts: Options) -> Entry | _Claimed | Non
         if raw is CLAIMED:
             return CLAIMED
         # The client returns bytes (no decode_responses); redis-py's get() is typed bytes | str.
-        if isinstance(raw, bytes) and raw and not is_lease(raw):
-            return Entry.decode(raw)
+        if isinstance(raw, bytes) and raw and not is_lease(raw) and raw != held:
+            return Entry.stored(raw)
     return None
 
 

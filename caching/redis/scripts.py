@@ -30,9 +30,13 @@ end
 
 # KEYS[1] the shard's stats hash, KEYS[2] value key (no generation), KEYS[3] generation counter
 # (optional). ARGV[1] lease to claim on a miss, ARGV[2] its lifetime in ms, ARGV[3]
-# keys.GENERATION_SEPARATOR, ARGV[4] keys.history_prefix, ARGV[5] the buckets' lifetime in s.
-# Counts each read in the totals and in the current minute, unless Redis refuses: a hit never
-# depends on a write. Returns {ReadReply, value or key}.
+# keys.GENERATION_SEPARATOR, ARGV[4] keys.history_prefix, ARGV[5] the buckets' lifetime in s,
+# ARGV[6] this read's XFetch draw (leases.draw; 0: no early refresh), ARGV[7]
+# keys.REFRESH_SUFFIX. A value is stamped ``<fresh until, ms> <load ms>\n`` (STORE): fresh and
+# not due, a hit; due (XFetch) or past its TTL, the reader that claims the key's refresh lease
+# reloads it while the others are served it (fresh) or wait (past its TTL). Counts each read in
+# the totals and in the current minute, unless Redis refuses: a hit never depends on a write.
+# Returns {ReadReply, value or key[, the value held]}.
 READ = (
     WRITTEN
     + """
@@ -63,8 +67,32 @@ if KEYS[3] then
 end
 local value = redis.call('GET', key)
 if value and string.sub(value, 1, 1) ~= '\\0' then
-  count('hits')
-  return {1, value}
+  local fresh, took = string.match(value, '^(%d+) (%d+)\\n')
+  fresh, took = tonumber(fresh), tonumber(took)
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  if now + took * tonumber(ARGV[6]) < fresh then
+    count('hits')
+    return {1, value}
+  end
+  local claim = redis.pcall('SET', key .. ARGV[7], ARGV[1], 'NX', 'PX', ARGV[2])
+  local claimed = type(claim) == 'table' and claim.ok ~= nil
+  if now < fresh then
+    if claimed then
+      count('misses')
+      return {5, key, value}
+    end
+    count('hits')
+    return {1, value}
+  end
+  count('misses')
+  if claimed then
+    return {6, key, value}
+  end
+  if written(claim) then
+    return {7, key, value}
+  end
+  return {4, key, value}
 end
 count('misses')
 if value then
@@ -77,25 +105,34 @@ return {2, key}
 """
 )
 
-# KEYS[1] value key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease, ARGV[2] value,
-# ARGV[3] TTL in seconds. Counts the database load; stores only while the caller's lease is in
-# place; a refused store gives the lease up, so that waiters load at once. Returns a StoreReply.
+# KEYS[1] value key, KEYS[2] the shard's stats hash, KEYS[3] the lease's key (KEYS[1], or its
+# refresh lease); ARGV[1] the caller's lease, ARGV[2] value, ARGV[3] TTL in seconds, ARGV[4]
+# seconds it is kept past its TTL, ARGV[5] the load's milliseconds. Counts the database load;
+# stores the value stamped as READ reads it, only while the caller's lease is in place; a
+# refused store gives the lease up, so that waiters load at once. Returns a StoreReply.
 STORE = (
     WRITTEN
     + """
 written(redis.pcall('HINCRBY', KEYS[2], 'loads', 1))
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  if written(redis.pcall('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])) then
+if redis.call('GET', KEYS[3]) == ARGV[1] then
+  local t = redis.call('TIME')
+  local fresh = t[1] * 1000 + math.floor(t[2] / 1000) + ARGV[3] * 1000
+  local stamped = string.format('%d %d\\n', fresh, ARGV[5]) .. ARGV[2]
+  local kept = (ARGV[3] + ARGV[4]) * 1000
+  if written(redis.pcall('SET', KEYS[1], stamped, 'PX', string.format('%d', kept))) then
+    if KEYS[3] ~= KEYS[1] then
+      redis.call('DEL', KEYS[3])
+    end
     return 1
   end
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[3])
 end
 return 0
 """
 )
 
-# KEYS[1] value key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease. Counts the
-# database load and gives the lease up (the load found nothing, or failed).
+# KEYS[1] the lease's key, KEYS[2] the shard's stats hash; ARGV[1] the caller's lease. Counts
+# the database load and gives the lease up (the load found nothing, or failed).
 RELEASE = (
     WRITTEN
     + """
@@ -162,12 +199,16 @@ return {events, left}
 
 
 class ReadReply(enum.IntEnum):
-    """READ's first reply element; the second is the value (HIT) or the physical key."""
+    """READ's first reply element; the second is the value (HIT) or the physical key, the third
+    the value held (REFRESH, LEASED_STALE, WAIT_STALE; FULL if one is held)."""
 
     HIT = 1  # the value
     LEASED = 2  # a miss; this caller now holds the lease on the key: load and STORE
     WAIT = 3  # a miss; another caller holds the lease: wait for its value
     FULL = 4  # a miss that could take no lease, as Redis refuses writes: load, store nothing
+    REFRESH = 5  # fresh, but due (XFetch): this caller holds its refresh lease: reload, STORE
+    LEASED_STALE = 6  # past its TTL: this caller holds its refresh lease: reload, STORE
+    WAIT_STALE = 7  # past its TTL; another caller reloads it: wait for its value
 
 
 class StoreReply(enum.IntEnum):

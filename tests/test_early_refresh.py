@@ -1,0 +1,130 @@
+"""Expiry without a burst (SPEC 8.10): a hot entry is reloaded by one reader shortly before its
+TTL ends (XFetch), while the others keep being served, and nobody waits on a lease for it; an
+invalidation still removes value and refresh lease together (SPEC 8.3)."""
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from caching import get_or_load
+from caching.core import keys
+from caching.core.entry import HIT, MISS
+from caching.reads import leases
+from posts.cache import post_key
+from tests.conftest import entry
+
+TTL = 1  # seconds: the storm runs over many of them
+LOAD_S = 0.05  # a load as long as a list page's on 100,000 posts (docs/benchmarks.md)
+
+
+def storm(settings, beta: float, seconds: float) -> tuple[Counter, int, int]:
+    """100 hot keys read without pause by 8 threads for ``seconds`` after two TTLs of warming
+    up (the first loads, one after the other, take longer than a TTL): loads per key, reads
+    that waited for another's load, and reads in all, counted after the warm-up."""
+    settings.CACHE_LAYER = {
+        **settings.CACHE_LAYER,
+        "TTLS": {**settings.CACHE_LAYER["TTLS"], "post": TTL},
+        "EARLY_REFRESH_BETA": beta,
+    }
+    loads: Counter = Counter()
+    waits, reads = [0], [0]
+    lock = threading.Lock()
+    waiting = leases.wait_for
+
+    def counted_wait(*args, **kwargs):
+        with lock:
+            waits[0] += 1
+        return waiting(*args, **kwargs)
+
+    def loader(pk):
+        def load():
+            with lock:
+                loads[pk] += 1
+            time.sleep(LOAD_S)
+            return entry({"id": pk})
+
+        return load
+
+    keys_ = [post_key(pk) for pk in range(1, 101)]
+    warm = time.monotonic() + 2 * TTL
+    stop = warm + seconds
+
+    def read(offset):
+        n = offset
+        while time.monotonic() < stop:
+            pk = n % 100 + 1
+            get_or_load(keys_[pk - 1], loader(pk))
+            n += 7
+            with lock:
+                reads[0] += 1
+
+    leases.wait_for = counted_wait
+    try:
+        threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(max(0.0, warm - time.monotonic()))
+        with lock:
+            loads.clear()
+            waits[0] = reads[0] = 0
+        for t in threads:
+            t.join()
+    finally:
+        leases.wait_for = waiting
+    return loads, waits[0], reads[0]
+
+
+@pytest.mark.django_db
+def test_hot_entries_are_refreshed_before_they_expire_and_nobody_waits(settings):
+    seconds = 12 * TTL
+    loads, waits, reads = storm(settings, beta=1.0, seconds=seconds)
+    periods = seconds / TTL
+    per_key_and_period = sum(loads.values()) / 100 / periods
+    assert reads > 100 * periods  # every key read many times per period
+    assert 0.5 <= per_key_and_period <= 2, loads  # refreshed about once per TTL, not a burst
+    assert waits == 0  # no reader waited on a load at an expiry
+
+
+@pytest.mark.django_db
+def test_without_early_refresh_expiries_make_readers_wait(settings):
+    """The same storm with XFetch off: at each expiry the readers of a key wait for the one
+    that reloads it (what the test above proves absent)."""
+    loads, waits, reads = storm(settings, beta=0, seconds=4 * TTL)
+    assert waits > 0 and reads > 0 and loads
+
+
+@pytest.mark.django_db
+def test_an_invalidation_stops_a_refresh_under_way_from_storing(settings, redis):
+    """The reader chosen to refresh loads the old row; a write commits and invalidates (the
+    value and its refresh lease go); the refresh's store is refused (SPEC 8.3)."""
+    settings.CACHE_LAYER = {
+        **settings.CACHE_LAYER,
+        "TTLS": {**settings.CACHE_LAYER["TTLS"], "post": 1},
+        "EARLY_REFRESH_BETA": 100.0,
+    }
+    key = post_key(1)
+    physical = keys.physical(key)
+
+    def first_load():
+        time.sleep(0.02)  # the load time XFetch weighs: with beta 100, most reads are due
+        return entry({"v": 1})
+
+    assert get_or_load(key, first_load).status == MISS
+
+    def old_load():  # the write lands while the refresh loads
+        from caching.core.rules import Changes
+        from caching.outbox.apply import apply
+
+        apply(Changes(drop={key}))
+        return entry({"v": "old"})
+
+    result = None
+    for _ in range(50):
+        result = get_or_load(key, old_load)
+        if result.status == MISS:
+            break
+    assert result is not None and result.status == MISS
+    assert redis.get(physical) is None  # the old value was not stored after the invalidation
+    assert redis.get(keys.refresh_lease(physical)) is None
