@@ -47,6 +47,7 @@ def database_unavailable(request: HttpRequest, error: DatabaseUnavailableError) 
     detail = "The database is unavailable; try again shortly."
     response = _error(detail, 503) if _is_api(request) else HttpResponse(detail, status=503)
     response["Retry-After"] = str(error.retry_after)
+    response._has_been_logged = True  # type: ignore[attr-defined]  # Django's flag: not per answer
     return response
 
 

@@ -3,7 +3,7 @@ commit (``GIT_COMMIT``), for the readiness probe and the ``app_release_info`` me
 
 from django.conf import settings
 
-VERSION = "1.3.0"
+VERSION = "1.4.0"
 
 
 def commit() -> str:

@@ -22,6 +22,7 @@ def test_stats_count_hits_and_misses_per_namespace(api, as_user, staff, user):
         "misses": 1,
         "hit_rate": 0.6667,
         "loads": 1,
+        "stale": 0,
         "keys": 1,
     }
     assert body["namespaces"]["posts"]["misses"] == 1 and body["namespaces"]["posts"]["keys"] == 1
@@ -30,11 +31,12 @@ def test_stats_count_hits_and_misses_per_namespace(api, as_user, staff, user):
         "misses": 0,
         "hit_rate": 0.0,
         "loads": 0,
+        "stale": 0,
         "keys": 0,
     }
     # The stats request's own token is looked up through the cache too (api.authentication): a miss.
     assert body["namespaces"]["reader"]["misses"] == 1
-    assert body["total"] == {"hits": 2, "misses": 3, "hit_rate": 0.4}
+    assert body["total"] == {"hits": 2, "misses": 3, "hit_rate": 0.4, "stale": 0}
 
 
 def test_reset_zeroes_the_counters(api, as_user, staff, user):
@@ -46,6 +48,7 @@ def test_reset_zeroes_the_counters(api, as_user, staff, user):
         "hits": 0,
         "misses": 1,  # this request's own token lookup (api.authentication)
         "hit_rate": 0.0,
+        "stale": 0,
     }
 
 

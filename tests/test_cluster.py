@@ -98,7 +98,12 @@ def test_counters_add_up_over_shards_and_nodes(on_cluster, db):
     assert counters.stats()["namespaces"]["posts"]["misses"] == 1
     assert sum(m["hits"] + m["misses"] for m in counters.history(2)) == 81
     counters.reset_stats()
-    assert counters.stats(with_keys=False)["total"] == {"hits": 0, "misses": 0, "hit_rate": 0.0}
+    assert counters.stats(with_keys=False)["total"] == {
+        "hits": 0,
+        "misses": 0,
+        "hit_rate": 0.0,
+        "stale": 0,
+    }
     assert sum(m["hits"] + m["misses"] for m in counters.history(2)) == 0
 
 

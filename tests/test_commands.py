@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from caching.core import keys
 from caching.core.rules import Changes
@@ -136,6 +137,7 @@ def test_stats_table_json_and_reset(cached_post, api, capsys):
         "misses": 1,
         "hit_rate": 0.5,
         "loads": 1,
+        "stale": 0,
         "keys": 1,
     }
     call_command("cache_stats", "--reset")
@@ -152,6 +154,13 @@ def test_seed_demo_creates_users_and_posts_and_no_known_superuser_in_production(
     assert not User.objects.filter(
         username="admin"
     ).exists()  # DEBUG is off: no admin / admin-password
+
+
+def test_seed_demo_leaves_the_planner_statistics_of_what_it_seeded(db):
+    call_command("seed_demo", "--users", "3", "--posts", "40", "--seed", "1")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'posts_post'::regclass")
+        assert cursor.fetchone() == (40,)
 
 
 def test_seed_demo_creates_the_demo_superuser_only_in_debug(db, settings):

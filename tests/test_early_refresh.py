@@ -10,7 +10,7 @@ import pytest
 
 from caching import get_or_load
 from caching.core import keys
-from caching.core.entry import HIT, MISS
+from caching.core.entry import MISS
 from caching.reads import leases
 from posts.cache import post_key
 from tests.conftest import entry

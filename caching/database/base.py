@@ -1,14 +1,18 @@
 """Django's PostgreSQL backend, with every call bounded while ``guard.BOUNDED`` holds bounds:
 the connect timeout and the server's statement and lock timeouts in the connection's
-parameters, the client's deadline around each call, the breaker before each one."""
+parameters, the client's deadline around each statement, commit, rollback and health check,
+and the breaker before each one."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError
 from django.db.backends.postgresql import base
 
 from caching.core import metrics
 from caching.database import guard
+
+T = TypeVar("T")
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -39,6 +43,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
         guard.BREAKER.succeeded()
         return connection
 
+    # COMMIT and ROLLBACK go to the server outside the execute wrappers: bounded the same way (a
+    # rollback refused by the open breaker has the transaction's connection closed instead).
+    def _commit(self) -> None:
+        _bounded(self, super()._commit)  # type: ignore[misc]  # not in django-stubs
+
+    def _rollback(self) -> None:
+        _bounded(self, super()._rollback)  # type: ignore[misc]  # not in django-stubs
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        """A connection the watchdog closed (or the server dropped) fails as unavailable, and
+        goes: the next call connects anew, through the breaker."""
+        if guard.BOUNDED.bounds is not None and self.connection and self.connection.closed:
+            self.close()
+            raise guard.DatabaseUnavailableError("the connection to the database was lost")
+        return super().create_cursor(name)
+
     def is_usable(self) -> bool:
         """The health check Django runs on a kept connection before a request uses it (a raw
         ``SELECT 1``, outside the execute wrappers): bounded by the connect timeout."""
@@ -55,12 +75,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
 
 def _bounded_execute(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    return _bounded(context["connection"], lambda: execute(sql, params, many, context))
+
+
+def _bounded(wrapper: DatabaseWrapper, call: Callable[[], T]) -> T:
+    """``call`` on ``wrapper``'s connection under the breaker and the client's deadline; a
+    failure for want of the server is ``DatabaseUnavailableError``."""
     if guard.BOUNDED.bounds is None:
-        return execute(sql, params, many, context)
+        return call()
     guard.BREAKER.admit()
     try:
-        with guard.deadline(context["connection"].connection, guard.statement_deadline_s()):
-            result = execute(sql, params, many, context)
+        with guard.deadline(wrapper.connection, guard.statement_deadline_s()):
+            result = call()
     except (OperationalError, InterfaceError) as error:
         if not guard.counts_as_unavailable(error):
             guard.BREAKER.succeeded()

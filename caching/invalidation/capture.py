@@ -3,7 +3,6 @@ delivery after the transaction commits (SPEC 8.2)."""
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
@@ -95,7 +94,9 @@ def schedule(
     if not write_through:
         changes.prime.clear()
     if changes:
-        after_commit(partial(_deliver, delivery.record(changes), changes), using)
+        entry_id = delivery.record(changes)
+        # A function, not a partial: Django names a robust callback that raised (__qualname__).
+        after_commit(lambda: _deliver(entry_id, changes), using)
 
 
 def _deliver(entry_id: int, changes: Changes) -> None:

@@ -95,7 +95,8 @@ def cache_is_trusted() -> bool:
     except CacheUnavailableError:
         return False
     except DatabaseUnavailableError:
-        _set_unchecked(trusted_before)
+        if trusted_before:
+            _set_unchecked(True)
         return trusted_before
     finally:
         _check_lock.release()

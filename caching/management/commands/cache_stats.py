@@ -39,12 +39,13 @@ class Command(BaseCommand):
     def _table(self, found: dict[str, Any]) -> None:
         write = self.stdout.write
         write(
-            f"{'namespace':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}{'loads':>10}{'keys':>10}"
+            f"{'namespace':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}{'stale':>10}"
+            f"{'loads':>10}{'keys':>10}"
         )
         for name, row in found["namespaces"].items():
             write(
                 f"{name:<12}{row['hits']:>10}{row['misses']:>10}{row['hit_rate']:>10.2%}"
-                f"{row['loads']:>10}{row['keys']:>10}"
+                f"{row['stale']:>10}{row['loads']:>10}{row['keys']:>10}"
             )
         total = found["total"]
         write(f"{'total':<12}{total['hits']:>10}{total['misses']:>10}{total['hit_rate']:>10.2%}")
