@@ -21,7 +21,8 @@ def post_detail(pk: int) -> Entry | None:
 def post_page(
     number: int, *, author: int | None = None, category: str | None = None
 ) -> Entry | None:
-    found = page_of(selectors.published(author=author, category=category), number, PostSerializer)
+    published = selectors.published(author=author, category=category)
+    found = page_of(published, number, PostSerializer, keys_first=True)
     if found is None:
         return None
     # An empty filtered page only for EMPTY_TTL (docs/failures.md); an unfiltered one is one key.

@@ -1,3 +1,5 @@
+"""``seed_demo``: demo users and posts by bulk inserts, with the planner's statistics."""
+
 import random
 import secrets
 from collections.abc import Callable
@@ -6,7 +8,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from tqdm import tqdm
 
 from posts.models import Post
@@ -73,6 +75,12 @@ class Command(BaseCommand):
                     status=Post.Status.PUBLISHED if rng.random() < 0.8 else Post.Status.DRAFT,
                 ),
             )
+        # Statistics now, not at autovacuum's next visit (never, where it is off): without them
+        # the planner takes the published posts for a few rows and sorts all of them for a list
+        # page (docs/benchmarks.md, "Lists without the cache").
+        tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (User, Post))
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {tables}")
         self.stdout.write(self.style.SUCCESS(f"created {users} users and {posts} posts"))
 
     def _bulk(self, model: type[M], total: int, make: Callable[[int], M]) -> list[M]:
