@@ -40,14 +40,15 @@ def test_dashboard_rows_and_chart(admin_client, cached):
     page = admin_client.get("/admin/cache/").content.decode()
     row = re.search(r'<tr data-namespace="post">(.*?)</tr>', page, re.S).group(1)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
-    assert cells[:6] == [
+    assert cells[:7] == [
         "1800",
         "1",
         "2",
         "1",
         "66.7%",
+        "0",
         "1",
-    ]  # TTL, keys, hits, misses, rate, loads
+    ]  # TTL, keys, hits, misses, rate, stale, loads
     assert 'id="hit-rate-chart"' in page and "<circle" in page and "3 reads" in page
 
 

@@ -55,9 +55,14 @@ def token_for(server, username):
     return {"Authorization": f"Token {answer.json()['token']}"}
 
 
-def timed(method, url, **kwargs):
+def timed(method, url, headers=None, **kwargs):
+    """One request on a connection of its own, closed after the answer (``Connection: close``):
+    the test keeps every answer, and a kept answer keeps its pool, hence its connection, open
+    (urllib3 closes a pool's connections only once the pool is collected). The server would hold
+    them all, and granian accepts no connection past its backpressure (backlog / workers)."""
     began = time.monotonic()
-    answer = requests.request(method, url, timeout=HTTP_TIMEOUT, **kwargs)
+    headers = {"Connection": "close", **(headers or {})}
+    answer = requests.request(method, url, headers=headers, timeout=HTTP_TIMEOUT, **kwargs)
     return began, time.monotonic() - began, answer
 
 

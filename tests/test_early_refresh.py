@@ -10,7 +10,7 @@ import pytest
 
 from caching import get_or_load
 from caching.core import keys
-from caching.core.entry import MISS
+from caching.core.entry import HIT, MISS, Entry
 from caching.reads import leases
 from posts.cache import post_key
 from tests.conftest import entry
@@ -88,11 +88,61 @@ def test_hot_entries_are_refreshed_before_they_expire_and_nobody_waits(settings)
 
 
 @pytest.mark.django_db
-def test_without_early_refresh_expiries_make_readers_wait(settings):
-    """The same storm with XFetch off: at each expiry the readers of a key wait for the one
-    that reloads it (what the test above proves absent)."""
-    loads, waits, reads = storm(settings, beta=0, seconds=4 * TTL)
-    assert waits > 0 and reads > 0 and loads
+@pytest.mark.parametrize(("beta", "before"), [(1.0, True), (0, False)])
+def test_xfetch_starts_the_reload_before_the_ttl_ends(settings, redis, beta, before):
+    """One hot key, a 1 s TTL, 4 readers: with beta 1 the reloads start before the stored
+    value's TTL ends (XFetch); with beta 0, only after it."""
+    settings.CACHE_LAYER = {
+        **settings.CACHE_LAYER,
+        "TTLS": {**settings.CACHE_LAYER["TTLS"], "post": TTL},
+        "EARLY_REFRESH_BETA": beta,
+    }
+    key = post_key(1)
+    physical = keys.physical(key)
+    margins: list[float] = []  # ms left of the stored value's TTL when a reload starts
+
+    def load():
+        held = redis.get(physical)
+        if held and not leases.is_lease(held):
+            margins.append(Entry.stored(held).fresh_until - time.time() * 1000)
+        time.sleep(LOAD_S)
+        return entry({"id": 1})
+
+    stop = time.monotonic() + 5 * TTL
+
+    def read():
+        while time.monotonic() < stop:
+            get_or_load(key, load)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(margins) >= 3  # reloads after the first load, about one per TTL
+    early = [m > 0 for m in margins]
+    assert all(early) if before else not any(early), margins
+
+
+@pytest.mark.django_db
+def test_past_its_ttl_an_entry_is_served_while_another_reader_reloads_it(settings, redis):
+    """dogpile.cache's rule: while one reader holds the refresh lease of an entry past its TTL,
+    the others are served the entry as hits (up to LEASE_MS past the TTL), not made to wait."""
+    settings.CACHE_LAYER = {
+        **settings.CACHE_LAYER,
+        "TTLS": {**settings.CACHE_LAYER["TTLS"], "post": TTL},
+        "EARLY_REFRESH_BETA": 0,
+        "NEAR_ENABLED": False,
+    }
+    key = post_key(1)
+    physical = keys.physical(key)
+    assert get_or_load(key, lambda: entry({"v": 1})).status == MISS
+    time.sleep(TTL + 0.1)  # past its TTL
+    redis.set(keys.refresh_lease(physical), "another reader", px=10_000)
+    began = time.monotonic()
+    result = get_or_load(key, lambda: pytest.fail("not this reader's to load"))
+    assert result.status == HIT and result.value.parts == entry({"v": 1}).parts
+    assert time.monotonic() - began < 0.5  # served, not made to wait
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ and the breaker before each one."""
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError
 from django.db.backends.postgresql import base
 
 from caching.core import metrics
@@ -87,14 +87,17 @@ def _bounded(wrapper: DatabaseWrapper, call: Callable[[], T]) -> T:
     try:
         with guard.deadline(wrapper.connection, guard.statement_deadline_s()):
             result = call()
-    except (OperationalError, InterfaceError) as error:
+    except DatabaseError as error:
         if not guard.counts_as_unavailable(error):
-            guard.BREAKER.succeeded()
+            guard.BREAKER.succeeded()  # the server answered (a constraint, a deadlock, ...)
             raise
         guard.BREAKER.failed(error)
         if isinstance(error, guard.DatabaseUnavailableError):
             raise
         metrics.DB_UNAVAILABLE.labels("failed").inc()
         raise guard.DatabaseUnavailableError(str(error)) from error
+    except BaseException:
+        guard.BREAKER.abandoned()  # no word from the server: a trial is tried again later
+        raise
     guard.BREAKER.succeeded()
     return result

@@ -105,6 +105,13 @@ class Breaker:
             self.state, self.failures = self.CLOSED, 0
             metrics.DB_BREAKER_OPEN.set(0)
 
+    def abandoned(self) -> None:
+        """A call ended without telling whether the server answers: a trial's place goes back
+        to the next call after the cooldown."""
+        with self._lock:
+            if self.state == self.HALF_OPEN:
+                self.state, self.opened_at = self.OPEN, time.monotonic()
+
     def failed(self, error: Exception) -> None:
         opened = False
         with self._lock:

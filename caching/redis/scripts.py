@@ -34,7 +34,8 @@ end
 # ARGV[6] this read's XFetch draw (leases.draw; 0: no early refresh), ARGV[7]
 # keys.REFRESH_SUFFIX. A value is stamped ``<fresh until, ms> <load ms>\n`` (STORE): fresh and
 # not due, a hit; due (XFetch) or past its TTL, the reader that claims the key's refresh lease
-# reloads it while the others are served it (fresh) or wait (past its TTL). Counts each read in
+# reloads it while the others are served it (up to LEASE_MS past its TTL; later they wait for
+# the reload). Counts each read in
 # the totals and in the current minute, unless Redis refuses: a hit never depends on a write.
 # Returns {ReadReply, value or key[, the value held]}.
 READ = (
@@ -83,6 +84,10 @@ if value and string.sub(value, 1, 1) ~= '\\0' then
       return {5, key, value}
     end
     count('hits')
+    return {1, value}
+  end
+  if not claimed and written(claim) and now < fresh + tonumber(ARGV[2]) then
+    count('hits')  -- another reader reloads it: served meanwhile, LEASE_MS past its TTL at most
     return {1, value}
   end
   count('misses')

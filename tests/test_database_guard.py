@@ -1,0 +1,65 @@
+"""The bounds on a web request's database calls (caching.database): the server's statement
+timeout, the client's deadline on a call that gets no answer, the breaker that then fails calls
+fast, and its trial; on a connection of their own to the test database."""
+
+import time
+
+import pytest
+from django.db import DataError, connection
+
+from caching.database import guard
+from caching.database.base import DatabaseWrapper
+
+
+@pytest.fixture
+def bounded(db, monkeypatch):
+    """A connection of its own (so the test's transaction is not the one cut), bounded with a
+    statement timeout of 300 ms; the breaker's cooldown shortened to 0.5 s."""
+    monkeypatch.setattr(guard, "COOLDOWN_S", 0.5)
+    guard.bound_database_calls(guard.Bounds(connect_s=2, statement_ms=300))
+    wrapper = DatabaseWrapper({**connection.settings_dict}, alias="guarded")
+    try:
+        yield wrapper
+    finally:
+        wrapper.close()
+        guard.unbound()
+        guard.BREAKER.reset()
+
+
+def run(wrapper, sql):
+    with wrapper.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def test_a_statement_past_its_timeout_is_unavailable_and_counts(bounded):
+    with pytest.raises(guard.DatabaseUnavailableError):
+        run(bounded, "SELECT pg_sleep(2)")  # the server's statement_timeout (300 ms) ends it
+    assert guard.BREAKER.failures == 1
+    assert run(bounded, "SELECT 1") == [(1,)]  # the connection is still good
+    assert guard.BREAKER.failures == 0
+
+
+def test_the_deadline_closes_a_call_that_gets_no_answer_and_the_connection_goes(bounded):
+    began = time.monotonic()
+    with guard.quick(0.3), pytest.raises(guard.DatabaseUnavailableError, match="no answer"):
+        run(bounded, "SET statement_timeout = 0; SELECT pg_sleep(3)")  # as a frozen server
+    assert time.monotonic() - began < 2
+    with pytest.raises(guard.DatabaseUnavailableError, match="lost"):
+        run(bounded, "SELECT 1")  # the dead connection is dropped, not used
+    assert run(bounded, "SELECT 1") == [(1,)]  # and the next call connects anew
+
+
+def test_an_open_breaker_fails_fast_then_lets_one_trial_through(bounded):
+    for _ in range(guard.FAILURES):
+        with pytest.raises(guard.DatabaseUnavailableError):
+            run(bounded, "SELECT pg_sleep(2)")
+    assert guard.BREAKER.state == guard.Breaker.OPEN
+    began = time.monotonic()
+    with pytest.raises(guard.DatabaseUnavailableError, match="breaker open") as refused:
+        run(bounded, "SELECT 1")
+    assert time.monotonic() - began < 0.1 and refused.value.retry_after >= 1
+    time.sleep(0.6)  # the cooldown: the next call is the trial; an error answered closes it
+    with pytest.raises(DataError):
+        run(bounded, "SELECT 1 / 0")
+    assert guard.BREAKER.closed()
