@@ -3,8 +3,9 @@ restarted by PID. The shared PostgreSQL is never touched. A context manager: it 
 its data directory removed, on every way out, a failed start included.
 
 Each server's data directory is a copy of a template that ``initdb`` makes once (under a file
-lock, so parallel runs share it) in ``.run/pg-template``. PostgreSQL refuses to run as root: as
-root, its programs run as the ``postgres`` user, as ``scripts/setup.sh`` does. Durability against
+lock, so parallel runs share it) in ``<temp dir>/postsapi-pg-<uid>/pg-template``. PostgreSQL
+refuses to run as root: as root, its programs run as the ``postgres`` user, as
+``scripts/setup.sh`` does. Durability against
 a machine crash is off (``fsync``, ``full_page_writes``): the data is thrown away anyway.
 
 If the test process dies without stopping its servers (SIGKILL), a watchdog process, one per
@@ -19,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +30,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tests.live import ROOT, free_port, running, spawn, wait_until
+from tests.live import free_port, running, spawn, wait_until
 
-RUN_DIR = ROOT / ".run"
+# Not under the project: as root, the servers run as ``postgres``, which may not be allowed
+# into the checkout (a clone in a private temporary directory); the temp dir is open to all.
+RUN_DIR = Path(tempfile.gettempdir()) / f"postsapi-pg-{os.getuid()}"
 TEMPLATE = RUN_DIR / "pg-template"
 TEMPLATE_LOCK = RUN_DIR / "pg-template.lock"
 # synchronous_commit stays on: a commit is in the WAL (the OS's cache, as fsync is off) before

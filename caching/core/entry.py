@@ -53,7 +53,9 @@ class Entry:
         for length in info["l"]:
             parts.append(body[at : at + length])
             at += length
-        return cls(tuple(parts), info["m"], tuple(info["e"]), False, fresh_until, load_ms)
+        return cls(
+            tuple(parts), info["m"], tuple(info["e"]), fresh_until=fresh_until, load_ms=load_ms
+        )
 
     @classmethod
     def stored(cls, raw: bytes) -> "Entry":

@@ -108,7 +108,8 @@ REFRESH_SUFFIX = ":refresh"  # a value key's refresh lease (docs/reads.md, "Earl
 
 def refresh_lease(name: str) -> str:
     """The key of the lease that reloads value key ``name`` (with its generation, for a list)
-    while the value stays; in the value's slot, and invalidated with it."""
+    while the value stays; in the value's slot. A detail's is unlinked with the value; a
+    list's is left to expire, as its generation moved on and nobody reads its key."""
     return name + REFRESH_SUFFIX
 
 

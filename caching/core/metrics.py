@@ -30,7 +30,8 @@ BREAKER_OPEN = Gauge(
 DB_UNAVAILABLE = Counter(
     "db_unavailable_total",
     "Database calls that failed for want of PostgreSQL, by reason: breaker (failed fast), "
-    "connect, deadline (no answer in time), failed (a timeout or a lost connection).",
+    "connect, slow (over 1 s, counted by the breaker), deadline (no answer in time), failed "
+    "(a timeout or a lost connection).",
     ["reason"],
 )
 DB_BREAKER_OPEN = Gauge(

@@ -26,7 +26,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if bounds is not None:
             params["connect_timeout"] = bounds.connect_s
             ms = bounds.statement_ms
+            # The time zone too: else Django sets it on a raw cursor, outside every bound.
             timeouts = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+            if self.timezone_name:
+                timeouts += f" -c TimeZone={self.timezone_name}"
             params["options"] = f"{params.get('options') or ''} {timeouts}".strip()
         return params
 
@@ -40,6 +43,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             guard.BREAKER.failed(error)
             metrics.DB_UNAVAILABLE.labels("connect").inc()
             raise guard.DatabaseUnavailableError(f"cannot connect: {error}") from error
+        except BaseException:
+            guard.BREAKER.abandoned()
+            raise
         guard.BREAKER.succeeded()
         return connection
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError
 
 from caching.core import metrics
@@ -56,9 +57,14 @@ BOUNDED = _Bounded()
 def bound_database_calls(bounds: Bounds | None = None) -> None:
     """Bound this process's database calls from now on, by ``bounds`` or the settings'
     ``DB_CONNECT_TIMEOUT_S`` and ``DB_STATEMENT_TIMEOUT_MS`` (the web server's entry point)."""
-    BOUNDED.bounds = bounds or Bounds(
-        settings.DB_CONNECT_TIMEOUT_S, settings.DB_STATEMENT_TIMEOUT_MS
-    )
+    bounds = bounds or Bounds(settings.DB_CONNECT_TIMEOUT_S, settings.DB_STATEMENT_TIMEOUT_MS)
+    # 0 would mean no bound at all to libpq and PostgreSQL; libpq takes 2 s at least.
+    if bounds.connect_s < 2 or bounds.statement_ms < 1:
+        raise ImproperlyConfigured(
+            f"DB_CONNECT_TIMEOUT_S={bounds.connect_s} (2 at least) and DB_STATEMENT_TIMEOUT_MS="
+            f"{bounds.statement_ms} (1 at least) must bound a web request's database calls"
+        )
+    BOUNDED.bounds = bounds
 
 
 def unbound() -> None:
@@ -140,7 +146,9 @@ STATE.on_reset(BREAKER.reset)
 
 @dataclass(slots=True)
 class _Call:
-    fd: int
+    # A copy of the connection's socket, made at the call's start: shutting it down reaches
+    # that socket even if psycopg closed its own number meanwhile (and the kernel reused it).
+    sock: socket.socket
     slow_at: float
     deadline: float
     slow: bool = False
@@ -166,14 +174,17 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
                 self._thread.start()
             self._tokens += 1
-            self._calls[self._tokens] = _Call(fd, now + min(SLOW_S, seconds), now + seconds)
+            sock = socket.socket(fileno=os.dup(fd))
+            self._calls[self._tokens] = _Call(sock, now + min(SLOW_S, seconds), now + seconds)
             self._cond.notify()
             return self._tokens
 
     def unwatch(self, token: int) -> bool:
         """Stop watching; whether the watchdog closed the call's socket."""
         with self._cond:
-            self._calls.pop(token, None)
+            call = self._calls.pop(token, None)
+            if call is not None:
+                call.sock.close()
             if token in self._fired:
                 self._fired.discard(token)
                 return True
@@ -198,17 +209,17 @@ class _Watchdog:
                     if shed or call.deadline <= now:
                         del self._calls[token]
                         self._fired.add(token)
-                        _shut(call.fd)  # under the lock: the call is still running
+                        _shut(call.sock)  # the call's socket is dead: the call fails now
                 due = [c.deadline if c.slow else c.slow_at for c in self._calls.values()]
                 self._cond.wait(max(min(due) - now, 0.001) if due else None)
 
 
-def _shut(fd: int) -> None:
-    try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.shutdown(socket.SHUT_RDWR)  # the copy goes; the connection's socket is dead
-    except OSError:
-        pass  # already closed
+def _shut(sock: socket.socket) -> None:
+    with sock:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the server closed it first
 
 
 WATCHDOG = _Watchdog()

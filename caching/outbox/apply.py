@@ -22,10 +22,11 @@ def apply(changes: Changes, *, through_open_breaker: bool = False) -> None:
 
     def run(r: Client) -> tuple[int, int]:
         details = [k for k in changes.drop if not rules.require(k.namespace).generational]
+        versions = keys.INVALIDATED_VERSIONS
         physical = sorted(
-            [keys.physical(k, v) for k in details for v in keys.INVALIDATED_VERSIONS]
+            [keys.physical(k, v) for k in details for v in versions]
             # with its refresh lease: a reload under way may store nothing (docs/reads.md)
-            + [keys.refresh_lease(keys.physical(k)) for k in details]
+            + [keys.refresh_lease(keys.physical(k, v)) for k in details for v in versions]
         )
         previous = sorted(
             keys.generation(ns, v)

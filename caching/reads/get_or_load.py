@@ -18,7 +18,7 @@ from caching.redis.policy import CacheUnavailableError, doubted_since, probe
 
 log = logging.getLogger("caching")
 _check_lock = threading.Lock()
-CHECK_DEADLINE_S = 0.5  # the outbox check is one indexed query: a hit waits no longer for it
+CHECK_DEADLINE_S = 0.5  # the outbox check's first query (one index probe): a hit waits no longer
 
 
 class _Checked:
@@ -85,10 +85,11 @@ def cache_is_trusted() -> bool:
         now = time.monotonic()
         probe()
         with quick(CHECK_DEADLINE_S):
-            if delivery.has_backlog() and (
-                delivery.replay(batches=1) == delivery.BATCH or not delivery.delivered_by_others()
-            ):
-                return False  # a backlog left, or nobody could deliver it
+            backlog = delivery.has_backlog()
+        if backlog and (
+            delivery.replay(batches=1) == delivery.BATCH or not delivery.delivered_by_others()
+        ):
+            return False  # a backlog left, or nobody could deliver it
         CHECKED.at = now
         _set_unchecked(False)
         return True

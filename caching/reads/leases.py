@@ -137,7 +137,7 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
                 near.cache.fill(physical, reservation, entry, len(payload), ttl, counter, source)
         return Result(entry, HIT)
     leased = payload.decode()  # the key as Redis names it (a list's: with its generation)
-    held = Entry.stored(held_raw) if held_raw is not None else None
+    held = None if held_raw is None else Entry.stored(held_raw)
     try:
         if code == ReadReply.FULL:  # no lease: nothing to store and nobody to wait for
             return Result(loader(), MISS)
@@ -154,28 +154,29 @@ def read(key: CacheKey, loader: Loader, *, trusted_since: float) -> Result | Non
             return Result(waited, MISS)
         return Result(_load(key, loader), MISS)
     except DatabaseUnavailableError:
-        if held is None or held_raw is None:
-            raise
-        if code == ReadReply.REFRESH:  # still fresh: served as the miss it was counted
+        refresh = code == ReadReply.REFRESH  # still fresh: served as the miss it was counted
+        if held_raw is None or held is None or not _still_held(key, leased, held_raw, refresh):
+            raise  # nothing held, or a write invalidated it since (SPEC 8.9)
+        if refresh:
             return Result(held, MISS)
-        return _stale(key, leased, held, held_raw)
+        stored_at = held.fresh_until / 1000 - options().ttl(key.namespace)
+        return Result(held, STALE, age=max(0, math.ceil(time.time() - stored_at)))
 
 
-def _stale(key: CacheKey, name: str, held: Entry, held_raw: bytes) -> Result:
-    """``held``, past its TTL, as the database failed: only if Redis still holds it (no write
-    invalidated it since it was read; SPEC 8.9); else the failure stands."""
+def _still_held(key: CacheKey, name: str, held_raw: bytes, fresh: bool) -> bool:
+    """Does Redis still hold ``held_raw`` at ``name``, in its list's current generation (no
+    invalidation since it was read)? Counted as a stale answer if it does and is not ``fresh``."""
+    namespace = rules.require(key.namespace)
+    script_keys = [name, keys.stats_of(key)]
+    generation = ""
+    if namespace.generational:
+        script_keys.append(keys.generation(namespace.name))
+        generation = name.rpartition(keys.GENERATION_SEPARATOR)[2]
+    args = [held_raw, generation, "" if fresh else "stale"]
     try:
-        current = call(lambda r: r.get(name), key=name)
+        return bool(call(lambda r: run_script(r, "HELD", script_keys, args), key=name))
     except CacheUnavailableError:
-        current = None
-    if current != held_raw:
-        raise DatabaseUnavailableError("database unavailable, and the entry changed")
-    try:  # a miss, and also counted on its own (docs/operations.md, "Stale answers")
-        call(lambda r: r.hincrby(keys.stats_of(key), "stale", 1), key=keys.stats_of(key))
-    except CacheUnavailableError:
-        pass
-    stored_at = held.fresh_until / 1000 - options().ttl(key.namespace)
-    return Result(held, STALE, age=max(0, math.ceil(time.time() - stored_at)))
+        return False
 
 
 def _load(key: CacheKey, loader: Loader) -> Entry | None:

@@ -149,6 +149,26 @@ return 0
 """
 )
 
+# KEYS[1] value key (a list's: with its generation), KEYS[2] the shard's stats hash, KEYS[3] the
+# generation counter (a list's); ARGV[1] the value read, ARGV[2] its generation ('' for a
+# detail), ARGV[3] a counter to add one to if it is still held ('' none). Whether Redis still
+# holds that value in the current generation: no write invalidated it since it was read.
+HELD = (
+    WRITTEN
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return 0
+end
+if ARGV[3] ~= '' then
+  written(redis.pcall('HINCRBY', KEYS[2], ARGV[3], 1))
+end
+return 1
+"""
+)
+
 # KEYS[1]: a generation counter to advance; ARGV[1]: "existing" to leave a missing one missing
 # (a reader starts a missing counter itself). A missing counter restarts from the server clock
 # in microseconds, so an evicted one never returns to a generation whose keys may be stored; a
@@ -233,6 +253,7 @@ SOURCES = {
     "READ": READ,
     "STORE": STORE,
     "RELEASE": RELEASE,
+    "HELD": HELD,
     "BUMP": BUMP,
     "HITS": HITS,
     "COUNT": COUNT,
