@@ -13,7 +13,7 @@ from caching.core import keys
 from caching.core.entry import HIT, MISS, Entry
 from caching.reads import leases
 from posts.cache import post_key
-from tests.conftest import entry
+from tests.conftest import closing_connections, entry
 from tests.live import wait_until
 
 TTL = 1  # seconds: the storm runs over many of them
@@ -62,7 +62,7 @@ def storm(settings, beta: float, seconds: float) -> tuple[Counter, int, int]:
 
     leases.wait_for = counted_wait
     try:
-        threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+        threads = [threading.Thread(target=closing_connections(read), args=(i,)) for i in range(4)]
         for t in threads:
             t.start()
         wait_until(lambda: len(loads) == 100)  # every key loaded once
@@ -116,7 +116,7 @@ def test_xfetch_starts_the_reload_before_the_ttl_ends(settings, redis, beta, bef
         while time.monotonic() < stop:
             get_or_load(key, load)
 
-    threads = [threading.Thread(target=read) for _ in range(4)]
+    threads = [threading.Thread(target=closing_connections(read)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -29,12 +29,25 @@ def until_near(read) -> None:
     a read from Redis, and a near hit waits for a heartbeat answered after the last push (the
     reads' own lease and store send pushes too)."""
 
+    seen: dict[str, int] = {}
+
     def near() -> bool:
         before = near_hits()
-        read()
+        status = getattr(read(), "status", "?")
+        seen[status] = seen.get(status, 0) + 1
         return near_hits() > before
 
-    wait_until(near, message="never served from the near cache")
+    def state() -> str:  # what the tier looked like, for a failure to say why
+        held = tier.CURRENT.tier
+        if held is None:
+            return "no near tier"
+        trackers = {name: t.trusted for name, t in held.trackers.items()}
+        return f"reads {seen}, trackers trusted {trackers}, unconfirmed {held.unconfirmed}"
+
+    try:
+        wait_until(near, message="never served from the near cache")
+    except AssertionError as error:
+        raise AssertionError(f"{error}: {state()}") from None
 
 
 @pytest.fixture(autouse=True)
