@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from caching.core import keys
 from caching.core.state import STATE
+from caching.database import guard
 from caching.ops import keyspace
 from caching.redis.connection import client as redis_client
 from tests.factories import make_user
@@ -36,6 +37,9 @@ def cache_prefix(settings, request):
     shared = settings.CACHES["default"]["LOCATION"]
     yield prefix
     STATE.reset()  # a test that opened the breaker (or anything else) leaves no state behind
+    # Importing config.wsgi (test_fuzz's in-process app) bounds this process's database calls,
+    # as in a web server: not for the tests after it.
+    guard.unbound()
     if settings.CACHES["default"]["LOCATION"] == shared:  # a private server went with its test
         delete_prefix(prefix)
 
