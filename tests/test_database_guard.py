@@ -63,3 +63,21 @@ def test_an_open_breaker_fails_fast_then_lets_one_trial_through(bounded):
     with pytest.raises(DataError):
         run(bounded, "SELECT 1 / 0")
     assert guard.BREAKER.closed()
+
+
+def test_the_trial_connects_anew_rather_than_trusting_a_kept_connection(bounded):
+    """After an outage every kept connection may be dead (a restarted server): the breaker's
+    trial, and every call while it is not closed, must not fail again on one of those."""
+    kept = DatabaseWrapper({**connection.settings_dict}, alias="kept")
+    try:
+        (pid,) = run(kept, "SELECT pg_backend_pid()")[0]
+        run(bounded, f"SELECT pg_terminate_backend({pid})")  # as a restart would, unseen by kept
+        for _ in range(guard.FAILURES):
+            with pytest.raises(guard.DatabaseUnavailableError):
+                run(bounded, "SELECT pg_sleep(2)")
+        time.sleep(0.6)  # the cooldown
+        kept.close_if_unusable_or_obsolete()  # a request starts: the health check is due
+        assert run(kept, "SELECT 1") == [(1,)]
+        assert guard.BREAKER.closed()
+    finally:
+        kept.close()

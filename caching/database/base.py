@@ -67,12 +67,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def is_usable(self) -> bool:
         """The health check Django runs on a kept connection before a request uses it (a raw
-        ``SELECT 1``, outside the execute wrappers): bounded by the connect timeout."""
+        ``SELECT 1``, outside the execute wrappers): bounded by the connect timeout. While the
+        breaker is not closed no kept connection is trusted (the server it reached failed, or
+        restarted): it goes, and the next call connects anew, failing fast or as the trial."""
         bounds = guard.BOUNDED.bounds
         if bounds is None or self.connection is None:
             return bool(super().is_usable())
         if not guard.BREAKER.closed():
-            return True  # the call that follows fails fast, or is the breaker's trial
+            return False
         try:
             with guard.deadline(self.connection, bounds.connect_s):
                 return bool(super().is_usable())
