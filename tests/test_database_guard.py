@@ -9,6 +9,8 @@ from django.db import DataError, connection
 
 from caching.database import guard
 from caching.database.base import DatabaseWrapper
+from caching.ops import scrape
+from tests.test_metrics import sample
 
 
 @pytest.fixture
@@ -81,3 +83,13 @@ def test_the_trial_connects_anew_rather_than_trusting_a_kept_connection(bounded)
         assert guard.BREAKER.closed()
     finally:
         kept.close()
+
+
+def test_metrics_are_scraped_while_the_breaker_is_open(bounded):
+    """The backlog needs the database; the rest of /metrics does not, and says the breaker is
+    open (the alert DatabaseBreakerOpen reads it)."""
+    for _ in range(guard.FAILURES):
+        with pytest.raises(guard.DatabaseUnavailableError):
+            run(bounded, "SELECT pg_sleep(2)")
+    text = scrape.render().decode()
+    assert sample(text, "db_breaker_open") == 1 and "cache_outbox_backlog" not in text

@@ -1,5 +1,6 @@
 """What ``/metrics`` serves: this process's registry summed over the worker processes, plus the
-outbox backlog and Redis memory, both read at scrape time (docs/operations.md, "Metrics")."""
+outbox backlog and Redis memory, both read at scrape time, each left out while its server is
+away (docs/operations.md, "Metrics")."""
 
 import os
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from caching.database.guard import DatabaseUnavailableError
 from caching.ops.memory import memory
 from caching.outbox.delivery import outbox_backlog
 from caching.redis.policy import CacheUnavailableError
@@ -18,13 +20,18 @@ _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
 
 
 class OutboxCollector:
-    """The outbox backlog (one query per scrape)."""
+    """The outbox backlog (one query per scrape); nothing while PostgreSQL is away, so that the
+    rest (``db_breaker_open`` among them) is still scraped."""
 
     def collect(self) -> Iterator[Metric]:
+        try:
+            backlog = outbox_backlog()
+        except DatabaseUnavailableError:
+            return
         family = GaugeMetricFamily(
             "cache_outbox_backlog", "Invalidations waiting in the outbox for Redis."
         )
-        family.add_metric([], outbox_backlog())
+        family.add_metric([], backlog)
         yield family
 
 
