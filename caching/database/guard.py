@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError
 
+from caching.core import breaker as breakers
 from caching.core import metrics
 from caching.core.state import STATE
 
@@ -71,73 +72,41 @@ def unbound() -> None:
     BOUNDED.bounds = None
 
 
-class Breaker:
-    """Closed; open after ``FAILURES`` failed calls in a row, failing calls fast for
-    ``COOLDOWN_S``; then half-open: one call tries, and its outcome closes or reopens it."""
-
-    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+class Breaker(breakers.Breaker):
+    """The process's breaker for PostgreSQL; ``admit`` raises where a call may not go."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
+        super().__init__(lambda: FAILURES, lambda: COOLDOWN_S)
 
     def reset(self) -> None:
-        self.state, self.failures, self.opened_at = self.CLOSED, 0, 0.0
+        super().reset()
         metrics.DB_BREAKER_OPEN.set(0)
-
-    def closed(self) -> bool:
-        return self.state == self.CLOSED
 
     def admit(self) -> None:
         """Raise ``DatabaseUnavailableError`` unless a call may go to PostgreSQL now."""
-        if self.state == self.CLOSED:
-            return
-        with self._lock:
-            left = self.opened_at + COOLDOWN_S - time.monotonic()
-            if self.state == self.OPEN and left <= 0:
-                self.state = self.HALF_OPEN
-                return  # this call is the trial
-        metrics.DB_UNAVAILABLE.labels("breaker").inc()
-        raise DatabaseUnavailableError("database breaker open", max(left, 1.0))
+        if not self.allow():
+            metrics.DB_UNAVAILABLE.labels("breaker").inc()
+            raise DatabaseUnavailableError("database breaker open", max(self.cooldown_left(), 1))
 
-    def succeeded(self) -> None:
-        if self.state == self.CLOSED and not self.failures:
-            return
-        with self._lock:
-            if self.state != self.CLOSED:
-                log.warning(
-                    "database recovered", extra={"event": "database_recovered", "breaker": "closed"}
-                )
-            self.state, self.failures = self.CLOSED, 0
-            metrics.DB_BREAKER_OPEN.set(0)
+    def on_open(self, error: Exception, newly: bool) -> None:
+        if newly:
+            log.error(
+                "database unavailable: failing fast",
+                extra={
+                    "event": "database_unavailable",
+                    "breaker": "open",
+                    "failures": self.failures,
+                    "error": str(error),
+                },
+            )
+        metrics.DB_BREAKER_OPEN.set(1)
+        WATCHDOG.wake()  # fail the calls in flight now
 
-    def abandoned(self) -> None:
-        """A call ended without telling whether the server answers: a trial's place goes back
-        to the next call after the cooldown."""
-        with self._lock:
-            if self.state == self.HALF_OPEN:
-                self.state, self.opened_at = self.OPEN, time.monotonic()
-
-    def failed(self, error: Exception) -> None:
-        opened = False
-        with self._lock:
-            self.failures += 1
-            if self.state == self.HALF_OPEN or self.failures >= FAILURES:
-                if self.state == self.CLOSED:
-                    log.error(
-                        "database unavailable: failing fast",
-                        extra={
-                            "event": "database_unavailable",
-                            "breaker": "open",
-                            "failures": self.failures,
-                            "error": str(error),
-                        },
-                    )
-                self.state, self.opened_at = self.OPEN, time.monotonic()
-                metrics.DB_BREAKER_OPEN.set(1)
-                opened = True
-        if opened:
-            WATCHDOG.wake()  # after the lock: the watchdog takes it while holding its own
+    def on_close(self) -> None:
+        log.warning(
+            "database recovered", extra={"event": "database_recovered", "breaker": "closed"}
+        )
+        metrics.DB_BREAKER_OPEN.set(0)
 
 
 BREAKER = Breaker()

@@ -4,7 +4,6 @@
 cluster a call about one key counts against the breaker of the primary serving its slot."""
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -21,6 +20,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from caching.core import breaker as breakers
 from caching.core import metrics
 from caching.core.options import options
 from caching.core.state import STATE
@@ -75,45 +75,23 @@ class UnacknowledgedError(Exception):
     keep the work for replay. Redis answered, so the breaker does not count it."""
 
 
-class Breaker:
-    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+class Breaker(breakers.Breaker):
+    """A breaker with the options' limits (``CACHE_BREAKER_*``), and the time it last saw Redis
+    fail or had reason to suspect it did (``doubted_since``)."""
 
     def __init__(self, node: str = "") -> None:
         self.node = node  # a cluster primary's name; "" for the process's own
-        self._lock = threading.Lock()
-        self.reset()
+        super().__init__(
+            lambda: options().breaker_failures, lambda: options().breaker_cooldown_ms / 1000
+        )
 
     def reset(self) -> None:
-        """Closed, its counts forgotten."""
-        self.state = self.CLOSED
-        self.failures = 0
-        self.opened_at = 0.0
+        super().reset()
         self.last_failure = 0.0
 
-    def allow(self) -> bool:
-        """Whether a call may go to Redis now (in half-open state: only the one probe)."""
-        if self.state == self.CLOSED:
-            return True
-        with self._lock:
-            if (
-                self.state == self.OPEN
-                and time.monotonic() - self.opened_at >= options().breaker_cooldown_ms / 1000
-            ):
-                self.state = self.HALF_OPEN
-                return True
-            return False
-
-    def succeeded(self) -> None:
-        if self.state == self.CLOSED and not self.failures:
-            return
-        with self._lock:
-            if self.state != self.CLOSED:
-                log.warning(
-                    "cache recovered: Redis answers again",
-                    extra={"event": "cache_recovered", "breaker": "closed", "node": self.node},
-                )
-            self.state, self.failures = self.CLOSED, 0
-        _show_open()
+    def failed(self, error: Exception) -> None:
+        self.last_failure = time.monotonic()
+        super().failed(error)
 
     def refused(self) -> None:
         """Redis answered, but refused a write: not a failure, yet what was not written may have
@@ -126,32 +104,25 @@ class Breaker:
         or its connection was lost): check the outbox before the next hit; the state stays."""
         self.last_failure = time.monotonic()
 
-    def closed(self) -> bool:
-        return self.state == self.CLOSED
+    def on_open(self, error: Exception, newly: bool) -> None:
+        if newly:
+            log.error(
+                "cache degraded: serving from the database",
+                extra={
+                    "event": "cache_degraded",
+                    "breaker": "open",
+                    "node": self.node,
+                    "failures": self.failures,
+                    "error": str(error),
+                },
+            )
+        _show_open()
 
-    def abandoned(self) -> None:
-        """A probe ended without telling whether Redis is back: stay open, probe again later."""
-        with self._lock:
-            if self.state == self.HALF_OPEN:
-                self.state, self.opened_at = self.OPEN, time.monotonic()
-
-    def failed(self, error: Exception) -> None:
-        with self._lock:
-            self.last_failure = time.monotonic()
-            self.failures += 1
-            if self.state == self.HALF_OPEN or self.failures >= options().breaker_failures:
-                if self.state == self.CLOSED:
-                    log.error(
-                        "cache degraded: serving from the database",
-                        extra={
-                            "event": "cache_degraded",
-                            "breaker": "open",
-                            "node": self.node,
-                            "failures": self.failures,
-                            "error": str(error),
-                        },
-                    )
-                self.state, self.opened_at = self.OPEN, time.monotonic()
+    def on_close(self) -> None:
+        log.warning(
+            "cache recovered: Redis answers again",
+            extra={"event": "cache_recovered", "breaker": "closed", "node": self.node},
+        )
         _show_open()
 
 
