@@ -76,6 +76,7 @@ def no_breaker_open(server):
     """No worker's database breaker is open (``db_breaker_open``, the maximum over workers): one
     worker's answer says nothing of another's, whose breaker may still be cooling down."""
     answer = timed("GET", f"{server.url}/metrics")[2]
+    # The line itself, not tests.test_metrics.sample: that reads 0 where the metric is missing.
     return answer.status_code == 200 and "\ndb_breaker_open 0.0\n" in answer.text
 
 
@@ -245,11 +246,8 @@ def test_past_its_ttl_an_entry_is_served_stale_while_postgres_is_down_never_afte
     finally:
         postgres.start()
     wait_until(
-        lambda: (
-            requests.get(kept, timeout=HTTP_TIMEOUT).headers.get("X-Cache") in ("HIT", "MISS")
-            and no_breaker_open(server)
-        ),
+        lambda: requests.get(kept, timeout=HTTP_TIMEOUT).headers.get("X-Cache") in ("HIT", "MISS"),
         interval=0.2,
     )
-    assert requests.get(written, timeout=HTTP_TIMEOUT).status_code == 200
+    wait_until(lambda: requests.get(written, timeout=HTTP_TIMEOUT).status_code == 200)
     assert requests.get(written, timeout=HTTP_TIMEOUT).json()["title"] == "new"  # not stale

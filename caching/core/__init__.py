@@ -1,2 +1,3 @@
-"""The foundation every feature stands on: options, keys, namespace rules, entries, metrics and
-the process state with its one ``reset()``. It imports nothing else of the layer."""
+"""The foundation every feature stands on: options, keys, namespace rules, entries, metrics, the
+circuit breaker and the process state with its one ``reset()``. It imports nothing else of the
+layer."""

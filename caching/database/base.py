@@ -69,7 +69,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """The health check Django runs on a kept connection before a request uses it (a raw
         ``SELECT 1``, outside the execute wrappers): bounded by the connect timeout. While the
         breaker is not closed no kept connection is trusted (the server it reached failed, or
-        restarted): it goes, and the next call connects anew, failing fast or as the trial."""
+        restarted): it goes, and the next call connects anew, failing fast or as the trial (a
+        call inside ``atomic`` fails instead, its connection lost: Django does not reconnect
+        within a transaction)."""
         bounds = guard.BOUNDED.bounds
         if bounds is None or self.connection is None:
             return bool(super().is_usable())

@@ -80,33 +80,34 @@ class Breaker(breakers.Breaker):
 
     def reset(self) -> None:
         super().reset()
-        metrics.DB_BREAKER_OPEN.set(0)
+        self.show()
 
     def admit(self) -> None:
         """Raise ``DatabaseUnavailableError`` unless a call may go to PostgreSQL now."""
         if not self.allow():
             metrics.DB_UNAVAILABLE.labels("breaker").inc()
-            raise DatabaseUnavailableError("database breaker open", max(self.cooldown_left(), 1))
+            raise DatabaseUnavailableError("database breaker open", self.cooldown_left())
 
-    def on_open(self, error: Exception, newly: bool) -> None:
+    def show(self) -> None:
+        metrics.DB_BREAKER_OPEN.set(int(not self.closed()))
+
+    def on_open(self, error: Exception, newly: bool, failures: int) -> None:
         if newly:
             log.error(
                 "database unavailable: failing fast",
                 extra={
                     "event": "database_unavailable",
                     "breaker": "open",
-                    "failures": self.failures,
+                    "failures": failures,
                     "error": str(error),
                 },
             )
-        metrics.DB_BREAKER_OPEN.set(1)
-        WATCHDOG.wake()  # fail the calls in flight now
+        WATCHDOG.wake()  # fail the calls in flight now (after the lock: see the base class)
 
     def on_close(self) -> None:
         log.warning(
             "database recovered", extra={"event": "database_recovered", "breaker": "closed"}
         )
-        metrics.DB_BREAKER_OPEN.set(0)
 
 
 BREAKER = Breaker()

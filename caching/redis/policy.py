@@ -77,7 +77,7 @@ class UnacknowledgedError(Exception):
 
 class Breaker(breakers.Breaker):
     """A breaker with the options' limits (``CACHE_BREAKER_*``), and the time it last saw Redis
-    fail or had reason to suspect it did (``doubted_since``)."""
+    fail or had reason to suspect it did (``last_failure``, read by ``doubted_since``)."""
 
     def __init__(self, node: str = "") -> None:
         self.node = node  # a cluster primary's name; "" for the process's own
@@ -104,7 +104,10 @@ class Breaker(breakers.Breaker):
         or its connection was lost): check the outbox before the next hit; the state stays."""
         self.last_failure = time.monotonic()
 
-    def on_open(self, error: Exception, newly: bool) -> None:
+    def show(self) -> None:
+        _show_open()
+
+    def on_open(self, error: Exception, newly: bool, failures: int) -> None:
         if newly:
             log.error(
                 "cache degraded: serving from the database",
@@ -112,18 +115,16 @@ class Breaker(breakers.Breaker):
                     "event": "cache_degraded",
                     "breaker": "open",
                     "node": self.node,
-                    "failures": self.failures,
+                    "failures": failures,
                     "error": str(error),
                 },
             )
-        _show_open()
 
     def on_close(self) -> None:
         log.warning(
             "cache recovered: Redis answers again",
             extra={"event": "cache_recovered", "breaker": "closed", "node": self.node},
         )
-        _show_open()
 
 
 BREAKER = Breaker()  # calls about no one key, and every call on one Redis
