@@ -93,3 +93,21 @@ def test_metrics_are_scraped_while_the_breaker_is_open(bounded):
             run(bounded, "SELECT pg_sleep(2)")
     text = scrape.render().decode()
     assert sample(text, "db_breaker_open") == 1 and "cache_outbox_backlog" not in text
+
+
+def test_a_connection_from_before_the_breaker_opened_is_not_reused_after_it_closed(bounded):
+    """A kept connection may be dead without a word (a server failed over, its old address
+    dropping packets): once the breaker has opened, none made before is used again, even after
+    the trial closed it, and its health check never runs (a slow one would count as a failure)."""
+    kept = DatabaseWrapper({**connection.settings_dict}, alias="kept")
+    try:
+        before = run(kept, "SELECT pg_backend_pid()")
+        for _ in range(guard.FAILURES):
+            with pytest.raises(guard.DatabaseUnavailableError):
+                run(bounded, "SELECT pg_sleep(2)")
+        time.sleep(0.6)  # the cooldown
+        assert run(bounded, "SELECT 1") == [(1,)] and guard.BREAKER.closed()  # the trial
+        kept.close_if_unusable_or_obsolete()  # a request starts: the health check is due
+        assert run(kept, "SELECT pg_backend_pid()") != before  # a new connection
+    finally:
+        kept.close()

@@ -16,6 +16,7 @@ class Breaker:
     ) -> None:
         self._failures_to_open, self._cooldown_s = failures_to_open, cooldown_s
         self._lock = threading.Lock()
+        self.openings = 0  # how many times it opened: what was made before the last is suspect
         self.reset()
 
     def reset(self) -> None:
@@ -43,9 +44,8 @@ class Breaker:
             return
         with self._lock:
             was, self.state, self.failures = self.state, self.CLOSED, 0
-            self.show()
-        if was != self.CLOSED:
-            self.on_close()
+            if was != self.CLOSED:
+                self.changed(was, None)
 
     def abandoned(self) -> None:
         """A call ended without telling whether the other side answers (an exception of ours):
@@ -59,21 +59,16 @@ class Breaker:
             self.failures += 1
             if self.state != self.HALF_OPEN and self.failures < self._failures_to_open():
                 return
-            was, failures = self.state, self.failures
-            self.state, self.opened_at = self.OPEN, time.monotonic()
-            self.show()
-        self.on_open(error, was == self.CLOSED, failures)
+            was, self.state, self.opened_at = self.state, self.OPEN, time.monotonic()
+            self.openings += 1
+            self.changed(was, error)
+        self.opened()
 
-    def show(self) -> None:
-        """Show whether it is closed (a gauge), inside the lock on every change between closed
-        and not, so that two changes cannot leave it showing the first one's state."""
+    def changed(self, was: str, error: Exception | None) -> None:
+        """It opened (``error``: the failure that did it; ``was``: closed, or a failed trial or a
+        late failure while open, which restarts the cooldown) or closed (``error`` None). Inside
+        the lock, so that gauges and logs follow the changes' order: nothing here may wait for a
+        lock whose holder calls into the breaker."""
 
-    # The hooks below run after the lock is released: what they call may take other locks whose
-    # holders call into the breaker (the database watchdog holds its condition while it counts a
-    # slow call as failed).
-    def on_open(self, error: Exception, newly: bool, failures: int) -> None:
-        """It opened: ``newly`` from closed; else a failed trial, or a late failure while open
-        (which restarts the cooldown). ``failures``: the count that opened it."""
-
-    def on_close(self) -> None:
-        """It closed."""
+    def opened(self) -> None:
+        """It opened; after the lock, for what may take such a lock."""

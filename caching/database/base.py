@@ -16,6 +16,10 @@ T = TypeVar("T")
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # The breaker's openings when the connection was made (-1: made unbounded). One made before
+    # the last opening is dropped: the server it reached failed, or its address may be dead.
+    made_in = -1
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.execute_wrappers.append(_bounded_execute)
@@ -37,6 +41,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if guard.BOUNDED.bounds is None:
             return super().get_new_connection(conn_params)
         guard.BREAKER.admit()
+        made_in = guard.BREAKER.openings
         try:
             connection = super().get_new_connection(conn_params)
         except Exception as error:  # psycopg's: not yet Django's
@@ -47,6 +52,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             guard.BREAKER.abandoned()
             raise
         guard.BREAKER.succeeded()
+        self.made_in = made_in
         return connection
 
     # COMMIT and ROLLBACK go to the server outside the execute wrappers: bounded the same way (a
@@ -68,14 +74,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def is_usable(self) -> bool:
         """The health check Django runs on a kept connection before a request uses it (a raw
         ``SELECT 1``, outside the execute wrappers): bounded by the connect timeout. While the
-        breaker is not closed no kept connection is trusted (the server it reached failed, or
-        restarted): it goes, and the next call connects anew, failing fast or as the trial (a
-        call inside ``atomic`` fails instead, its connection lost: Django does not reconnect
-        within a transaction)."""
+        breaker is not closed, or once it has opened since the connection was made, the
+        connection is not trusted (the server it reached failed or restarted, or its packets
+        are dropped, and a slow check would count against the breaker): it goes without a
+        check, and the next call connects anew, failing fast or as the trial."""
         bounds = guard.BOUNDED.bounds
         if bounds is None or self.connection is None:
             return bool(super().is_usable())
-        if not guard.BREAKER.closed():
+        if not guard.BREAKER.closed() or self.made_in != guard.BREAKER.openings:
             return False
         try:
             with guard.deadline(self.connection, bounds.connect_s):

@@ -91,23 +91,26 @@ class Breaker(breakers.Breaker):
     def show(self) -> None:
         metrics.DB_BREAKER_OPEN.set(int(not self.closed()))
 
-    def on_open(self, error: Exception, newly: bool, failures: int) -> None:
-        if newly:
+    def changed(self, was: str, error: Exception | None) -> None:
+        self.show()
+        if error is None:
+            log.warning(
+                "database recovered", extra={"event": "database_recovered", "breaker": "closed"}
+            )
+        elif was == self.CLOSED:
             log.error(
                 "database unavailable: failing fast",
                 extra={
                     "event": "database_unavailable",
                     "breaker": "open",
-                    "failures": failures,
+                    "failures": self.failures,
                     "error": str(error),
                 },
             )
-        WATCHDOG.wake()  # fail the calls in flight now (after the lock: see the base class)
 
-    def on_close(self) -> None:
-        log.warning(
-            "database recovered", extra={"event": "database_recovered", "breaker": "closed"}
-        )
+    def opened(self) -> None:
+        # The watchdog holds its condition while it counts a slow call as failed: after the lock.
+        WATCHDOG.wake()  # fail the calls in flight now
 
 
 BREAKER = Breaker()

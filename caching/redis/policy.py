@@ -4,6 +4,7 @@
 cluster a call about one key counts against the breaker of the primary serving its slot."""
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -104,27 +105,24 @@ class Breaker(breakers.Breaker):
         or its connection was lost): check the outbox before the next hit; the state stays."""
         self.last_failure = time.monotonic()
 
-    def show(self) -> None:
+    def changed(self, was: str, error: Exception | None) -> None:
         _show_open()
-
-    def on_open(self, error: Exception, newly: bool, failures: int) -> None:
-        if newly:
+        if error is None:
+            log.warning(
+                "cache recovered: Redis answers again",
+                extra={"event": "cache_recovered", "breaker": "closed", "node": self.node},
+            )
+        elif was == self.CLOSED:
             log.error(
                 "cache degraded: serving from the database",
                 extra={
                     "event": "cache_degraded",
                     "breaker": "open",
                     "node": self.node,
-                    "failures": failures,
+                    "failures": self.failures,
                     "error": str(error),
                 },
             )
-
-    def on_close(self) -> None:
-        log.warning(
-            "cache recovered: Redis answers again",
-            extra={"event": "cache_recovered", "breaker": "closed", "node": self.node},
-        )
 
 
 BREAKER = Breaker()  # calls about no one key, and every call on one Redis
@@ -140,9 +138,13 @@ def _reset() -> None:
 STATE.on_reset(_reset)
 
 
+_SHOWING = threading.Lock()  # one at a time: the last to show has seen every change before it
+
+
 def _show_open() -> None:
-    everyone = [BREAKER, *NODE_BREAKERS.values()]
-    metrics.BREAKER_OPEN.set(int(any(b.state != Breaker.CLOSED for b in everyone)))
+    with _SHOWING:
+        everyone = [BREAKER, *NODE_BREAKERS.values()]
+        metrics.BREAKER_OPEN.set(int(any(b.state != Breaker.CLOSED for b in everyone)))
 
 
 def breaker(node: str | None = None) -> Breaker:
